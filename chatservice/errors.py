@@ -1,0 +1,38 @@
+"""
+Why a chat request was refused.
+
+Each error's message is a plain sentence any front end can show; front ends
+may add their own hint (the line protocol adds which command to type).
+"""
+
+
+class ChatError(Exception):
+    """A request the rules refuse; C{str(error)} says why, for the user."""
+
+
+class InvalidName(ChatError):
+    """The requested user name breaks the naming rules."""
+
+
+class NameTaken(ChatError):
+    """Someone else is already using that name."""
+
+
+class InvalidRoomName(ChatError):
+    """The requested room name breaks the naming rules."""
+
+
+class NoSuchUser(ChatError):
+    """Nobody of that name is online."""
+
+
+class NoSuchRoom(ChatError):
+    """There is no room of that name."""
+
+
+class NotInRoom(ChatError):
+    """The user is not in that room (or in no room at all)."""
+
+
+class InvalidText(ChatError):
+    """The text is empty after sanitising, or too long."""

@@ -1,0 +1,389 @@
+"""
+The chat's shared state and its rules: who is online, which rooms exist, who
+is in them, and what each request does to them.
+
+Front ends (the line protocol in L{chatservice.protocol}) parse what a user
+types and call the methods here; everything a user can change goes through
+this one place.
+"""
+
+from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import ServerFactory
+from twisted.logger import Logger
+
+from . import errors, events
+from .limits import Limits
+from .room import Room
+from .text import (
+    check_name,
+    check_room_name,
+    clean_room_name,
+    name_key,
+    normalize,
+    sanitize,
+)
+from .user import User
+
+#: Name of the room every user is placed in at login.
+DEFAULT_ROOM = "lobby"
+#: Name the server goes by in greetings.
+DEFAULT_SERVER_NAME = "chatservice"
+
+
+class ChatFactory(ServerFactory):
+    """
+    Holds users and rooms and applies the rules of the chat.
+
+    @ivar users: logged-in users by name key.
+    @ivar rooms: existing rooms by name key.
+    @ivar clients: every connected front end, logged in or not.
+    @ivar clock: the time source (the reactor, or a L{task.Clock} in tests).
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        server_name: str = DEFAULT_SERVER_NAME,
+        default_room: str = DEFAULT_ROOM,
+        motd: str = "",
+        limits: Optional[Limits] = None,
+    ) -> None:
+        from .protocol import ChatProtocol
+
+        self.protocol = ChatProtocol
+        self.clock = clock
+        self.server_name = server_name
+        self.motd = motd
+        self.limits = limits if limits is not None else Limits()
+        self.users: Dict[str, User] = {}
+        self.rooms: Dict[str, Room] = {}
+        self.clients: Set[object] = set()
+        self.started_at = clock.seconds()
+        self.connections_total = 0
+        self.logins_total = 0
+        self.lines_relayed = 0
+        self.bytes_relayed = 0
+        self.shutting_down = False
+        self._drained: List[defer.Deferred] = []
+        self.default_room = self._create_room(default_room, persistent=True)
+
+    # -- connections ------------------------------------------------------
+
+    def client_connected(self, client) -> None:
+        """Record a new connection (logged in or not)."""
+        self.clients.add(client)
+        self.connections_total += 1
+
+    def client_disconnected(self, client, reason: str = "connection lost") -> None:
+        """
+        Forget a closed connection and, if it was logged in, its user, who
+        leaves every room exactly as with C{/quit}.
+        """
+        user = getattr(client, "user", None)
+        if user is not None:
+            self.logout(user, reason)
+        self.clients.discard(client)
+        if not self.clients:
+            drained, self._drained = self._drained, []
+            for waiter in drained:
+                waiter.callback(None)
+
+    # -- users --------------------------------------------------------------
+
+    def validate_name(self, raw: str) -> str:
+        """
+        Return C{raw} as a valid user name (sanitised and normalised), or
+        raise L{errors.InvalidName}.
+        """
+        name = normalize(sanitize(raw))
+        problem = check_name(name, self.limits.max_name_length)
+        if problem:
+            raise errors.InvalidName(problem)
+        return name
+
+    def login(self, client, raw_name: str) -> User:
+        """
+        Log C{client} in as C{raw_name} and place the user in the default
+        room.  Raise L{errors.InvalidName} or L{errors.NameTaken}.
+        """
+        name = self.validate_name(raw_name)
+        key = name_key(name)
+        if key in self.users:
+            raise errors.NameTaken(f"The name {name!r} is taken.")
+        user = User(name, client, self.clock.seconds())
+        self.users[key] = user
+        self.logins_total += 1
+        self.log.info("login {name} from {peer}", name=name,
+                      peer=getattr(client, "peer", "?"))
+        self.join(user, self.default_room.name)
+        return user
+
+    def logout(self, user: User, reason: str = "") -> None:
+        """
+        Remove C{user} from every room and from the user list, telling the
+        people who shared a room with them.  Safe to call twice.
+        """
+        if self.users.get(user.key) is not user:
+            return
+        neighbours = self.neighbours(user)
+        for room in list(user.rooms.values()):
+            self._remove_member(room, user)
+        user.current = None
+        del self.users[user.key]
+        if not self.shutting_down:  # at shutdown, N quits to N users is N squared
+            event = events.Quit(user, sanitize(reason))
+            for other in neighbours:
+                other.client.deliver(event)
+        self.log.info("quit {name} ({reason})", name=user.name,
+                      reason=reason or "no message")
+
+    def find_user(self, raw_name: str) -> User:
+        """Return the online user called C{raw_name}, or raise L{errors.NoSuchUser}."""
+        user = self.users.get(name_key(sanitize(raw_name)))
+        if user is None:
+            raise errors.NoSuchUser(f"No one called {sanitize(raw_name)!r} is online.")
+        return user
+
+    def neighbours(self, user: User) -> Set[User]:
+        """Return everyone else who shares at least one room with C{user}."""
+        found: Set[User] = set()
+        for room in user.rooms.values():
+            found.update(room.members.values())
+        found.discard(user)
+        return found
+
+    def rename(self, user: User, raw_name: str) -> str:
+        """
+        Give C{user} a new name and tell everyone who shares a room with
+        them; return the old name.
+        """
+        name = self.validate_name(raw_name)
+        key = name_key(name)
+        if key != user.key and key in self.users:
+            raise errors.NameTaken(f"The name {name!r} is taken.")
+        old_name, old_key = user.name, user.key
+        del self.users[old_key]
+        user.name, user.key = name, key
+        self.users[key] = user
+        for room in user.rooms.values():
+            room.rekey(user, old_key)
+        event = events.Renamed(user, old_name)
+        for other in self.neighbours(user):
+            other.client.deliver(event)
+        self.log.info("rename {old} to {new}", old=old_name, new=name)
+        return old_name
+
+    # -- rooms ----------------------------------------------------------------
+
+    def _create_room(self, name: str, persistent: bool = False) -> Room:
+        room = Room(name, persistent=persistent, created_at=self.clock.seconds())
+        self.rooms[room.key] = room
+        return room
+
+    def find_room(self, raw_name: str) -> Room:
+        """Return the room called C{raw_name}, or raise L{errors.NoSuchRoom}."""
+        name = clean_room_name(raw_name)
+        room = self.rooms.get(name_key(name))
+        if room is None:
+            raise errors.NoSuchRoom(f"There is no room called #{name}.")
+        return room
+
+    def join(self, user: User, raw_room: str) -> Tuple[Room, bool]:
+        """
+        Put C{user} in the room called C{raw_room}, creating it if needed,
+        and make it their current room.  Return the room and whether the
+        user newly entered it (false if they were in it already).
+        """
+        name = clean_room_name(raw_room)
+        problem = check_room_name(name, self.limits.max_room_name_length)
+        if problem:
+            raise errors.InvalidRoomName(problem)
+        room = self.rooms.get(name_key(name))
+        if room is None:
+            room = self._create_room(name)
+            self.log.info("room {room} created by {name}", room=room.display,
+                          name=user.name)
+        if user in room:
+            user.focus(room)
+            return room, False
+        user.rooms[room.key] = room
+        room.add(user)
+        user.focus(room)
+        self.log.info("join {name} {room}", name=user.name, room=room.display)
+        room.broadcast(events.Joined(room, user), exclude=user)
+        return room, True
+
+    def leave(self, user: User, raw_room: Optional[str] = None,
+              reason: str = "") -> Room:
+        """
+        Take C{user} out of the room called C{raw_room} (default: their
+        current room), telling its members.  If it was the current room,
+        the most recently joined remaining room becomes current.
+        """
+        if raw_room is None:
+            room = user.current
+            if room is None:
+                raise errors.NotInRoom("You are not in any room.")
+        else:
+            room = self.find_room(raw_room)
+            if user not in room:
+                raise errors.NotInRoom(f"You are not in {room.display}.")
+        self._remove_member(room, user)
+        room.broadcast(events.Left(room, user, sanitize(reason)))
+        self.log.info("leave {name} {room}", name=user.name, room=room.display)
+        return room
+
+    def _remove_member(self, room: Room, user: User) -> None:
+        was_current = user.current is room
+        room.remove(user)
+        del user.rooms[room.key]
+        if was_current:
+            remaining = list(user.rooms.values())
+            user.current = None
+            user.focus(remaining[-1] if remaining else None)
+        if not room.members and not room.persistent:
+            del self.rooms[room.key]
+            self.log.info("room {room} closed: empty", room=room.display)
+
+    def set_topic(self, user: User, raw_topic: str) -> Room:
+        """Set the topic of C{user}'s current room and tell its members."""
+        room = self.current_room(user)
+        topic = sanitize(raw_topic)
+        if len(topic) > self.limits.max_topic_length:
+            raise errors.InvalidText(
+                f"That topic is {len(topic)} characters long; the limit is "
+                f"{self.limits.max_topic_length}.")
+        room.topic = topic
+        room.topic_set_by = user.name
+        room.broadcast(events.TopicChanged(room, user, topic))
+        return room
+
+    def current_room(self, user: User) -> Room:
+        """Return C{user}'s current room, or raise L{errors.NotInRoom}."""
+        room = user.current
+        if room is None:
+            raise errors.NotInRoom("You are not in any room.")
+        return room
+
+    def close_room(self, raw_room: str, reason: str = "") -> Room:
+        """
+        Remove everyone from the room called C{raw_room} and delete it (the
+        default room is emptied but stays).
+        """
+        room = self.find_room(raw_room)
+        room.broadcast(events.RoomClosed(room, sanitize(reason)))
+        for member in list(room.members.values()):
+            self._remove_member(room, member)
+        if room is not self.default_room:
+            self.rooms.pop(room.key, None)
+        self.log.info("room {room} closed by the operator", room=room.display)
+        return room
+
+    # -- talking --------------------------------------------------------------
+
+    def say(self, user: User, raw_text: str, action: bool = False) -> Room:
+        """
+        Relay C{raw_text} from C{user} to the other members of their current
+        room (as an action when C{action} is true).
+        """
+        room = user.current
+        if room is None:
+            raise errors.NotInRoom("You are not in any room.")
+        text = sanitize(raw_text)
+        if not text:
+            raise errors.InvalidText("There is nothing to say.")
+        event = (events.Acted if action else events.Said)(room, user, text)
+        self.lines_relayed += 1
+        self.bytes_relayed += room.broadcast(event, exclude=user)
+        return room
+
+    def whisper(self, user: User, raw_target: str, raw_text: str,
+                action: bool = False) -> User:
+        """Send C{raw_text} privately from C{user} to the user C{raw_target}."""
+        target = self.find_user(raw_target)
+        text = sanitize(raw_text)
+        if not text:
+            raise errors.InvalidText("There is nothing to send.")
+        target.client.deliver(events.Private(user, target, text, action))
+        self.lines_relayed += 1
+        return target
+
+    def announce(self, raw_text: str, raw_room: Optional[str] = None) -> int:
+        """
+        Show an announcement from the server to everyone online, or to the
+        members of one room; return how many users it reached.
+        """
+        text = sanitize(raw_text)
+        if raw_room is not None:
+            room = self.find_room(raw_room)
+            event = events.Announcement(text, room)
+            targets: Iterable[User] = list(room.members.values())
+        else:
+            event = events.Announcement(text)
+            targets = list(self.users.values())
+        count = 0
+        for user in targets:
+            user.client.deliver(event)
+            count += 1
+        self.log.info("announcement to {where}: {text}",
+                      where=raw_room or "everyone", text=text)
+        return count
+
+    def kick(self, raw_name: str, reason: str = "") -> User:
+        """Disconnect the user C{raw_name}, who is first shown C{reason}."""
+        user = self.find_user(raw_name)
+        reason = sanitize(reason) or "no reason given"
+        self.log.info("kick {name}: {reason}", name=user.name, reason=reason)
+        self.logout(user, f"kicked: {reason}")
+        user.client.disconnect(f"You have been kicked: {reason}")
+        return user
+
+    # -- shutting down ----------------------------------------------------------
+
+    def shutdown(self, message: str, grace: float) -> defer.Deferred:
+        """
+        Tell every connection C{message} and close it; connections still
+        open after C{grace} seconds (clients that do not read) are aborted.
+        Return a Deferred that fires once every connection is gone.
+        """
+        self.shutting_down = True
+        done = defer.Deferred()
+        if not self.clients:
+            done.callback(None)
+            return done
+        self._drained.append(done)
+        for client in list(self.clients):
+            client.disconnect(message)
+
+        def abort_stragglers() -> None:
+            for client in list(self.clients):
+                client.abort()
+
+        timer = self.clock.callLater(grace, abort_stragglers)
+
+        def stop_timer(result):
+            if timer.active():
+                timer.cancel()
+            return result
+
+        return done.addBoth(stop_timer)
+
+    # -- statistics -----------------------------------------------------------
+
+    def stats(self) -> Dict[str, float]:
+        """Return live counters: uptime, connections, users, rooms, traffic."""
+        return {
+            "uptime": self.clock.seconds() - self.started_at,
+            "connections": len(self.clients),
+            "connections_total": self.connections_total,
+            "users": len(self.users),
+            "logins_total": self.logins_total,
+            "rooms": len(self.rooms),
+            "lines_relayed": self.lines_relayed,
+            "bytes_relayed": self.bytes_relayed,
+        }

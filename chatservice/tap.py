@@ -1,0 +1,131 @@
+"""
+C{twistd chat}: the command-line options and the service they build.
+"""
+
+import os
+from twisted.application import strports
+from twisted.application.service import MultiService
+from twisted.internet import endpoints
+from twisted.python import usage
+
+from .factory import DEFAULT_ROOM, DEFAULT_SERVER_NAME, ChatFactory
+from .limits import SHUTDOWN_GRACE, Limits
+from .service import ChatService
+from .text import check_room_name, clean_room_name
+
+#: Where the chat listens when no --port is given.
+DEFAULT_PORT = "tcp:8123"
+
+#: Longest message of the day read from a file, in bytes.
+MAX_MOTD_BYTES = 64 * 1024
+
+
+def _positive(kind):
+    def convert(value: str):
+        try:
+            number = kind(value)
+        except ValueError:
+            raise usage.UsageError(f"{value!r} is not a number") from None
+        if number <= 0:
+            raise usage.UsageError(f"{value!r} must be greater than zero")
+        return number
+
+    convert.coerceDoc = "Must be greater than zero."
+    return convert
+
+
+class Options(usage.Options):
+    """The options of C{twistd chat}."""
+
+    synopsis = "[--port ENDPOINT ...] [options]"
+    longdesc = (
+        "A chat server with rooms that people reach with telnet or netcat. "
+        f"With no --port it listens on {DEFAULT_PORT}."
+    )
+
+    optParameters = [
+        ["default-room", None, DEFAULT_ROOM,
+         "The room every user is placed in at login (it always exists)."],
+        ["motd", None, "",
+         "Message of the day shown after login: the text itself, or the "
+         "path of a UTF-8 file holding it."],
+        ["server-name", None, DEFAULT_SERVER_NAME,
+         "The name the server greets people with."],
+        ["shutdown-grace", None, SHUTDOWN_GRACE,
+         "Seconds users get at shutdown before their connections are "
+         "aborted.", _positive(float)],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["ports"] = []
+
+    def opt_port(self, description: str) -> None:
+        """Add a listening endpoint; replaced by the help text below."""
+        try:
+            # A reactor is not needed to parse a description; this catches
+            # typos and missing certificate files before anything starts.
+            endpoints.serverFromString(None, description)
+        except Exception as e:
+            raise usage.UsageError(
+                f"--port {description!r} is not a usable endpoint ({e}). "
+                "Examples: tcp:8123, tcp:8123:interface=127.0.0.1, unix:/tmp/chat.sock"
+            ) from None
+        self["ports"].append(description)
+
+    opt_port.__doc__ = (
+        "Where to listen, as a Twisted endpoint description: tcp:8123, "
+        "tcp:8123:interface=127.0.0.1, unix:/path/to/socket, or "
+        "ssl:8124:privateKey=key.pem:certKey=cert.pem. May be given more "
+        f"than once. [default: {DEFAULT_PORT}]"
+    )
+    opt_p = opt_port
+
+    def postOptions(self) -> None:
+        """Apply defaults and check the values that depend on each other."""
+        if not self["ports"]:
+            self["ports"] = [DEFAULT_PORT]
+        room = clean_room_name(self["default-room"])
+        problem = check_room_name(room)
+        if problem:
+            raise usage.UsageError(f"--default-room {self['default-room']!r}: {problem}")
+        self["default-room"] = room
+        self["motd"] = self._read_motd(self["motd"])
+
+    @staticmethod
+    def _read_motd(value: str) -> str:
+        if not os.path.isfile(value):
+            return value.replace("\\n", "\n")
+        try:
+            with open(value, "rb") as f:
+                data = f.read(MAX_MOTD_BYTES + 1)
+        except OSError as e:
+            raise usage.UsageError(f"--motd: cannot read {value!r}: {e.strerror}") from None
+        if len(data) > MAX_MOTD_BYTES:
+            raise usage.UsageError(
+                f"--motd: {value!r} is larger than {MAX_MOTD_BYTES} bytes")
+        return data.decode("utf-8", "replace")
+
+
+def makeService(options: Options, reactor=None) -> MultiService:
+    """
+    Build the chat: a L{ChatService} owning the L{ChatFactory}, and one
+    listening service per C{--port}.  The factory is the returned service's
+    C{factory} attribute.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    limits = Limits(shutdown_grace=options["shutdown-grace"])
+    factory = ChatFactory(
+        clock=reactor,
+        server_name=options["server-name"],
+        default_room=options["default-room"],
+        motd=options["motd"],
+        limits=limits,
+    )
+    top = MultiService()
+    top.factory = factory
+    ChatService(factory).setServiceParent(top)
+    for description in options["ports"]:
+        strports.service(description, factory, reactor=reactor).setServiceParent(top)
+    return top

@@ -1,0 +1,109 @@
+"""
+A small, bounded telnet filter for a line-oriented chat.
+
+Telnet clients send negotiation sequences (C{IAC DO ...}, C{IAC SB ... IAC
+SE}) mixed into the text.  L{TelnetFilter} removes them, refuses every option
+the client asks for (this server is a plain NVT in line mode), and keeps no
+buffer beyond the three bytes of an incomplete sequence, so no input can make
+it grow.
+
+Why not L{twisted.conch.telnet.TelnetTransport}: it parses every byte in a
+Python loop (too slow for a busy chat), and it drops the client on C{IAC}
+followed by an unknown byte (C{ValueError('Stumped')}).  This filter costs
+one C{bytes.find} per read when there is no C{IAC} at all, which is almost
+always.
+"""
+
+from typing import Callable, List
+
+IAC = 0xFF
+DONT = 0xFE
+DO = 0xFD
+WONT = 0xFC
+WILL = 0xFB
+SB = 0xFA
+SE = 0xF0
+
+_IAC_BYTE = b"\xff"
+
+# Parser states.
+_DATA = 0
+_COMMAND = 1  # after IAC
+_OPTION = 2  # after IAC WILL/WONT/DO/DONT
+_SUBNEGOTIATION = 3  # inside IAC SB ...
+_SUBNEGOTIATION_IAC = 4  # IAC inside a subnegotiation
+
+
+class TelnetFilter:
+    """
+    Strips telnet commands from a byte stream, across reads.
+
+    @ivar reply: called with the bytes to send back to the client (refusals
+        of the options it asks for).
+    """
+
+    def __init__(self, reply: Callable[[bytes], None]) -> None:
+        self.reply = reply
+        self._state = _DATA
+        self._verb = 0
+
+    def feed(self, data: bytes) -> bytes:
+        """
+        Return C{data} without its telnet commands.  An escaped C{IAC IAC}
+        stands for a literal 0xFF byte and is kept as one.
+        """
+        if self._state == _DATA and data.find(_IAC_BYTE) < 0:
+            return data
+        out: List[bytes] = []
+        start = 0
+        state = self._state
+        length = len(data)
+        index = 0
+        while index < length:
+            if state == _DATA:
+                found = data.find(_IAC_BYTE, index)
+                if found < 0:
+                    break
+                out.append(data[start:found])
+                index = found + 1
+                state = _COMMAND
+                continue
+            byte = data[index]
+            index += 1
+            if state == _COMMAND:
+                if byte == IAC:
+                    out.append(_IAC_BYTE)
+                    state = _DATA
+                elif byte in (WILL, WONT, DO, DONT):
+                    self._verb = byte
+                    state = _OPTION
+                elif byte == SB:
+                    state = _SUBNEGOTIATION
+                else:
+                    # NOP, AYT, IP, GA and any unknown command: nothing to do.
+                    state = _DATA
+            elif state == _OPTION:
+                self._answer(self._verb, byte)
+                state = _DATA
+            elif state == _SUBNEGOTIATION:
+                found = data.find(_IAC_BYTE, index - 1)
+                if found < 0:
+                    index = length
+                else:
+                    index = found + 1
+                    state = _SUBNEGOTIATION_IAC
+            else:  # _SUBNEGOTIATION_IAC
+                state = _DATA if byte == SE else _SUBNEGOTIATION
+            start = index
+        if state == _DATA and start < length:
+            out.append(data[start:])
+        self._state = state
+        return b"".join(out)
+
+    def _answer(self, verb: int, option: int) -> None:
+        # We enable no option: refuse what the client offers or asks for.
+        # Acknowledging a refusal (WONT/DONT) would start a loop: say nothing.
+        if verb == DO:
+            self.reply(bytes((IAC, WONT, option)))
+        elif verb == WILL:
+            self.reply(bytes((IAC, DONT, option)))

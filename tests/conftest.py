@@ -1,0 +1,98 @@
+"""
+Shared fixtures: a chat factory on a fake clock, and clients connected to it
+through L{StringTransport}, so protocol tests run without sockets or sleeps.
+
+The reactor is not imported here: pytest-twisted installs it.
+"""
+
+from typing import List
+
+import pytest
+from twisted.internet import task
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+
+from chatservice.factory import ChatFactory
+
+
+class FakeClient:
+    """
+    One connection to a factory through a L{StringTransport}: type lines
+    with L{send}, read what the server said with L{lines} / L{take}.
+    """
+
+    _next_port = 40000
+
+    def __init__(self, factory: ChatFactory, host: str = "127.0.0.1") -> None:
+        FakeClient._next_port += 1
+        self.factory = factory
+        self.transport = StringTransport(
+            peerAddress=IPv4Address("TCP", host, FakeClient._next_port)
+        )
+        self.protocol = factory.buildProtocol(self.transport.getPeer())
+        self.protocol.makeConnection(self.transport)
+        self._seen = 0
+
+    def send(self, *lines: str, eol: bytes = b"\n") -> None:
+        """Type each line, ending it with C{eol}."""
+        for line in lines:
+            self.protocol.dataReceived(line.encode("utf-8") + eol)
+
+    def feed(self, data: bytes) -> None:
+        """Deliver raw bytes as if read from the socket."""
+        self.protocol.dataReceived(data)
+
+    def output(self) -> bytes:
+        """Everything the server wrote so far."""
+        return self.transport.value()
+
+    def lines(self) -> List[str]:
+        """Every line the server wrote so far, decoded, without CRLF."""
+        text = self.output().decode("utf-8")
+        assert text == "" or text.endswith("\r\n"), text
+        return text.split("\r\n")[:-1]
+
+    def take(self) -> List[str]:
+        """The lines written since the last call to L{take}."""
+        lines = self.lines()
+        new, self._seen = lines[self._seen:], len(lines)
+        return new
+
+    @property
+    def user(self):
+        return self.protocol.user
+
+    @property
+    def closed(self) -> bool:
+        """Whether the server asked for the connection to be closed."""
+        return self.transport.disconnecting or self.transport.disconnected
+
+    def lose(self) -> None:
+        """Simulate the client vanishing (no /quit)."""
+        self.transport.loseConnection()
+        self.protocol.connectionLost(None)
+
+
+@pytest.fixture
+def clock() -> task.Clock:
+    return task.Clock()
+
+
+@pytest.fixture
+def factory(clock) -> ChatFactory:
+    return ChatFactory(clock=clock, server_name="testchat", motd="Be nice.")
+
+
+@pytest.fixture
+def connect(factory):
+    """Return a function that opens a new fake connection."""
+
+    def _connect(name: str = None, **kwargs) -> FakeClient:
+        client = FakeClient(factory, **kwargs)
+        if name is not None:
+            client.send(name)
+            assert client.protocol.state == "chatting", client.lines()
+            client.take()
+        return client
+
+    return _connect
