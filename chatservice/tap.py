@@ -16,6 +16,16 @@ from .text import check_room_name, clean_room_name
 #: Where the chat listens when no --port is given.
 DEFAULT_PORT = "tcp:8123"
 
+def default_data_dir() -> str:
+    """
+    Return where state (the admin host key, later the database) is kept by
+    default: C{$XDG_DATA_HOME/chatservice}, else C{~/.local/share/chatservice}.
+    """
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "chatservice")
+
+
 #: Longest message of the day read from a file, in bytes.
 MAX_MOTD_BYTES = 64 * 1024
 
@@ -51,6 +61,10 @@ class Options(usage.Options):
          "path of a UTF-8 file holding it."],
         ["server-name", None, DEFAULT_SERVER_NAME,
          "The name the server greets people with."],
+        ["data-dir", None, None,
+         "Directory for the server's state (admin host key), created if "
+         "missing. [default: $XDG_DATA_HOME/chatservice or "
+         "~/.local/share/chatservice]"],
         ["shutdown-grace", None, SHUTDOWN_GRACE,
          "Seconds users get at shutdown before their connections are "
          "aborted.", _positive(float)],
@@ -91,6 +105,8 @@ class Options(usage.Options):
             raise usage.UsageError(f"--default-room {self['default-room']!r}: {problem}")
         self["default-room"] = room
         self["motd"] = self._read_motd(self["motd"])
+        self["data-dir"] = os.path.abspath(
+            os.path.expanduser(self["data-dir"] or default_data_dir()))
 
     @staticmethod
     def _read_motd(value: str) -> str:
