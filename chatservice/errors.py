@@ -36,3 +36,7 @@ class NotInRoom(ChatError):
 
 class InvalidText(ChatError):
     """The text is empty after sanitising, or too long."""
+
+
+class TooManyRooms(ChatError):
+    """The user is already in as many rooms as the limit allows."""

@@ -7,7 +7,7 @@ types and call the methods here; everything a user can change goes through
 this one place.
 """
 
-from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -62,9 +62,12 @@ class ChatFactory(ServerFactory):
         self.limits = limits if limits is not None else Limits()
         self.users: Dict[str, User] = {}
         self.rooms: Dict[str, Room] = {}
-        self.clients: Set[object] = set()
+        # every connection, logged in or not -> its remote address (or None)
+        self.clients: Dict[object, Optional[str]] = {}
+        self._per_address: Dict[str, int] = {}
         self.started_at = clock.seconds()
         self.connections_total = 0
+        self.connections_refused = 0
         self.logins_total = 0
         self.lines_relayed = 0
         self.bytes_relayed = 0
@@ -74,10 +77,33 @@ class ChatFactory(ServerFactory):
 
     # -- connections ------------------------------------------------------
 
-    def client_connected(self, client) -> None:
-        """Record a new connection (logged in or not)."""
-        self.clients.add(client)
+    def admit(self, client, address: Optional[str]) -> Optional[str]:
+        """
+        Record a new connection from C{address} (a host, or L{None} for
+        local sockets), or return why it is refused: the server is full,
+        that address has too many connections, or the server is stopping.
+        """
+        limits = self.limits
+        refusal = None
+        if self.shutting_down:
+            refusal = "The server is shutting down. Please come back later."
+        elif limits.max_connections and len(self.clients) >= limits.max_connections:
+            refusal = (f"The server is full ({limits.max_connections} connections). "
+                       "Please try again later.")
+        elif (address is not None and limits.max_per_address
+              and self._per_address.get(address, 0) >= limits.max_per_address):
+            refusal = (f"Too many connections from your address "
+                       f"({limits.max_per_address} at most). Close one and try again.")
+        if refusal is not None:
+            self.connections_refused += 1
+            self.log.info("refused connection from {address}: {refusal}",
+                          address=address, refusal=refusal)
+            return refusal
+        self.clients[client] = address
         self.connections_total += 1
+        if address is not None:
+            self._per_address[address] = self._per_address.get(address, 0) + 1
+        return None
 
     def client_disconnected(self, client, reason: str = "connection lost") -> None:
         """
@@ -87,7 +113,15 @@ class ChatFactory(ServerFactory):
         user = getattr(client, "user", None)
         if user is not None:
             self.logout(user, reason)
-        self.clients.discard(client)
+        if client not in self.clients:
+            return  # refused at the door
+        address = self.clients.pop(client)
+        if address is not None:
+            left = self._per_address[address] - 1
+            if left:
+                self._per_address[address] = left
+            else:
+                del self._per_address[address]
         if not self.clients:
             drained, self._drained = self._drained, []
             for waiter in drained:
@@ -204,13 +238,17 @@ class ChatFactory(ServerFactory):
         if problem:
             raise errors.InvalidRoomName(problem)
         room = self.rooms.get(name_key(name))
+        if room is not None and user in room:
+            user.focus(room)
+            return room, False
+        limit = self.limits.max_rooms_per_user
+        if limit and len(user.rooms) >= limit:
+            raise errors.TooManyRooms(
+                f"You are already in {len(user.rooms)} rooms, the most allowed.")
         if room is None:
             room = self._create_room(name)
             self.log.info("room {room} created by {name}", room=room.display,
                           name=user.name)
-        if user in room:
-            user.focus(room)
-            return room, False
         user.rooms[room.key] = room
         room.add(user)
         user.focus(room)
@@ -381,6 +419,7 @@ class ChatFactory(ServerFactory):
             "uptime": self.clock.seconds() - self.started_at,
             "connections": len(self.clients),
             "connections_total": self.connections_total,
+            "connections_refused": self.connections_refused,
             "users": len(self.users),
             "logins_total": self.logins_total,
             "rooms": len(self.rooms),

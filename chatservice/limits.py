@@ -2,21 +2,56 @@
 The limits an operator can set, with their defaults.
 
 Every limit is a named constant here, a field of L{Limits}, and a
-command-line option of C{twistd chat} (see L{chatservice.tap}).
+command-line option of C{twistd chat} (see L{chatservice.tap}); README.md's
+"Limits and abuse handling" lists them all.  For the counts and sizes, 0
+means "no limit".
 """
 
 from dataclasses import dataclass
 
 from .text import MAX_NAME_LENGTH, MAX_ROOM_NAME_LENGTH, MAX_TOPIC_LENGTH
 
+#: Longest line a client may send, in bytes; longer lines are refused.
+MAX_LINE_LENGTH = 2048
+#: Over-long lines a connection may send before it is dropped.
+MAX_LONG_LINES = 10
+#: Flood control: lines a client may send in one burst...
+FLOOD_BURST = 20
+#: ...and lines per second after that (0 turns flood control off).
+FLOOD_RATE = 5.0
+#: Lines dropped in one flood before the flooder is disconnected.
+FLOOD_KICK = 100
+#: Bytes waiting to be sent to a client before it is dropped as not reading.
+MAX_OUTPUT = 1024 * 1024
+#: Seconds a new connection has to choose a name.
+LOGIN_TIMEOUT = 60.0
+#: Seconds without a line before a logged-in user is disconnected (0: never).
+IDLE_TIMEOUT = 0.0
+#: Connections the server accepts at once.
+MAX_CONNECTIONS = 10000
+#: Connections at once from one remote address.
+MAX_PER_ADDRESS = 20
+#: Rooms one user may be in at once.
+MAX_ROOMS_PER_USER = 20
 #: Seconds connected users get to finish before a shutdown aborts them.
 SHUTDOWN_GRACE = 2.0
 
 
 @dataclass
 class Limits:
-    """The limits in force for one chat service."""
+    """The limits in force for one chat service (0 means unlimited/off)."""
 
+    max_line_length: int = MAX_LINE_LENGTH
+    max_long_lines: int = MAX_LONG_LINES
+    flood_burst: int = FLOOD_BURST
+    flood_rate: float = FLOOD_RATE
+    flood_kick: int = FLOOD_KICK
+    max_output: int = MAX_OUTPUT
+    login_timeout: float = LOGIN_TIMEOUT
+    idle_timeout: float = IDLE_TIMEOUT
+    max_connections: int = MAX_CONNECTIONS
+    max_per_address: int = MAX_PER_ADDRESS
+    max_rooms_per_user: int = MAX_ROOMS_PER_USER
     max_name_length: int = MAX_NAME_LENGTH
     max_room_name_length: int = MAX_ROOM_NAME_LENGTH
     max_topic_length: int = MAX_TOPIC_LENGTH

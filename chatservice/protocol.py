@@ -6,8 +6,7 @@ telnet's CR NUL, with telnet negotiation removed), lines into commands, and
 chat events into readable lines.  The rules live in L{ChatFactory}.
 """
 
-from typing import Optional
-
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
@@ -15,10 +14,9 @@ from zope.interface import implementer
 from . import errors, events
 from .commands import ChatCommands, CommandUsageError
 from .interfaces import IChatClient
+from .limits import MAX_LINE_LENGTH
 from .telnet import TelnetFilter
-
-#: Longest line a client may send, in bytes; longer ones are refused.
-MAX_LINE_LENGTH = 2048
+from .text import sanitize
 
 #: What every line the server sends ends with: CRLF suits telnet and
 #: terminals alike.
@@ -36,6 +34,7 @@ _HINTS = {
     errors.NoSuchUser: "Type /who to see who is online.",
     errors.NoSuchRoom: "Type /rooms to see the rooms.",
     errors.NotInRoom: "Type /join ROOM to enter a room.",
+    errors.TooManyRooms: "Type /leave ROOM to leave one first.",
 }
 
 
@@ -47,7 +46,18 @@ def _room_tag(room, focused: bool) -> str:
     return "" if focused else f"[{room.display}] "
 
 
-@implementer(IChatClient)
+def pending_output(transport) -> int:
+    """
+    Return how many bytes C{transport} holds that the peer has not taken
+    yet, for the transports that expose it (TCP and UNIX sockets), else 0.
+    """
+    try:
+        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    except AttributeError:
+        return 0
+
+
+@implementer(IChatClient, IPushProducer)
 class ChatProtocol(ChatCommands, LineReceiver):
     """
     A person at a terminal, connected to the chat.
@@ -58,6 +68,10 @@ class ChatProtocol(ChatCommands, LineReceiver):
     Framing is done here rather than by L{LineReceiver.dataReceived},
     whose C{split} per line is quadratic in the number of lines in one
     read and which drops the connection silently on an over-long line.
+
+    The protocol registers itself as the transport's streaming producer
+    only to learn when the client stops reading: while the transport says
+    "pause", every write is measured against the output cap.
     """
 
     MAX_LENGTH = MAX_LINE_LENGTH
@@ -70,28 +84,116 @@ class ChatProtocol(ChatCommands, LineReceiver):
         self.state = "naming"
         self.peer = "?"
         self._discarding = False
+        self._long_lines = 0
+        self._flood_dropped = 0
+        self._timer = None
+        self._last_line = 0.0
+        self._producing = False
+        self._slow_since_pause = 0
 
     # -- connection ---------------------------------------------------------
 
     def connectionMade(self) -> None:
-        """Greet the newcomer and ask for a name."""
+        """Check the connection limits, then greet and ask for a name."""
+        factory = self.factory
+        limits = factory.limits
+        self.clock = factory.clock
         self.write = self.transport.write
         self._telnet = TelnetFilter(self.write)
+        self.MAX_LENGTH = limits.max_line_length
+        self._tokens = float(limits.flood_burst)
+        self._refilled = self.clock.seconds()
         peer = self.transport.getPeer()
-        self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
-        self.factory.client_connected(self)
-        self.log.info("connection from {peer}", peer=self.peer)
-        if self.factory.shutting_down:
-            self.disconnect("The server is shutting down. Please come back later.")
+        host = getattr(peer, "host", None)
+        self.peer = f"{host}:{getattr(peer, 'port', '')}" if host else str(peer)
+        refusal = factory.admit(self, host)
+        if refusal is not None:
+            self.disconnect(refusal)
             return
-        self.info(f"Welcome to {self.factory.server_name}!")
+        self.log.info("connection from {peer}", peer=self.peer)
+        if limits.max_output:
+            self._producing = True
+            self.transport.registerProducer(self, True)
+        if hasattr(self.transport, "setTcpKeepAlive"):
+            self.transport.setTcpKeepAlive(True)  # notice half-open peers
+        if limits.login_timeout:
+            self._timer = self.clock.callLater(limits.login_timeout, self._timed_out)
+        self.info(f"Welcome to {factory.server_name}!")
         self.prompt_for_name()
 
     def connectionLost(self, reason=None) -> None:
         """Clean up exactly as for C{/quit}: no ghost names or members."""
         self.state = "closing"
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
         self.factory.client_disconnected(self, "connection closed")
         self.log.info("connection from {peer} closed", peer=self.peer)
+
+    def _timed_out(self) -> None:
+        # One timer per connection: the login deadline, then (if set) the
+        # idle deadline, re-armed lazily instead of reset on every line.
+        self._timer = None
+        if self.state == "naming":
+            self.log.info("{peer} took too long to choose a name", peer=self.peer)
+            self.disconnect("You took too long to choose a name. Goodbye!")
+            return
+        idle = self.factory.limits.idle_timeout
+        if self.state != "chatting" or not idle:
+            return
+        remaining = self._last_line + idle - self.clock.seconds()
+        if remaining > 0:
+            self._timer = self.clock.callLater(remaining, self._timed_out)
+            return
+        self.log.info("{name} was idle too long", name=self.user.name)
+        self.factory.logout(self.user, "idle too long")
+        self.disconnect(f"You were idle for more than {idle:g} seconds. Goodbye!")
+
+    # -- IPushProducer: learning that the client stopped reading ---------------
+
+    def pauseProducing(self) -> None:
+        """
+        The transport's buffer is full: the client is not keeping up.  From
+        now on, writes go through L{_write_while_backed_up}, which drops the
+        client if its pending output passes the cap.
+        """
+        if self.state == "closing":
+            return
+        self._slow_since_pause = 0
+        self._swap_writer(self._write_while_backed_up)
+
+    def resumeProducing(self) -> None:
+        """The client caught up: write straight to the transport again."""
+        if self.write != self.transport.write and self.state != "closing":
+            self._swap_writer(self.transport.write)
+
+    def stopProducing(self) -> None:
+        """The connection is going away; nothing to do."""
+
+    def _swap_writer(self, write) -> None:
+        old, self.write = self.write, write
+        self._telnet.reply = write
+        if self.user is not None:
+            for room in self.user.rooms.values():
+                room.replace_writer(self.user, old)
+
+    def _write_while_backed_up(self, data: bytes) -> None:
+        if self.state == "closing":
+            return
+        self.transport.write(data)
+        self._slow_since_pause += len(data)
+        pending = pending_output(self.transport) or self._slow_since_pause
+        if pending > self.factory.limits.max_output:
+            self.drop_slow_reader(pending)
+
+    def drop_slow_reader(self, pending: int) -> None:
+        """Abort a client whose unread output passed the cap."""
+        cap = self.factory.limits.max_output
+        self.log.info("dropping {peer}: {pending} bytes unread (cap {cap})",
+                      peer=self.peer, pending=pending, cap=cap)
+        if self.user is not None:
+            self.factory.logout(self.user, "not reading: output buffer full")
+        self.abort()
 
     # -- IChatClient ---------------------------------------------------------
 
@@ -146,9 +248,14 @@ class ChatProtocol(ChatCommands, LineReceiver):
         """Tell the user C{reason} and close the connection once it is sent."""
         if self.state == "closing":
             return
-        self.state = "closing"
         if reason:
             self.info(reason)
+        self.state = "closing"
+        if self._producing:
+            # A registered, paused producer keeps a TCP transport from ever
+            # finishing loseConnection.
+            self._producing = False
+            self.transport.unregisterProducer()
         self.transport.loseConnection()
 
     def abort(self) -> None:
@@ -190,6 +297,8 @@ class ChatProtocol(ChatCommands, LineReceiver):
             data = self._buffer + data
         lines = data.split(b"\n")
         rest = lines.pop()
+        limits = self.factory.limits
+        flood_rate = limits.flood_rate
         for line in lines:
             if self.state == "closing":
                 return
@@ -199,8 +308,10 @@ class ChatProtocol(ChatCommands, LineReceiver):
             if len(line) > self.MAX_LENGTH:
                 self.lineLengthExceeded(line)
                 continue
+            if flood_rate and not self._charge_line(limits):
+                continue
             self.lineReceived(line)
-        if len(rest) > self.MAX_LENGTH:
+        if len(rest) > self.MAX_LENGTH and self.state != "closing":
             # A line with no end in sight: report it once, drop it up to its end.
             if not self._discarding:
                 self.lineLengthExceeded(rest)
@@ -208,8 +319,46 @@ class ChatProtocol(ChatCommands, LineReceiver):
             rest = b""
         self._buffer = rest
 
+    def _charge_line(self, limits) -> bool:
+        """
+        Take a line from the flood-control token bucket; return whether the
+        line may go through.  A flood is warned about once, and a flood that
+        goes on past C{flood_kick} dropped lines disconnects.
+        """
+        now = self.clock.seconds()
+        tokens = self._tokens + (now - self._refilled) * limits.flood_rate
+        if tokens >= limits.flood_burst:
+            tokens = float(limits.flood_burst)
+            self._flood_dropped = 0  # a full bucket ends a flood episode
+        self._refilled = now
+        if tokens >= 1:
+            self._tokens = tokens - 1
+            return True
+        self._tokens = tokens
+        self._flood_dropped += 1
+        if self._flood_dropped == 1:
+            self.error(
+                f"Slow down: you are sending more than {limits.flood_rate:g} lines "
+                "a second. Lines sent too fast are dropped."
+            )
+        elif self._flood_dropped > limits.flood_kick:
+            self.log.info("disconnecting {peer} for flooding", peer=self.peer)
+            if self.user is not None:
+                self.factory.logout(self.user, "flooding")
+            self.disconnect("You were disconnected for flooding.")
+        return False
+
     def lineLengthExceeded(self, line: bytes) -> None:
-        """Refuse an over-long line; the connection stays open."""
+        """Refuse an over-long line; the connection stays open unless this
+        keeps happening."""
+        self._long_lines += 1
+        limit = self.factory.limits.max_long_lines
+        if limit and self._long_lines > limit:
+            self.log.info("disconnecting {peer}: too many over-long lines", peer=self.peer)
+            if self.user is not None:
+                self.factory.logout(self.user, "too many over-long lines")
+            self.disconnect("You were disconnected for sending too many over-long lines.")
+            return
         self.error(
             f"That line was too long (over {self.MAX_LENGTH} bytes) and was "
             "not sent. Please split it into shorter lines."
@@ -218,11 +367,17 @@ class ChatProtocol(ChatCommands, LineReceiver):
     def lineReceived(self, line: bytes) -> None:
         """Act on one line; no input can escape as an exception."""
         text = line.decode("utf-8", "replace")
+        if self._timer is not None and self.state == "chatting":
+            self._last_line = self.clock.seconds()
         try:
             if self.state == "chatting":
                 self.chat_line(text)
             elif self.state == "naming":
                 self.name_line(text)
+        except CommandUsageError as e:
+            self.error(str(e))
+        except errors.ChatError as e:
+            self.error(f"{e} {_HINTS.get(type(e), '')}".rstrip())
         except Exception:
             self.log.failure("error handling a line from {peer}", peer=self.peer)
             self.error("Sorry, something went wrong on the server; it has been logged.")
@@ -256,7 +411,17 @@ class ChatProtocol(ChatCommands, LineReceiver):
             self.prompt_for_name()
             return
         self.state = "chatting"
+        self._start_idle_timer()
         self.welcome()
+
+    def _start_idle_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        idle = self.factory.limits.idle_timeout
+        if idle:
+            self._last_line = self.clock.seconds()
+            self._timer = self.clock.callLater(idle, self._timed_out)
 
     def welcome(self) -> None:
         """Greet a user who just logged in and show where they are."""
@@ -269,23 +434,16 @@ class ChatProtocol(ChatCommands, LineReceiver):
 
     def chat_line(self, text: str) -> None:
         """Handle a line from a logged-in user: a command, or text to say."""
-        if not text.strip():
-            return
         if text.startswith("/"):
             name, _, arg = text[1:].partition(" ")
             self.run_command(name, arg.strip())
-        else:
+        elif sanitize(text):  # stray control bytes alone are not a message
             self.factory.say(self.user, text)
 
     def run_command(self, name: str, arg: str) -> None:
-        """Run command C{name}, turning refusals into messages."""
+        """Run command C{name}; refusals it raises become error lines."""
         handler = self.find_command(name)
         if handler is None:
             self.unknown_command(name)
-            return
-        try:
+        else:
             handler(arg)
-        except CommandUsageError as e:
-            self.error(str(e))
-        except errors.ChatError as e:
-            self.error(f"{e} {_HINTS.get(type(e), '')}".rstrip())

@@ -9,7 +9,8 @@ from twisted.internet import endpoints
 from twisted.python import usage
 
 from .factory import DEFAULT_ROOM, DEFAULT_SERVER_NAME, ChatFactory
-from .limits import SHUTDOWN_GRACE, Limits
+from . import limits as L
+from .limits import Limits
 from .service import ChatService
 from .text import check_room_name, clean_room_name
 
@@ -30,18 +31,61 @@ def default_data_dir() -> str:
 MAX_MOTD_BYTES = 64 * 1024
 
 
-def _positive(kind):
+def _number(kind, minimum, doc):
     def convert(value: str):
         try:
             number = kind(value)
         except ValueError:
             raise usage.UsageError(f"{value!r} is not a number") from None
-        if number <= 0:
-            raise usage.UsageError(f"{value!r} must be greater than zero")
+        if number < minimum or number != number:
+            raise usage.UsageError(f"{value!r} must be at least {minimum}")
         return number
 
-    convert.coerceDoc = "Must be greater than zero."
+    convert.coerceDoc = doc
     return convert
+
+
+_positive_float = _number(float, 0.001, "")
+_count = _number(int, 0, "0 means no limit.")
+_seconds = _number(float, 0, "0 turns it off.")
+_length = _number(int, 1, "")
+
+#: (option, Limits field, default, help, coerce) for every operator limit.
+LIMIT_OPTIONS = [
+    ("max-line-length", "max_line_length", L.MAX_LINE_LENGTH,
+     "Longest line a client may send, in bytes; longer lines are refused.", _length),
+    ("max-long-lines", "max_long_lines", L.MAX_LONG_LINES,
+     "Over-long lines a connection may send before it is disconnected.", _count),
+    ("flood-burst", "flood_burst", L.FLOOD_BURST,
+     "Flood control: lines a client may send in a burst.", _length),
+    ("flood-rate", "flood_rate", L.FLOOD_RATE,
+     "Flood control: lines per second a client may send after a burst; "
+     "faster lines are dropped with a warning. 0 turns flood control off.", _seconds),
+    ("flood-kick", "flood_kick", L.FLOOD_KICK,
+     "Lines dropped in one flood before the flooder is disconnected.", _count),
+    ("max-output", "max_output", L.MAX_OUTPUT,
+     "Bytes waiting to be sent to a client that does not read before it is "
+     "dropped.", _count),
+    ("login-timeout", "login_timeout", L.LOGIN_TIMEOUT,
+     "Seconds a new connection has to choose a name.", _seconds),
+    ("idle-timeout", "idle_timeout", L.IDLE_TIMEOUT,
+     "Seconds without a line before a user is disconnected.", _seconds),
+    ("max-connections", "max_connections", L.MAX_CONNECTIONS,
+     "Connections accepted at once (raise 'ulimit -n' to match).", _count),
+    ("max-per-address", "max_per_address", L.MAX_PER_ADDRESS,
+     "Connections at once from one remote address.", _count),
+    ("max-rooms-per-user", "max_rooms_per_user", L.MAX_ROOMS_PER_USER,
+     "Rooms one user may be in at once.", _count),
+    ("max-name-length", "max_name_length", L.MAX_NAME_LENGTH,
+     "Longest user name, in characters.", _length),
+    ("max-room-name-length", "max_room_name_length", L.MAX_ROOM_NAME_LENGTH,
+     "Longest room name, in characters.", _length),
+    ("max-topic-length", "max_topic_length", L.MAX_TOPIC_LENGTH,
+     "Longest room topic, in characters.", _length),
+    ("shutdown-grace", "shutdown_grace", L.SHUTDOWN_GRACE,
+     "Seconds users get at shutdown before their connections are aborted.",
+     _positive_float),
+]
 
 
 class Options(usage.Options):
@@ -65,10 +109,8 @@ class Options(usage.Options):
          "Directory for the server's state (admin host key), created if "
          "missing. [default: $XDG_DATA_HOME/chatservice or "
          "~/.local/share/chatservice]"],
-        ["shutdown-grace", None, SHUTDOWN_GRACE,
-         "Seconds users get at shutdown before their connections are "
-         "aborted.", _positive(float)],
-    ]
+    ] + [[option, None, default, doc, coerce]
+         for option, _, default, doc, coerce in LIMIT_OPTIONS]
 
     def __init__(self) -> None:
         super().__init__()
@@ -131,7 +173,7 @@ def makeService(options: Options, reactor=None) -> MultiService:
     """
     if reactor is None:
         from twisted.internet import reactor
-    limits = Limits(shutdown_grace=options["shutdown-grace"])
+    limits = Limits(**{field: options[option] for option, field, *_ in LIMIT_OPTIONS})
     factory = ChatFactory(
         clock=reactor,
         server_name=options["server-name"],

@@ -1,0 +1,266 @@
+"""
+The limits of issue 4 over a fake transport and clock: line length, flood
+control, output cap, timeouts, connection and room limits.
+"""
+
+import pytest
+from conftest import FakeClient
+from twisted.internet import task
+
+from chatservice.factory import ChatFactory
+from chatservice.limits import Limits
+
+
+def make_chat(**limits):
+    """Return a clock and a factory with the given limits."""
+    clock = task.Clock()
+    return clock, ChatFactory(clock=clock, limits=Limits(**limits))
+
+
+def login(factory, name, **kwargs):
+    """Connect and log in as C{name}; return the client with output taken."""
+    client = FakeClient(factory, **kwargs)
+    client.send(name)
+    assert client.protocol.state == "chatting", client.lines()
+    client.take()
+    return client
+
+
+def test_long_line_refused_connection_kept():
+    """A line over the limit is refused with a message; the next line works."""
+    clock, factory = make_chat(max_line_length=50)
+    alice, bob = login(factory, "alice"), login(factory, "bob")
+    alice.take()
+    bob.send("x" * 51)
+    assert bob.take() == [
+        "!! That line was too long (over 50 bytes) and was not sent. "
+        "Please split it into shorter lines."
+    ]
+    bob.send("short")
+    assert alice.take() == ["<bob> short"]
+    assert not bob.closed
+
+
+def test_endless_line_is_discarded_and_buffer_bounded():
+    """A megabyte with no newline is reported once and never buffered."""
+    clock, factory = make_chat(max_line_length=2048)
+    alice, bob = login(factory, "alice"), login(factory, "bob")
+    alice.take()
+    for _ in range(256):
+        bob.feed(b"y" * 4096)
+        assert len(bob.protocol._buffer) <= 2048 + 4096
+    assert len(bob.take()) == 1
+    bob.feed(b"tail of the long line\nhello\n")
+    assert alice.take() == ["<bob> hello"]
+
+
+def test_repeated_long_lines_disconnect():
+    """After max_long_lines refusals the next over-long line disconnects."""
+    clock, factory = make_chat(max_line_length=10, max_long_lines=2)
+    alice, bob = login(factory, "alice"), login(factory, "bob")
+    alice.take()
+    bob.send("z" * 11, "z" * 11)
+    assert not bob.closed
+    bob.send("z" * 11)
+    assert bob.closed
+    assert bob.take()[-1] == "-- You were disconnected for sending too many over-long lines."
+    assert alice.take() == ["<- bob quit (too many over-long lines)"]
+
+
+def test_flood_is_throttled_then_disconnected():
+    """Past the burst, lines are dropped with one warning; a long flood disconnects."""
+    clock, factory = make_chat(flood_burst=3, flood_rate=1, flood_kick=5)
+    alice, bob = login(factory, "alice"), login(factory, "bob")
+    alice.take()
+    clock.advance(10)  # the name line was charged too: start with a full bucket
+    bob.send("1", "2", "3", "4", "5")
+    assert alice.take() == ["<bob> 1", "<bob> 2", "<bob> 3"]
+    assert bob.take() == [
+        "!! Slow down: you are sending more than 1 lines a second. "
+        "Lines sent too fast are dropped."
+    ]
+    clock.advance(1)
+    bob.send("6")
+    assert alice.take() == ["<bob> 6"]
+    bob.send(*[str(n) for n in range(10)])
+    assert bob.closed
+    assert bob.take()[-1] == "-- You were disconnected for flooding."
+    assert alice.take() == ["<- bob quit (flooding)"]
+    assert "bob" not in factory.users
+
+
+def test_flood_episode_ends_when_bucket_refills():
+    """A user who pauses long enough starts afresh: warned again, not kicked."""
+    clock, factory = make_chat(flood_burst=2, flood_rate=1, flood_kick=3)
+    bob = login(factory, "bob")
+    for _ in range(3):
+        bob.send("a", "b", "c", "d")  # 2 dropped each time, under the kick limit
+        assert len([l for l in bob.take() if l.startswith("!! Slow down")]) == 1
+        clock.advance(5)
+    assert not bob.closed
+
+
+def test_flood_control_off():
+    """flood_rate=0 lets any number of lines through."""
+    clock, factory = make_chat(flood_rate=0)
+    alice, bob = login(factory, "alice"), login(factory, "bob")
+    alice.take()
+    bob.send(*[str(n) for n in range(500)])
+    assert len(alice.take()) == 500
+
+
+def test_flood_of_tiny_lines_in_one_read():
+    """Thousands of tiny lines in one read: a few pass, the flooder is dropped."""
+    clock, factory = make_chat(flood_burst=5, flood_rate=1, flood_kick=50)
+    alice, bob = login(factory, "alice"), login(factory, "bob")
+    alice.take()
+    clock.advance(10)
+    bob.feed(b"x\n" * 10000)
+    assert alice.take() == ["<bob> x"] * 5 + ["<- bob quit (flooding)"]
+    assert bob.closed
+
+
+def test_slow_reader_dropped_at_output_cap():
+    """A client whose transport is backed up is dropped once its output passes the cap."""
+    clock, factory = make_chat(max_output=1000, flood_rate=0)
+    alice, bob, carol = (login(factory, n) for n in ("alice", "bob", "carol"))
+    alice.take()
+    bob.protocol.pauseProducing()  # what a full TCP buffer makes the transport do
+    for n in range(20):
+        carol.send("z" * 80)
+        if bob.transport.disconnected:
+            break
+    assert bob.transport.disconnected  # aborted, not a polite close
+    assert "bob" not in factory.users
+    assert "<- bob quit (not reading: output buffer full)" in alice.take()
+    carol.send("still here")
+    assert alice.take()[-1] == "<carol> still here"
+
+
+def test_slow_reader_that_catches_up_is_kept():
+    """A client that resumes reading before the cap goes back to plain writes."""
+    clock, factory = make_chat(max_output=10000, flood_rate=0)
+    bob, carol = login(factory, "bob"), login(factory, "carol")
+    bob.protocol.pauseProducing()
+    carol.send("a" * 100)
+    bob.protocol.resumeProducing()
+    for _ in range(200):
+        carol.send("b" * 100)
+    assert not bob.transport.disconnected
+    assert bob.protocol.write == bob.transport.write
+
+
+def test_disconnect_unregisters_producer():
+    """Closing a connection unregisters the protocol as producer, so a
+    paused transport can still finish loseConnection."""
+    clock, factory = make_chat()
+    bob = login(factory, "bob")
+    assert bob.transport.producer is bob.protocol
+    bob.send("/quit")
+    assert bob.transport.producer is None
+    assert bob.transport.disconnecting
+
+
+def test_login_timeout():
+    """A connection that never gives a name is told and closed."""
+    clock, factory = make_chat(login_timeout=30)
+    client = FakeClient(factory)
+    clock.advance(29)
+    assert not client.closed
+    clock.advance(1)
+    assert client.closed
+    assert client.lines()[-1] == "-- You took too long to choose a name. Goodbye!"
+
+
+def test_login_cancels_login_timeout():
+    """Choosing a name in time stops the login timer."""
+    clock, factory = make_chat(login_timeout=30)
+    bob = login(factory, "bob")
+    clock.advance(100)
+    assert not bob.closed
+    assert clock.getDelayedCalls() == []
+
+
+def test_idle_timeout():
+    """A user silent for idle_timeout seconds is disconnected; talking resets it."""
+    clock, factory = make_chat(idle_timeout=60, flood_rate=0)
+    alice, bob = login(factory, "alice"), login(factory, "bob")
+    alice.take()
+    clock.advance(50)
+    bob.send("/ping")
+    alice.send("/ping")
+    clock.advance(50)
+    alice.send("/ping")
+    assert not bob.closed
+    clock.advance(10)
+    assert bob.closed
+    assert bob.take()[-1] == "-- You were idle for more than 60 seconds. Goodbye!"
+    assert alice.take()[-1] == "<- bob quit (idle too long)"
+    assert not alice.closed
+
+
+def test_connection_timers_cancelled_on_disconnect():
+    """No timer outlives its connection."""
+    clock, factory = make_chat(login_timeout=30, idle_timeout=60)
+    a = FakeClient(factory)
+    b = login(factory, "bob")
+    a.lose()
+    b.lose()
+    assert clock.getDelayedCalls() == []
+
+
+def test_max_connections():
+    """Past max_connections a newcomer gets one line of reason and is closed."""
+    clock, factory = make_chat(max_connections=2, max_per_address=0)
+    FakeClient(factory), FakeClient(factory)
+    third = FakeClient(factory)
+    assert third.lines() == [
+        "-- The server is full (2 connections). Please try again later."]
+    assert third.closed
+    third.protocol.connectionLost(None)
+    assert len(factory.clients) == 2
+    assert factory.connections_refused == 1
+
+
+def test_max_per_address():
+    """Each remote address gets max_per_address connections; others are unaffected."""
+    clock, factory = make_chat(max_per_address=2)
+    clients = [FakeClient(factory, host="10.0.0.1") for _ in range(3)]
+    assert clients[2].closed
+    assert clients[2].lines() == [
+        "-- Too many connections from your address (2 at most). "
+        "Close one and try again."]
+    other = FakeClient(factory, host="10.0.0.2")
+    assert not other.closed
+    clients[0].lose()
+    again = FakeClient(factory, host="10.0.0.1")
+    assert not again.closed
+
+
+def test_max_rooms_per_user():
+    """Joining one room too many is refused with a hint; existing rooms can be switched to."""
+    clock, factory = make_chat(max_rooms_per_user=2)
+    bob = login(factory, "bob")
+    bob.send("/join a")
+    bob.take()
+    bob.send("/join b")
+    assert bob.take() == [
+        "!! You are already in 2 rooms, the most allowed. "
+        "Type /leave ROOM to leave one first."]
+    assert "b" not in factory.rooms
+    bob.send("/join lobby")
+    assert bob.take() == ["-- You are now talking in #lobby."]
+
+
+@pytest.mark.parametrize("limit", [5, 10])
+def test_name_length_limit(limit):
+    """Names longer than max_name_length are refused with the limit stated."""
+    clock, factory = make_chat(max_name_length=limit)
+    client = FakeClient(factory)
+    client.take()
+    client.send("n" * (limit + 1))
+    assert client.take()[0] == (
+        f"!! That name is {limit + 1} characters long; the limit is {limit}. "
+        "Please choose another name.")
+    client.send("n" * limit)
+    assert client.protocol.state == "chatting"
