@@ -6,7 +6,7 @@ protocol today, IRC or a web page later) decides how to show them.  Nothing
 here knows about wording, bytes or terminals.
 """
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 
 class Said(NamedTuple):
@@ -38,6 +38,18 @@ class Left(NamedTuple):
     room: object
     user: object
     reason: str
+
+
+class Presence(NamedTuple):
+    """
+    People who entered and left C{room} lately, gathered into one notice
+    (busy rooms only: telling N members about each of N arrivals one by one
+    is N squared lines).
+    """
+
+    room: object
+    joined: Tuple[str, ...]
+    left: Tuple[str, ...]
 
 
 class TopicChanged(NamedTuple):

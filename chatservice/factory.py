@@ -73,6 +73,8 @@ class ChatFactory(ServerFactory):
         self.bytes_relayed = 0
         self.shutting_down = False
         self._drained: List[defer.Deferred] = []
+        # room key -> (names joined, names left, timer) awaiting a batch notice
+        self._presence: Dict[str, tuple] = {}
         self.default_room = self._create_room(default_room, persistent=True)
 
     # -- connections ------------------------------------------------------
@@ -164,9 +166,14 @@ class ChatFactory(ServerFactory):
         """
         if self.users.get(user.key) is not user:
             return
-        neighbours = self.neighbours(user)
+        # One notice per neighbour in ordinary rooms; busy rooms get a
+        # batched notice instead (and are not walked member by member).
+        neighbours: Set[User] = set()
         for room in list(user.rooms.values()):
+            if not self.shutting_down and not self._queue_presence(room, user, joined=False):
+                neighbours.update(room.members.values())
             self._remove_member(room, user)
+        neighbours.discard(user)
         user.current = None
         del self.users[user.key]
         if not self.shutting_down:  # at shutdown, N quits to N users is N squared
@@ -253,8 +260,31 @@ class ChatFactory(ServerFactory):
         room.add(user)
         user.focus(room)
         self.log.info("join {name} {room}", name=user.name, room=room.display)
-        room.broadcast(events.Joined(room, user), exclude=user)
+        if not self._queue_presence(room, user, joined=True):
+            room.broadcast(events.Joined(room, user), exclude=user)
         return room, True
+
+    def _queue_presence(self, room: Room, user: User, joined: bool) -> bool:
+        """
+        In a busy room, queue C{user}'s arrival or departure for the next
+        batched notice and return true; in an ordinary room return false
+        (the caller tells the members at once).
+        """
+        limit = self.limits.busy_room_size
+        if not limit or len(room.members) <= limit:
+            return False
+        pending = self._presence.get(room.key)
+        if pending is None:
+            call = self.clock.callLater(
+                self.limits.busy_room_interval, self._flush_presence, room)
+            pending = self._presence[room.key] = ([], [], call)
+        pending[0 if joined else 1].append(user.name)
+        return True
+
+    def _flush_presence(self, room: Room) -> None:
+        joined, left, _ = self._presence.pop(room.key)
+        if room.members and self.rooms.get(room.key) is room:
+            room.broadcast(events.Presence(room, tuple(joined), tuple(left)))
 
     def leave(self, user: User, raw_room: Optional[str] = None,
               reason: str = "") -> Room:
@@ -271,8 +301,11 @@ class ChatFactory(ServerFactory):
             room = self.find_room(raw_room)
             if user not in room:
                 raise errors.NotInRoom(f"You are not in {room.display}.")
-        self._remove_member(room, user)
-        room.broadcast(events.Left(room, user, sanitize(reason)))
+        if self._queue_presence(room, user, joined=False):
+            self._remove_member(room, user)
+        else:
+            self._remove_member(room, user)
+            room.broadcast(events.Left(room, user, sanitize(reason)))
         self.log.info("leave {name} {room}", name=user.name, room=room.display)
         return room
 
@@ -390,6 +423,10 @@ class ChatFactory(ServerFactory):
         Return a Deferred that fires once every connection is gone.
         """
         self.shutting_down = True
+        for _, _, call in self._presence.values():
+            if call.active():
+                call.cancel()
+        self._presence.clear()
         done = defer.Deferred()
         if not self.clients:
             done.callback(None)

@@ -33,6 +33,10 @@ MAX_CONNECTIONS = 10000
 MAX_PER_ADDRESS = 20
 #: Rooms one user may be in at once.
 MAX_ROOMS_PER_USER = 20
+#: Rooms with more members than this get join/leave notices in batches...
+BUSY_ROOM_SIZE = 50
+#: ...at most one batch every this many seconds.
+BUSY_ROOM_INTERVAL = 2.0
 #: Seconds connected users get to finish before a shutdown aborts them.
 SHUTDOWN_GRACE = 2.0
 
@@ -55,4 +59,6 @@ class Limits:
     max_name_length: int = MAX_NAME_LENGTH
     max_room_name_length: int = MAX_ROOM_NAME_LENGTH
     max_topic_length: int = MAX_TOPIC_LENGTH
+    busy_room_size: int = BUSY_ROOM_SIZE
+    busy_room_interval: float = BUSY_ROOM_INTERVAL
     shutdown_grace: float = SHUTDOWN_GRACE

@@ -42,6 +42,13 @@ def _line(text: str) -> bytes:
     return text.encode("utf-8") + EOL
 
 
+def _some(names, shown: int = 5) -> str:
+    """C{alice, bob and 3 others}."""
+    if len(names) <= shown:
+        return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+    return f"{', '.join(names[:shown])} and {len(names) - shown} others"
+
+
 def _room_tag(room, focused: bool) -> str:
     return "" if focused else f"[{room.display}] "
 
@@ -211,6 +218,13 @@ class ChatProtocol(ChatCommands, LineReceiver):
         if kind is events.Left:
             reason = f" ({event.reason})" if event.reason else ""
             return _line(f"<- {event.user.name} left {room.display}{reason}")
+        if kind is events.Presence:
+            text = ""
+            if event.joined:
+                text += f"-> {_some(event.joined)} joined {room.display}\r\n"
+            if event.left:
+                text += f"<- {_some(event.left)} left {room.display}\r\n"
+            return text.encode("utf-8")
         if kind is events.TopicChanged:
             who = event.user.name if event.user is not None else "The server"
             if event.topic:

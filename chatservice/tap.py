@@ -82,6 +82,11 @@ LIMIT_OPTIONS = [
      "Longest room name, in characters.", _length),
     ("max-topic-length", "max_topic_length", L.MAX_TOPIC_LENGTH,
      "Longest room topic, in characters.", _length),
+    ("busy-room-size", "busy_room_size", L.BUSY_ROOM_SIZE,
+     "Rooms with more members than this get join and leave notices in "
+     "batches instead of one line per person.", _count),
+    ("busy-room-interval", "busy_room_interval", L.BUSY_ROOM_INTERVAL,
+     "Seconds between batched join/leave notices in busy rooms.", _positive_float),
     ("shutdown-grace", "shutdown_grace", L.SHUTDOWN_GRACE,
      "Seconds users get at shutdown before their connections are aborted.",
      _positive_float),

@@ -264,3 +264,36 @@ def test_name_length_limit(limit):
         "Please choose another name.")
     client.send("n" * limit)
     assert client.protocol.state == "chatting"
+
+
+def test_busy_room_batches_join_and_leave_notices():
+    """Past busy_room_size members, arrivals and departures come as one line per interval."""
+    clock, factory = make_chat(busy_room_size=3, busy_room_interval=2, max_per_address=0)
+    first = [login(factory, f"u{n}") for n in range(3)]  # up to 3: one notice each
+    watcher = first[0]
+    assert watcher.take() == ["-> u1 joined #lobby", "-> u2 joined #lobby"]
+    more = [login(factory, f"v{n}") for n in range(8)]
+    more[0].send("/quit")
+    first[1].lose()
+    assert watcher.take() == []
+    clock.advance(2)
+    assert watcher.take() == [
+        "-> v0, v1, v2, v3, v4 and 3 others joined #lobby",
+        "<- v0 and u1 left #lobby",
+    ]
+    assert more[1].take()[-2:] == [
+        "-> v0, v1, v2, v3, v4 and 3 others joined #lobby",
+        "<- v0 and u1 left #lobby",
+    ]
+    assert clock.getDelayedCalls() == []
+
+
+def test_busy_room_quit_still_told_in_small_rooms():
+    """A quit is told at once in ordinary rooms even when a busy room batches it."""
+    clock, factory = make_chat(busy_room_size=2, max_per_address=0)
+    a, b, c = (login(factory, n) for n in ("a", "b", "c"))
+    a.send("/join small")
+    b.send("/join small")
+    a.take()
+    b.lose()
+    assert a.take() == ["<- b quit (connection closed)"]
