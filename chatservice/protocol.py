@@ -16,7 +16,6 @@ from .commands import ChatCommands, CommandUsageError
 from .interfaces import IChatClient
 from .limits import MAX_LINE_LENGTH
 from .telnet import TelnetFilter
-from .text import sanitize
 
 #: What every line the server sends ends with: CRLF suits telnet and
 #: terminals alike.
@@ -451,8 +450,11 @@ class ChatProtocol(ChatCommands, LineReceiver):
         if text.startswith("/"):
             name, _, arg = text[1:].partition(" ")
             self.run_command(name, arg.strip())
-        elif sanitize(text):  # stray control bytes alone are not a message
-            self.factory.say(self.user, text)
+        else:
+            try:
+                self.factory.say(self.user, text)
+            except errors.InvalidText:
+                pass  # stray control bytes alone are not a message
 
     def run_command(self, name: str, arg: str) -> None:
         """Run command C{name}; refusals it raises become error lines."""
