@@ -16,7 +16,7 @@ from twisted.logger import Logger
 
 from . import errors, events
 from .limits import Limits
-from .room import Room
+from .room import Outbox, Room
 from .text import (
     check_name,
     check_room_name,
@@ -70,7 +70,7 @@ class ChatFactory(ServerFactory):
         self.connections_refused = 0
         self.logins_total = 0
         self.lines_relayed = 0
-        self.bytes_relayed = 0
+        self.outbox = Outbox()
         self.shutting_down = False
         self._drained: List[defer.Deferred] = []
         # room key -> (names joined, names left, timer) awaiting a batch notice
@@ -222,7 +222,8 @@ class ChatFactory(ServerFactory):
     # -- rooms ----------------------------------------------------------------
 
     def _create_room(self, name: str, persistent: bool = False) -> Room:
-        room = Room(name, persistent=persistent, created_at=self.clock.seconds())
+        room = Room(name, persistent=persistent, created_at=self.clock.seconds(),
+                    outbox=self.outbox)
         self.rooms[room.key] = room
         return room
 
@@ -370,7 +371,7 @@ class ChatFactory(ServerFactory):
             raise errors.InvalidText("There is nothing to say.")
         event = (events.Acted if action else events.Said)(room, user, text)
         self.lines_relayed += 1
-        self.bytes_relayed += room.broadcast(event, exclude=user)
+        room.broadcast(event, exclude=user)
         return room
 
     def whisper(self, user: User, raw_target: str, raw_text: str,
@@ -461,5 +462,5 @@ class ChatFactory(ServerFactory):
             "logins_total": self.logins_total,
             "rooms": len(self.rooms),
             "lines_relayed": self.lines_relayed,
-            "bytes_relayed": self.bytes_relayed,
+            "bytes_relayed": self.outbox.bytes_relayed,
         }

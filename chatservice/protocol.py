@@ -238,6 +238,7 @@ class ChatProtocol(ChatCommands, LineReceiver):
 
     def deliver(self, event) -> None:
         """Show an event addressed to this user alone."""
+        self._settle()
         kind = type(event)
         if kind is events.Private:
             if event.action:
@@ -261,6 +262,7 @@ class ChatProtocol(ChatCommands, LineReceiver):
         """Tell the user C{reason} and close the connection once it is sent."""
         if self.state == "closing":
             return
+        self._settle()
         if reason:
             self.info(reason)
         self.state = "closing"
@@ -280,15 +282,26 @@ class ChatProtocol(ChatCommands, LineReceiver):
 
     def send(self, text: str) -> None:
         """Send one line of text to this user."""
+        self._settle()
         self.write(_line(text))
 
     def info(self, text: str) -> None:
         """Send a server notice."""
+        self._settle()
         self.write(_line(INFO + text))
 
     def error(self, text: str) -> None:
         """Send an error message (which should say what to type instead)."""
+        self._settle()
         self.write(_line(ERROR + text))
+
+    def _settle(self) -> None:
+        # Room events gathered from the current read go out before anything
+        # written directly, so every user sees things in the order they
+        # happened.
+        outbox = self.factory.outbox
+        if outbox.room is not None:
+            outbox.flush()
 
     def prompt_for_name(self) -> None:
         """Ask for a name."""
@@ -302,6 +315,18 @@ class ChatProtocol(ChatCommands, LineReceiver):
         scripts use, and refusing over-long lines without dropping the
         connection.
         """
+        outbox = self.factory.outbox
+        if outbox.gathering:  # re-entered: the outer call flushes
+            self._receive(data)
+            return
+        outbox.gathering = True
+        try:
+            self._receive(data)
+        finally:
+            outbox.gathering = False
+            outbox.flush()
+
+    def _receive(self, data: bytes) -> None:
         data = self._telnet.feed(data)
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n").replace(b"\r\0", b"\n")

@@ -25,7 +25,7 @@ class Room:
     """
 
     def __init__(self, name: str, topic: str = "", persistent: bool = False,
-                 created_at: float = 0.0) -> None:
+                 created_at: float = 0.0, outbox: "Optional[Outbox]" = None) -> None:
         self.name = name
         self.key = name_key(name)
         self.topic = topic
@@ -36,6 +36,7 @@ class Room:
         # (client class, focused) -> {write: None}; dicts for O(1) removal.
         self._groups: Dict[Tuple[type, bool], Dict[object, None]] = {}
         self._plan: Optional[List[tuple]] = None
+        self.outbox = outbox if outbox is not None else Outbox()
 
     @property
     def display(self) -> str:
@@ -53,12 +54,14 @@ class Room:
 
     def add(self, user) -> None:
         """Make C{user} a member (the caller records the room on the user)."""
+        self._settle()
         self.members[user.key] = user
         self._group_of(user, user.current is self)[user.client.write] = None
         self._plan = None
 
     def remove(self, user) -> None:
         """Remove C{user} from the members, if they are one."""
+        self._settle()
         if self.members.get(user.key) is not user:
             return
         del self.members[user.key]
@@ -78,6 +81,7 @@ class Room:
         """
         if self.members.get(user.key) is not user:
             return
+        self._settle()
         self._group_of(user, was_focused).pop(user.client.write, None)
         self._group_of(user, user.current is self)[user.client.write] = None
         self._plan = None
@@ -89,10 +93,17 @@ class Room:
         """
         if self.members.get(user.key) is not user:
             return
+        self._settle()
         group = self._group_of(user, user.current is self)
         group.pop(old_write, None)
         group[user.client.write] = None
         self._plan = None
+
+    def _settle(self) -> None:
+        # Events waiting for this room were meant for its members as they
+        # were: deliver them before the membership changes.
+        if self.outbox.room is self:
+            self.outbox.flush()
 
     def _group_of(self, user, focused: bool) -> Dict[object, None]:
         group_key = (type(user.client), focused)
@@ -110,20 +121,93 @@ class Room:
         self._plan = plan
         return plan
 
-    def broadcast(self, event, exclude=None) -> int:
+    def broadcast(self, event, exclude=None) -> None:
         """
-        Deliver room event C{event} to every member but C{exclude}, and
-        return the number of bytes written.
+        Deliver room event C{event} to every member but C{exclude}: at once,
+        or, while the outbox is gathering (during one read from a client),
+        together with the room's other events from the same read.
         """
-        skip = exclude.client.write if exclude is not None else None
+        outbox = self.outbox
+        if outbox.gathering:
+            if outbox.room is not self:
+                outbox.flush()
+                outbox.room = self
+            outbox.events.append((event, exclude))
+        else:
+            outbox.bytes_relayed += self.deliver([(event, exclude)])
+
+    def deliver(self, batch: List[tuple]) -> int:
+        """
+        Write a batch of C{(event, exclude)} pairs to the members, in order,
+        and return the number of bytes written.  Each event is encoded once
+        per group of members; each member gets one write for the batch.
+        """
         plan = self._plan
         if plan is None:
             plan = self._build_plan()
         written = 0
+        if len(batch) == 1:
+            event, exclude = batch[0]
+            skip = exclude.client.write if exclude is not None else None
+            for encode, focused, writers, group in plan:
+                data = encode(event, focused)
+                for write in writers:
+                    if write is not skip:
+                        write(data)
+                written += (len(writers) - (skip in group)) * len(data)
+            return written
+        skips = {ex.client.write for _, ex in batch if ex is not None}
         for encode, focused, writers, group in plan:
-            data = encode(event, focused)
-            for write in writers:
-                if write is not skip:
-                    write(data)
-            written += (len(writers) - (skip in group)) * len(data)
+            datas = [encode(event, focused) for event, _ in batch]
+            blob = b"".join(datas)
+            # Senders must not get their own lines back: they get the batch
+            # without them (usually nothing, when the batch is all theirs).
+            own = {
+                write: b"".join(
+                    data for data, (_, ex) in zip(datas, batch)
+                    if ex is None or ex.client.write is not write)
+                for write in skips if write in group
+            }
+            if own:
+                for write in writers:
+                    data = own.get(write, blob)
+                    if data:
+                        write(data)
+                        written += len(data)
+            else:
+                for write in writers:
+                    write(blob)
+                written += len(writers) * len(blob)
         return written
+
+
+class Outbox:
+    """
+    Gathers the room events caused by one read from a client, so that a
+    client sending many lines at once costs each member one write per read
+    instead of one per line.
+
+    Only one room's events are gathered at a time, and anything else that
+    writes to a client (a reply, a private message, a membership change in
+    that room, an event in another room) flushes them first: every member
+    still sees everything in the order it happened.
+
+    @ivar gathering: true while a read is being handled.
+    @ivar room: the room whose events are waiting, or L{None}.
+    @ivar events: the waiting C{(event, exclude)} pairs.
+    @ivar bytes_relayed: bytes written to room members so far.
+    """
+
+    def __init__(self) -> None:
+        self.gathering = False
+        self.room: Optional[Room] = None
+        self.events: List[tuple] = []
+        self.bytes_relayed = 0
+
+    def flush(self) -> None:
+        """Deliver the waiting events, if any."""
+        room = self.room
+        if room is not None:
+            self.room = None
+            batch, self.events = self.events, []
+            self.bytes_relayed += room.deliver(batch)
