@@ -205,6 +205,8 @@ class ChatFactory(ServerFactory):
         """
         name = self.validate_name(raw_name)
         key = name_key(name)
+        if name == user.name:
+            raise errors.InvalidName(f"You are already called {name}.")
         if key != user.key and key in self.users:
             raise errors.NameTaken(f"The name {name!r} is taken.")
         old_name, old_key = user.name, user.key
