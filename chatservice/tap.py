@@ -10,6 +10,7 @@ from twisted.python import usage
 
 from .factory import DEFAULT_ROOM, DEFAULT_SERVER_NAME, ChatFactory
 from . import limits as L
+from .admin import AdminOptions, make_admin_service
 from .limits import Limits
 from .service import ChatService
 from .text import check_room_name, clean_room_name
@@ -93,7 +94,7 @@ LIMIT_OPTIONS = [
 ]
 
 
-class Options(usage.Options):
+class Options(AdminOptions, usage.Options):
     """The options of C{twistd chat}."""
 
     synopsis = "[--port ENDPOINT ...] [options]"
@@ -154,6 +155,7 @@ class Options(usage.Options):
         self["motd"] = self._read_motd(self["motd"])
         self["data-dir"] = os.path.abspath(
             os.path.expanduser(self["data-dir"] or default_data_dir()))
+        self.check_admin_options()
 
     @staticmethod
     def _read_motd(value: str) -> str:
@@ -191,4 +193,7 @@ def makeService(options: Options, reactor=None) -> MultiService:
     ChatService(factory).setServiceParent(top)
     for description in options["ports"]:
         strports.service(description, factory, reactor=reactor).setServiceParent(top)
+    admin = make_admin_service(options, factory, reactor)
+    if admin is not None:
+        admin.setServiceParent(top)
     return top
