@@ -93,7 +93,6 @@ class ChatProtocol(ChatCommands, LineReceiver):
         self._long_lines = 0
         self._flood_dropped = 0
         self._timer = None
-        self._last_line = 0.0
         self._producing = False
         self._slow_since_pause = 0
 
@@ -147,7 +146,7 @@ class ChatProtocol(ChatCommands, LineReceiver):
         idle = self.factory.limits.idle_timeout
         if self.state != "chatting" or not idle:
             return
-        remaining = self._last_line + idle - self.clock.seconds()
+        remaining = self.user.last_active + idle - self.clock.seconds()
         if remaining > 0:
             self._timer = self.clock.callLater(remaining, self._timed_out)
             return
@@ -405,8 +404,8 @@ class ChatProtocol(ChatCommands, LineReceiver):
     def lineReceived(self, line: bytes) -> None:
         """Act on one line; no input can escape as an exception."""
         text = line.decode("utf-8", "replace")
-        if self._timer is not None and self.state == "chatting":
-            self._last_line = self.clock.seconds()
+        if self.state == "chatting":
+            self.user.last_active = self.clock.seconds()
         try:
             if self.state == "chatting":
                 self.chat_line(text)
@@ -458,7 +457,6 @@ class ChatProtocol(ChatCommands, LineReceiver):
         self._timer = None
         idle = self.factory.limits.idle_timeout
         if idle:
-            self._last_line = self.clock.seconds()
             self._timer = self.clock.callLater(idle, self._timed_out)
 
     def welcome(self) -> None:
