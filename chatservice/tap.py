@@ -3,6 +3,7 @@ C{twistd chat}: the command-line options and the service they build.
 """
 
 import os
+import sys
 from twisted.application import strports
 from twisted.application.service import MultiService
 from twisted.internet import endpoints
@@ -142,6 +143,22 @@ class Options(AdminOptions, usage.Options):
         f"than once. [default: {DEFAULT_PORT}]"
     )
     opt_p = opt_port
+
+    def parseOptions(self, options=None) -> None:
+        """
+        Parse the command line.  Under C{twistd} (when these options have a
+        parent), a usage error is printed and ends the process with status
+        1: Twisted before 26.10 (all that Python 3.9 and PyPy can install)
+        printed it but exited 0, so init systems saw a failed start as a
+        success.  Used directly, a usage error is raised as usual.
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            if getattr(self, "parent", None) is None:
+                raise
+            print(f"{self}\ntwistd chat: {e}", file=sys.stderr)
+            raise SystemExit(1) from None
 
     def postOptions(self) -> None:
         """Apply defaults and check the values that depend on each other."""

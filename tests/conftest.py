@@ -8,6 +8,7 @@ The reactor is not imported here: pytest-twisted installs it.
 from typing import List
 
 import pytest
+import pytest_twisted
 from twisted.internet import task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
@@ -96,3 +97,56 @@ def connect(factory):
         return client
 
     return _connect
+
+
+@pytest.fixture
+def chat():
+    """
+    Return C{start(*options)}, which starts a chat service on a free port
+    of 127.0.0.1 and fires with its L{RunningChat}; every service started
+    is stopped and cleaned up after the test, pass or fail.
+    """
+    from twisted.application.internet import StreamServerEndpointService
+    from twisted.internet import defer, reactor
+
+    from chatservice.tap import Options, makeService
+    from netclient import TIMEOUT, RunningChat
+
+    started = []
+
+    @defer.inlineCallbacks
+    def start(*args):
+        options = Options()
+        options.parseOptions(["--port", "tcp:0:interface=127.0.0.1", *args])
+        service = makeService(options, reactor)
+        service.startService()
+        [endpoint_service] = [s for s in service
+                              if isinstance(s, StreamServerEndpointService)]
+        # Not "yield endpoint_service._waitingForPort": that would replace
+        # its result with None, and stopService would then never stop
+        # listening.  Take a copy of the result instead.
+        listening = defer.Deferred()
+
+        def copy(port):
+            listening.callback(port)
+            return port
+
+        endpoint_service._waitingForPort.addCallback(copy)
+        try:
+            port = yield listening.addTimeout(TIMEOUT, reactor)
+        except BaseException:
+            yield defer.maybeDeferred(service.stopService)
+            raise
+        running = RunningChat(service, port)
+        started.append(running)
+        return running
+
+    yield start
+    errors = []
+    for running in started:
+        try:
+            pytest_twisted.blockon(running.stop())
+        except Exception as e:  # clean up the others anyway
+            errors.append(e)
+    if errors:
+        raise errors[0]
