@@ -1,0 +1,1191 @@
+"""
+The chat's memory on disk: accounts, room history, topics and offline
+messages, kept in one SQLite file that needs no set-up.
+
+Threads
+=======
+
+The reactor thread never touches the disk.  One I{writer thread} owns the
+database connection; the reactor hands it work through one queue:
+
+  - Writes are fire-and-forget and cheap: L{ChatStore.record_line} appends a
+    tuple to a C{collections.deque} and sets a C{threading.Event} if it is
+    not set already.  They never block and never raise.
+  - Reads and account changes (L{ChatStore.get_account},
+    L{ChatStore.history}, L{ChatStore.take_offline}, ...) go through the
+    same queue and return a L{Deferred} that fires on the reactor thread.
+    Because the queue is one queue, a read sees every write queued before
+    it.  They are I{urgent}: the writer starts a batch at once instead of
+    waiting for the batch window.
+
+The writer wakes at the first queued item, waits at most C{batch_interval}
+(0.1 s) for more, takes everything queued and runs it in B{one}
+transaction: consecutive history lines with one C{executemany}, each other
+operation in order.  After the C{COMMIT} it hands every result back to the
+reactor with one C{callFromThread}, so a Deferred never fires before its
+change is committed.  A batch that arrives while the previous one commits
+is started as soon as that commit ends if its window is already over.
+
+Slow look-ups for the admin shell (L{ChatStore.accounts},
+L{ChatStore.search_history}, L{ChatStore.history_rooms},
+L{ChatStore.account_info}, L{ChatStore.stats}) run on a second thread with
+its own read-only connection, so a scan never delays the writer; they see
+what is committed (call L{ChatStore.flush} first to include what is queued).
+
+Durability
+==========
+
+The database is in WAL mode with C{synchronous=NORMAL}: a commit is a
+C{write} to the C{-wal} file, which survives the process being killed, and
+the file is always consistent.  So:
+
+  - after L{ChatStore.close} (flushes the queue, commits, stops the thread)
+    nothing recorded before it is missing;
+  - after C{SIGKILL} only what was queued in the last batch window (plus
+    what came during the commit then in progress) can be missing, as long
+    as the writer keeps up: it commits a few hundred thousand lines a
+    second, far above any chat's rate;
+  - after a power failure a few more recent transactions can be lost (not
+    fsynced until a checkpoint), but the file stays consistent.
+
+Schema
+======
+
+Versioned with C{PRAGMA user_version}; L{MIGRATIONS} lists the steps and
+L{ChatStore.open} applies the missing ones in order, each in its own
+transaction.  C{PRAGMA application_id} marks the file as ours.
+
+  - C{meta(name, value)}: C{created} and C{opened_at} times.
+  - C{accounts(key, name, password_hash, created, last_seen)}: C{key} is the
+    name key (L{chatservice.text.name_key}); C{password_hash} is whatever
+    the caller stored (a slow salted hash from L{chatservice.passwords});
+    C{last_seen} came with version 2.
+  - C{topics(room_key, topic, set_by, set_at)}: a cleared topic has no row.
+  - C{history(id, room_key, at, kind, sender, text)}, indexed by
+    C{(room_key, id)}; C{kind} is one of L{KINDS}.
+  - C{offline(id, recipient_key, at, sender, text, action)}.
+
+Times are Unix times (floats).  Nothing here logs a password hash or what
+people said.
+
+Use
+===
+
+At start-up (synchronous; L{StoreError} carries a one-sentence reason)::
+
+    store = ChatStore(path, reactor, batch_interval=0.1, history_limit=10000)
+    loaded = store.open()     # Loaded(topics={room_key: Topic(topic, set_by, set_at)},
+                              #        registered={name keys})  -- the same set as
+                              # store.registered, kept current; store.is_registered(key)
+
+Fire-and-forget writes (reactor thread; never block, never raise)::
+
+    store.record_line(room_key, when, kind, sender, text)   # kind in KINDS
+    store.set_topic(room_key, topic, set_by, when)          # "" clears it
+    store.queue_offline(recipient_key, sender, text, when, action=False)
+    store.record_login(key, when)                           # accounts.last_seen
+
+Ordered reads and account changes (Deferreds fired on the reactor thread
+after the commit)::
+
+    store.get_account(key)                          -> Account or None
+    store.create_account(key, name, password_hash, when)
+                                                    -> Account, or AccountExists
+    store.set_password(key, password_hash)          -> bool (account exists)
+    store.delete_account(key)                       -> bool
+    store.history(room_key, limit=20, before_id=None) -> [HistoryLine], oldest first
+    store.take_offline(recipient_key)               -> [OfflineMessage], deleted
+    store.flush()                                   -> None, once all before is committed
+    store.prune()                                   -> lines deleted
+
+Admin look-ups (reader thread, committed data)::
+
+    store.accounts(pattern=None, limit=50)          -> [Account]
+    store.account_info(key)                         -> AccountInfo or None
+    store.search_history(text=None, room_key=None, sender=None, limit=50,
+                         before_id=None)            -> [FoundLine], oldest first
+    store.history_rooms()                           -> [RoomHistory]
+    store.stats()                                   -> dict of counts and counters
+
+At shutdown (in C{stopService})::
+
+    yield store.close()       # commits everything queued first
+
+Limits: C{history_limit} lines per room (pruned at start-up and every
+C{prune_interval} seconds, in short steps), C{max_offline} waiting private
+messages per recipient, C{max_backlog} writes waiting in memory.
+"""
+
+import collections
+import os
+import sqlite3
+import threading
+import time
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Set
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+#: The schema version this code writes (C{PRAGMA user_version}).
+SCHEMA_VERSION = 2
+#: C{PRAGMA application_id} of a chatservice database ("Chat").
+APPLICATION_ID = 0x43686174
+#: The database's file name inside the data directory.
+DATABASE_FILE = "chat.db"
+#: Longest time a write waits in memory before it is committed, in seconds.
+BATCH_INTERVAL = 0.1
+#: Lines of history kept per room by default (0 keeps everything).
+HISTORY_LIMIT = 10000
+#: Lines replayed to someone joining a room, by default.
+REPLAY_LINES = 20
+#: Seconds between two background prunes of the history.
+PRUNE_INTERVAL = 300.0
+#: History rows one prune statement deletes at most.
+PRUNE_CHUNK = 1000
+#: Longest a prune runs before letting other writes in (it then carries on
+#: in the next batch), in seconds.
+PRUNE_STEP_SECONDS = 0.02
+#: Offline messages kept for one recipient; later ones are dropped.
+MAX_OFFLINE = 100
+#: Writes waiting in memory at most; beyond this new history lines are
+#: dropped (and counted) rather than let memory grow without bound.
+MAX_BACKLOG = 1000000
+#: Seconds SQLite waits for a lock held by another program.
+BUSY_TIMEOUT = 5.0
+#: Seconds L{ChatStore.close} waits for the writer before giving up.
+CLOSE_TIMEOUT = 10.0
+#: The kinds of history line the chat records.
+KINDS = ("say", "act", "join", "leave", "quit", "topic")
+
+
+def default_database_path(data_dir: str) -> str:
+    """Return where the database lives in C{data_dir}."""
+    return os.path.join(data_dir, DATABASE_FILE)
+
+
+class StoreError(Exception):
+    """
+    The database cannot be used; the message is one sentence for the
+    operator, naming the file, the reason, and SQLite's own words, such as
+    C{cannot open the database /x/chat.db: it is read-only (attempt to
+    write a readonly database)}.
+    """
+
+
+class AccountExists(Exception):
+    """L{ChatStore.create_account} for a name key that is already registered."""
+
+
+class Account(NamedTuple):
+    """A registered name and its password hash."""
+
+    key: str
+    name: str
+    password_hash: str
+    created: float
+    last_seen: Optional[float] = None
+
+    def __repr__(self) -> str:
+        scheme = self.password_hash.split("$")[1] if self.password_hash.startswith("$") else "?"
+        return (f"Account(key={self.key!r}, name={self.name!r}, "
+                f"password_hash=<{scheme} hash>, created={self.created!r}, "
+                f"last_seen={self.last_seen!r})")
+
+
+class Topic(NamedTuple):
+    """A room's stored topic."""
+
+    topic: str
+    set_by: str
+    set_at: float
+
+
+class HistoryLine(NamedTuple):
+    """One stored room line (C{kind} is one of L{KINDS})."""
+
+    id: int
+    when: float
+    kind: str
+    sender: str
+    text: str
+
+
+class FoundLine(NamedTuple):
+    """A room line found by L{ChatStore.search_history}, with its room."""
+
+    id: int
+    room_key: str
+    when: float
+    kind: str
+    sender: str
+    text: str
+
+
+class OfflineMessage(NamedTuple):
+    """A private message kept for a registered user who was offline."""
+
+    when: float
+    sender: str
+    text: str
+    action: bool
+
+
+class RoomHistory(NamedTuple):
+    """How much history one room has (for the admin shell)."""
+
+    room_key: str
+    lines: int
+    first: float
+    last: float
+
+
+class AccountInfo(NamedTuple):
+    """An account with what the store holds about it (for the admin shell)."""
+
+    account: Account
+    offline_pending: int
+    lines_said: int
+
+
+class Loaded(NamedTuple):
+    """
+    What L{ChatStore.open} reads at start-up.
+
+    @ivar topics: stored topics by room key.
+    @ivar registered: the registered name keys; the same set as
+        L{ChatStore.registered}, kept current as accounts come and go.
+    """
+
+    topics: Dict[str, Topic]
+    registered: Set[str]
+
+
+# -- the schema -------------------------------------------------------------
+
+#: (description, statements) for each schema version, oldest first: version
+#: N is reached by running MIGRATIONS[N - 1] on a version N - 1 database.
+MIGRATIONS = [
+    ("accounts, topics, room history and offline messages", [
+        "CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value)",
+        "CREATE TABLE accounts (key TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,"
+        " password_hash TEXT NOT NULL, created REAL NOT NULL)",
+        "CREATE TABLE topics (room_key TEXT PRIMARY KEY NOT NULL, topic TEXT NOT NULL,"
+        " set_by TEXT NOT NULL, set_at REAL NOT NULL)",
+        "CREATE TABLE history (id INTEGER PRIMARY KEY, room_key TEXT NOT NULL,"
+        " at REAL NOT NULL, kind TEXT NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL)",
+        "CREATE INDEX history_by_room ON history (room_key, id)",
+        "CREATE TABLE offline (id INTEGER PRIMARY KEY, recipient_key TEXT NOT NULL,"
+        " at REAL NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL,"
+        " action INTEGER NOT NULL DEFAULT 0)",
+        "CREATE INDEX offline_by_recipient ON offline (recipient_key, id)",
+        f"PRAGMA application_id = {APPLICATION_ID}",
+    ]),
+    ("accounts remember when they last logged in", [
+        "ALTER TABLE accounts ADD COLUMN last_seen REAL",
+    ]),
+]
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+_INSERT_LINE = "INSERT INTO history (room_key, at, kind, sender, text) VALUES (?, ?, ?, ?, ?)"
+_ACCOUNT_COLUMNS = "key, name, password_hash, created, last_seen"
+
+
+class _Call:
+    """One queued operation other than a history line: C{fn(conn, *args)}."""
+
+    __slots__ = ("fn", "args", "deferred", "what")
+
+    def __init__(self, fn: Callable, args: tuple, deferred: Optional[defer.Deferred],
+                 what: str) -> None:
+        self.fn = fn
+        self.args = args
+        self.deferred = deferred
+        self.what = what
+
+
+#: Queued by L{ChatStore.close}: commit what came before, then stop.
+_STOP = _Call(None, (), None, "stop")
+#: Returned by an operation that has more to do: it is queued again.
+_AGAIN = object()
+
+
+class ChatStore:
+    """
+    Accounts, room history, topics and offline messages in SQLite, written
+    by one background thread in batched transactions (see the module
+    docstring for the guarantees).
+
+    @ivar path: the database file.
+    @ivar registered: the registered name keys (filled by L{open}, updated
+        when accounts are created or deleted through this store).
+    @ivar lines_written: history lines committed so far.
+    @ivar writes_dropped: fire-and-forget writes refused (store not open,
+        closing, or more than C{max_backlog} writes waiting).
+    @ivar batches: transactions committed so far.
+    """
+
+    log = Logger()
+
+    def __init__(self, path: str, reactor, batch_interval: float = BATCH_INTERVAL,
+                 history_limit: int = HISTORY_LIMIT,
+                 prune_interval: float = PRUNE_INTERVAL,
+                 max_offline: int = MAX_OFFLINE, max_backlog: int = MAX_BACKLOG,
+                 quick_check: bool = True) -> None:
+        """
+        @param path: the database file (created with its directory if missing).
+        @param reactor: provides C{callFromThread} and C{callLater}.
+        @param batch_interval: longest wait, in seconds, between a write being
+            queued and the transaction that commits it starting.
+        @param history_limit: lines kept per room (0: keep everything).
+        @param prune_interval: seconds between background prunes (0: only
+            the one at start-up).
+        @param max_offline: offline messages kept per recipient (0: no limit).
+        @param max_backlog: writes waiting in memory at most (0: no limit).
+        @param quick_check: run C{PRAGMA quick_check} at start-up (reads the
+            whole file once: a few seconds per GB).
+        """
+        self.path = os.path.abspath(path)
+        self._reactor = reactor
+        self.batch_interval = batch_interval
+        self.history_limit = history_limit
+        self.prune_interval = prune_interval
+        self.max_offline = max_offline
+        self.max_backlog = max_backlog or float("inf")
+        self.quick_check = quick_check
+        self.registered: Set[str] = set()
+        self.lines_written = 0
+        self.writes_dropped = 0
+        self.offline_dropped = 0
+        self.batches = 0
+        self.busy_seconds = 0.0
+        self._queue: collections.deque = collections.deque()
+        self._wake = threading.Event()
+        self._urgent = threading.Event()
+        self._conn: Optional[sqlite3.Connection] = None
+        self._thread: Optional[threading.Thread] = None
+        self._reader: Optional[_Reader] = None
+        self._accepting = False
+        self._stopping = False  # read by the writer thread
+        self._exited = False
+        self._pending: Dict[defer.Deferred, None] = {}
+        self._dirty: Set[str] = set()  # rooms with new lines (writer thread)
+        self._prune_call = None
+        self._close_waiters: Optional[List[defer.Deferred]] = None
+        self._close_timeout = None
+
+    # -- start-up -----------------------------------------------------------
+
+    def open(self) -> Loaded:
+        """
+        Open (creating if needed) and check the database, bring its schema
+        up to date, start the writer thread and the background prune, and
+        return the stored topics and registered names.  Runs on the calling
+        thread, once, at start-up.  Raise L{StoreError} if the database
+        cannot be used.
+        """
+        if self._conn is not None or self._exited:
+            raise RuntimeError("ChatStore.open() called twice")
+        path = self.path
+        directory = os.path.dirname(path)
+        if os.path.lexists(directory) and not os.path.isdir(directory):
+            raise StoreError(f"cannot create the directory {directory} for the "
+                             f"database {path}: a file of that name is in the way")
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, mode=0o700, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the directory {directory} for the "
+                             f"database {path}: {e.strerror or e}") from None
+        if os.path.isdir(path):
+            raise StoreError(f"cannot open the database {path}: it is a directory")
+        if not os.path.exists(path):
+            try:  # created private: it holds password hashes (-wal/-shm follow its mode)
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
+            except OSError as e:
+                raise StoreError(f"cannot create the database {path}: "
+                                 f"{e.strerror or e}") from None
+        try:
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as e:
+            raise self._explain(e) from None
+        try:
+            loaded = self._prepare(conn)
+        except sqlite3.Error as e:
+            conn.close()
+            raise self._explain(e) from None
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        self.registered = loaded.registered
+        self._accepting = True
+        self._thread = threading.Thread(target=self._run, name="chatservice-store",
+                                        daemon=True)
+        self._thread.start()
+        self._reader = _Reader(self.path, self._reactor)
+        self._queue.append(_Call(self._prune_step, (_PruneState(True),), None,
+                                 "prune the history"))
+        self._wake.set()
+        if self.prune_interval:
+            self._prune_call = self._reactor.callLater(self.prune_interval,
+                                                       self._periodic_prune)
+        return loaded
+
+    def _prepare(self, conn: sqlite3.Connection) -> Loaded:
+        # Reading the schema reads the header: garbage fails here.
+        tables = [row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        application = conn.execute("PRAGMA application_id").fetchone()[0]
+        if application != APPLICATION_ID and (application or version or tables):
+            raise StoreError(f"cannot open the database {self.path}: it is not a "
+                             f"chatservice database (it holds other data)")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"cannot open the database {self.path}: it was written by a newer "
+                f"chatservice (schema version {version}; this one knows up to "
+                f"{SCHEMA_VERSION})")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(
+                f"cannot open the database {self.path}: SQLite cannot use write-ahead "
+                f"logging there (the journal mode stays {mode!r}); put it on a local "
+                f"file system")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if self.quick_check:
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                raise StoreError(
+                    f"cannot open the database {self.path}: it is corrupt "
+                    f"(quick_check: {'; '.join(problems)})")
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            description, statements = MIGRATIONS[number - 1]
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in statements:
+                    conn.execute(statement)
+                if number == 1:
+                    conn.execute("INSERT INTO meta VALUES ('created', ?)", (time.time(),))
+                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise self._explain(e, f"upgrade the database {self.path} to schema "
+                                       f"version {number} ({description})") from None
+            if version:
+                self.log.info("database {path} upgraded to schema version {number}: "
+                              "{description}", path=self.path, number=number,
+                              description=description)
+        # A write at every start: a read-only database fails here, not later.
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('opened_at', ?)", (time.time(),))
+        conn.execute("COMMIT")
+        topics = {key: Topic(topic, set_by, set_at) for key, topic, set_by, set_at
+                  in conn.execute("SELECT room_key, topic, set_by, set_at FROM topics")}
+        registered = {row[0] for row in conn.execute("SELECT key FROM accounts")}
+        return Loaded(topics, registered)
+
+    def _explain(self, error: sqlite3.Error, action: str = "") -> StoreError:
+        """
+        Turn an SQLite error at start-up into one clear sentence: what
+        failed (C{action}, by default opening the database), why, and
+        SQLite's own words.
+        """
+        path, directory = self.path, os.path.dirname(self.path)
+        message = str(error)
+        lowered = message.lower()
+        if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+            reason = "it is not a chatservice database or is corrupt"
+        elif "readonly" in lowered or "read-only" in lowered:
+            if os.path.exists(path) and not os.access(path, os.W_OK):
+                reason = "it is read-only"
+            elif not os.access(directory, os.W_OK | os.X_OK):
+                reason = (f"its directory {directory} is read-only, and SQLite "
+                          f"needs to create the -wal and -shm files there")
+            else:
+                reason = "it is read-only"
+        elif "unable to open" in lowered:
+            if os.path.isdir(path):
+                reason = "it is a directory"
+            elif not os.access(directory, os.W_OK | os.X_OK):
+                reason = (f"its directory {directory} is read-only, and SQLite "
+                          f"needs to create the -wal and -shm files there")
+            elif not os.access(path, os.R_OK | os.W_OK):
+                reason = "permission denied"
+            else:
+                reason = "SQLite cannot open it"
+        elif "locked" in lowered or "busy" in lowered:
+            reason = ("another program holds a lock on it (is another server "
+                      "using it?)")
+        elif "full" in lowered:
+            reason = "the disk is full"
+        else:
+            reason = "SQLite failed"
+        action = action or f"open the database {path}"
+        return StoreError(f"cannot {action}: {reason} ({message})")
+
+    # -- writes: fire-and-forget from the reactor thread ------------------
+
+    def record_line(self, room_key: str, when: float, kind: str, sender: str,
+                    text: str) -> None:
+        """
+        Queue one room line for the history (C{kind} is one of L{KINDS};
+        C{text} is the message, action, topic or parting message).  Never
+        blocks, never raises.
+        """
+        queue = self._queue
+        if self._accepting and len(queue) < self.max_backlog:
+            queue.append((room_key, when, kind, sender, text))
+            if not self._wake.is_set():
+                self._wake.set()
+        else:
+            self._dropped()
+
+    def set_topic(self, room_key: str, topic: str, set_by: str, when: float) -> None:
+        """Queue a room's new topic (an empty topic clears it)."""
+        self._write(_set_topic, (room_key, topic, set_by, when), "save a topic")
+
+    def queue_offline(self, recipient_key: str, sender: str, text: str, when: float,
+                      action: bool = False) -> None:
+        """
+        Queue a private message for C{recipient_key}, to be handed over by
+        L{take_offline} when they next log in.  Beyond C{max_offline}
+        waiting messages for one recipient, new ones are dropped (and
+        counted in C{offline_dropped}).  Never blocks, never raises.
+        """
+        self._write(self._queue_offline, (recipient_key, sender, text, when, bool(action)),
+                    "keep an offline message")
+
+    def record_login(self, key: str, when: float) -> None:
+        """Queue the time the registered user C{key} logged in (C{last_seen})."""
+        self._write(_record_login, (key, when), "record a login")
+
+    def _write(self, fn: Callable, args: tuple, what: str) -> None:
+        if self._accepting and len(self._queue) < self.max_backlog:
+            self._queue.append(_Call(fn, args, None, what))
+            self._wake.set()
+        else:
+            self._dropped()
+
+    def _dropped(self) -> None:
+        self.writes_dropped += 1
+        if self.writes_dropped % 10000 == 1 and self._accepting:
+            self.log.warn("the database writer is {backlog} writes behind; "
+                          "{dropped} writes dropped so far",
+                          backlog=len(self._queue), dropped=self.writes_dropped)
+
+    # -- reads and account changes: Deferreds, in order with the writes ----
+
+    def _submit(self, fn: Callable, args: tuple, what: str) -> defer.Deferred:
+        if not self._accepting:
+            return defer.fail(StoreError(f"cannot {what}: the database is closed"))
+        d = defer.Deferred()
+        self._pending[d] = None
+        self._queue.append(_Call(fn, args, d, what))
+        self._urgent.set()
+        self._wake.set()
+        return d
+
+    def get_account(self, key: str) -> defer.Deferred:
+        """Fire with the L{Account} registered under C{key}, or L{None}."""
+        return self._submit(_get_account, (key,), "look up an account")
+
+    def create_account(self, key: str, name: str, password_hash: str,
+                       when: float) -> defer.Deferred:
+        """
+        Register C{name} (whose key is C{key}) with C{password_hash}; fire
+        with the new L{Account} once committed (C{key} is in L{registered}
+        by then), or fail with L{AccountExists}.
+        """
+        d = self._submit(_create_account, (key, name, password_hash, when),
+                         "create an account")
+
+        def registered(account: Account) -> Account:
+            self.registered.add(key)
+            return account
+
+        return d.addCallback(registered)
+
+    def set_password(self, key: str, password_hash: str) -> defer.Deferred:
+        """Store a new password hash for C{key}; fire with whether the account exists."""
+        return self._submit(_set_password, (key, password_hash), "change a password")
+
+    def delete_account(self, key: str) -> defer.Deferred:
+        """
+        Delete the account C{key} and its waiting offline messages; fire
+        with whether it existed.
+        """
+        d = self._submit(_delete_account, (key,), "delete an account")
+
+        def forget(existed: bool) -> bool:
+            self.registered.discard(key)
+            return existed
+
+        return d.addCallback(forget)
+
+    def is_registered(self, key: str) -> bool:
+        """Whether C{key} is a registered name (in memory: no disk access)."""
+        return key in self.registered
+
+    def history(self, room_key: str, limit: int = REPLAY_LINES,
+                before_id: Optional[int] = None) -> defer.Deferred:
+        """
+        Fire with the last C{limit} lines of a room (those with an id below
+        C{before_id}, if given) as L{HistoryLine}s, oldest first.
+        """
+        return self._submit(_history, (room_key, max(0, int(limit)), before_id),
+                            "read the history")
+
+    def take_offline(self, recipient_key: str) -> defer.Deferred:
+        """
+        Fire with the L{OfflineMessage}s waiting for C{recipient_key}, oldest
+        first, deleted from the database in the same transaction.
+        """
+        return self._submit(_take_offline, (recipient_key,), "read offline messages")
+
+    def flush(self) -> defer.Deferred:
+        """Fire once everything queued before this call is committed."""
+        return self._submit(_nothing, (), "flush")
+
+    def prune(self) -> defer.Deferred:
+        """
+        Delete history beyond C{history_limit} lines in every room that got
+        new lines since the last prune (every room, the first time); fire
+        with the number of lines deleted.  Big prunes run in steps of
+        about L{PRUNE_STEP_SECONDS} so that other writes get in between.
+        """
+        return self._submit(self._prune_step, (_PruneState(False),), "prune the history")
+
+    def _periodic_prune(self) -> None:
+        self._prune_call = None
+        if not self._accepting:
+            return
+        self.prune().addErrback(lambda f: self.log.failure("pruning the history failed", f))
+        self._prune_call = self._reactor.callLater(self.prune_interval, self._periodic_prune)
+
+    # -- admin look-ups (reader thread, committed data) -------------------
+
+    def _read(self, fn: Callable, *args) -> defer.Deferred:
+        if self._reader is None or not self._accepting:
+            return defer.fail(StoreError("cannot read: the database is closed"))
+        return self._reader.submit(fn, args)
+
+    def accounts(self, pattern: Optional[str] = None, limit: int = 50) -> defer.Deferred:
+        """
+        Fire with up to C{limit} L{Account}s whose key contains C{pattern}
+        (pass a name key; all accounts if L{None}), by key.
+        """
+        return self._read(_accounts, pattern, limit)
+
+    def account_info(self, key: str) -> defer.Deferred:
+        """
+        Fire with an L{AccountInfo} for C{key} (waiting offline messages,
+        history lines said under the account's name), or L{None}.
+        """
+        return self._read(_account_info, key)
+
+    def search_history(self, text: Optional[str] = None, room_key: Optional[str] = None,
+                       sender: Optional[str] = None, limit: int = 50,
+                       before_id: Optional[int] = None) -> defer.Deferred:
+        """
+        Fire with the newest C{limit} history lines (as L{FoundLine}s,
+        oldest first) containing C{text}, in room C{room_key}, from
+        C{sender} (case-insensitive for ASCII); every criterion is optional.
+        """
+        return self._read(_search_history, text, room_key, sender, limit, before_id)
+
+    def history_rooms(self) -> defer.Deferred:
+        """Fire with a L{RoomHistory} for every room that has history."""
+        return self._read(_history_rooms)
+
+    def stats(self) -> defer.Deferred:
+        """
+        Fire with a dict of counts (accounts, history lines, rooms with
+        history, offline messages, file size in bytes) and of the writer's
+        counters.
+        """
+        counters = {
+            "lines_written": self.lines_written,
+            "writes_dropped": self.writes_dropped,
+            "offline_dropped": self.offline_dropped,
+            "batches": self.batches,
+            "writer_busy_seconds": round(self.busy_seconds, 3),
+            "queued": len(self._queue),
+        }
+        return self._read(_stats).addCallback(lambda found: {**found, **counters})
+
+    # -- shutting down -------------------------------------------------------
+
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> defer.Deferred:
+        """
+        Commit everything queued, stop the threads and close the database;
+        fire when done (also if the writer thread had died, and after
+        C{timeout} seconds at worst, with an error logged).  Later writes
+        are dropped and later reads fail with L{StoreError}.
+        """
+        self._accepting = False
+        self._stopping = True
+        if self._prune_call is not None and self._prune_call.active():
+            self._prune_call.cancel()
+        self._prune_call = None
+        if self._reader is not None:
+            self._reader.stop()
+        if self._thread is None or self._exited:
+            self._exited = True
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except sqlite3.Error:
+                    pass
+            return defer.succeed(None)
+        d = defer.Deferred()
+        if self._close_waiters is None:
+            self._close_waiters = []
+            self._queue.append(_STOP)
+            self._urgent.set()
+            self._wake.set()
+            if timeout:
+                self._close_timeout = self._reactor.callLater(timeout, self._close_timed_out)
+        self._close_waiters.append(d)
+        return d
+
+    def _close_timed_out(self) -> None:
+        self._close_timeout = None
+        self.log.error("the database writer did not finish within the close timeout; "
+                       "{queued} queued writes may be lost", queued=len(self._queue))
+        self._fire_close_waiters()
+
+    def _fire_close_waiters(self) -> None:
+        waiters, self._close_waiters = self._close_waiters or [], []
+        for d in waiters:
+            d.callback(None)
+
+    def _writer_exited(self, error: Optional[BaseException]) -> None:
+        """Called on the reactor thread when the writer thread ends."""
+        self._exited = True
+        self._accepting = False
+        if error is not None:
+            self.log.critical("the database writer stopped: {error!r}", error=error)
+        reason = StoreError(f"the database {self.path} is closed"
+                            + (f" (the writer failed: {error})" if error else ""))
+        pending, self._pending = self._pending, {}
+        for d in pending:
+            d.errback(reason)
+        if self._close_timeout is not None and self._close_timeout.active():
+            self._close_timeout.cancel()
+        self._close_timeout = None
+        if self._close_waiters is not None:
+            self._fire_close_waiters()
+
+    def _deliver(self, results: list) -> None:
+        """Fire the Deferreds of one committed batch (reactor thread)."""
+        pending = self._pending
+        for d, ok, value, what in results:
+            if d is None:
+                self.log.error("the database could not {what}: {error}", what=what,
+                               error=value)
+                continue
+            pending.pop(d, None)
+            if ok:
+                d.callback(value)
+            else:
+                d.errback(value)
+
+    # -- the writer thread -----------------------------------------------
+
+    def _run(self) -> None:
+        conn = self._conn
+        queue, wake, urgent = self._queue, self._wake, self._urgent
+        interval = self.batch_interval
+        monotonic = time.monotonic
+        window: Optional[float] = None
+        error: Optional[BaseException] = None
+        try:
+            while True:
+                if window is None:
+                    wake.wait()
+                    window = monotonic()
+                delay = window + interval - monotonic()
+                if delay > 0:
+                    urgent.wait(delay)
+                urgent.clear()
+                wake.clear()
+                drained = monotonic()
+                batch = [queue.popleft() for _ in range(len(queue))]
+                if batch and self._commit(conn, batch):
+                    break
+                # Writes that came during the commit have waited since
+                # `drained` already: their window started then.
+                window = drained if wake.is_set() else None
+        except BaseException as e:  # a bug, or MemoryError: reported, never silent
+            error = e
+        finally:
+            try:
+                conn.close()
+            except Exception:
+                pass
+            self._reactor.callFromThread(self._writer_exited, error)
+
+    def _commit(self, conn: sqlite3.Connection, batch: list) -> bool:
+        """Run one batch in one transaction; return whether it held L{_STOP}."""
+        started = time.monotonic()
+        results: list = []
+        stop = False
+        lines = 0
+        again = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            i, n = 0, len(batch)
+            while i < n:
+                item = batch[i]
+                if type(item) is tuple:
+                    j = i + 1
+                    while j < n and type(batch[j]) is tuple:
+                        j += 1
+                    rows = batch[i:j]
+                    self._insert_lines(conn, rows)
+                    lines += j - i
+                    i = j
+                    continue
+                i += 1
+                if item is _STOP:
+                    stop = True
+                    continue
+                try:
+                    value = item.fn(conn, *item.args)
+                except (AccountExists, sqlite3.IntegrityError, ValueError,
+                        TypeError, sqlite3.InterfaceError) as e:
+                    results.append((item.deferred, False, e, item.what))
+                    continue
+                except sqlite3.Error as e:
+                    if not conn.in_transaction:
+                        raise
+                    results.append((item.deferred, False, StoreError(
+                        f"the database {self.path} could not {item.what} ({e})"),
+                        item.what))
+                    continue
+                if value is _AGAIN:
+                    again.append(item)
+                elif item.deferred is not None:
+                    results.append((item.deferred, True, value, item.what))
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            total = sum(1 for item in batch if type(item) is tuple)
+            failure = StoreError(f"the database {self.path} could not save a batch "
+                                 f"of {total} history lines and "
+                                 f"{len(batch) - total} other changes ({e})")
+            results = [(item.deferred, False, failure, item.what) for item in batch
+                       if type(item) is not tuple and item.deferred is not None]
+            results.append((None, False, failure, "save a batch"))
+        else:
+            self.lines_written += lines
+            self.batches += 1
+            if again:
+                self._queue.extend(again)
+                self._wake.set()
+        self.busy_seconds += time.monotonic() - started
+        if results:
+            self._reactor.callFromThread(self._deliver, results)
+        return stop
+
+    def _insert_lines(self, conn: sqlite3.Connection, rows: list) -> None:
+        conn.execute("SAVEPOINT lines")
+        try:
+            conn.executemany(_INSERT_LINE, rows)
+        except sqlite3.OperationalError:
+            raise
+        except (sqlite3.Error, ValueError, TypeError, UnicodeError, OverflowError):
+            # A malformed row (a lone surrogate, a wrong type): keep the others.
+            conn.execute("ROLLBACK TO lines")
+            bad = 0
+            for row in rows:
+                try:
+                    conn.execute(_INSERT_LINE, row)
+                except sqlite3.OperationalError:
+                    raise
+                except (sqlite3.Error, ValueError, TypeError, UnicodeError, OverflowError):
+                    bad += 1
+            self._reactor.callFromThread(
+                self.log.error, "dropped {bad} malformed history lines", bad=bad)
+        conn.execute("RELEASE lines")
+        self._dirty.update({row[0] for row in rows})
+
+    def _queue_offline(self, conn: sqlite3.Connection, recipient_key: str, sender: str,
+                       text: str, when: float, action: bool) -> None:
+        if self.max_offline:
+            waiting = conn.execute("SELECT count(*) FROM offline WHERE recipient_key = ?",
+                                   (recipient_key,)).fetchone()[0]
+            if waiting >= self.max_offline:
+                self.offline_dropped += 1
+                return
+        conn.execute("INSERT INTO offline (recipient_key, at, sender, text, action)"
+                     " VALUES (?, ?, ?, ?, ?)", (recipient_key, when, sender, text, int(action)))
+
+    def _prune_step(self, conn: sqlite3.Connection, state: "_PruneState") -> Any:
+        limit = self.history_limit
+        if not limit:
+            self._dirty.clear()
+            return 0
+        if state.rooms is None and state.every_room:  # at start-up
+            state.rooms = []
+            row = conn.execute("SELECT min(room_key) FROM history").fetchone()
+            while row[0] is not None:  # one index seek per room
+                state.rooms.append(row[0])
+                row = conn.execute("SELECT min(room_key) FROM history WHERE room_key > ?",
+                                   (row[0],)).fetchone()
+            self._dirty.clear()
+        elif state.rooms is None:
+            state.rooms = sorted(self._dirty)
+            self._dirty.clear()
+        deadline = time.monotonic() + PRUNE_STEP_SECONDS
+        while state.rooms:
+            room_key = state.rooms[-1]
+            row = conn.execute("SELECT id FROM history WHERE room_key = ? ORDER BY id DESC"
+                               " LIMIT 1 OFFSET ?", (room_key, limit)).fetchone()
+            if row is None:  # nothing beyond the limit
+                state.rooms.pop()
+                continue
+            # Delete the oldest rows up to the newest one beyond the limit,
+            # at most PRUNE_CHUNK at a time.
+            bound = conn.execute("SELECT id FROM history WHERE room_key = ? AND id <= ?"
+                                 " ORDER BY id LIMIT 1 OFFSET ?",
+                                 (room_key, row[0], PRUNE_CHUNK - 1)).fetchone()
+            upto = row[0] if bound is None else bound[0]
+            state.deleted += conn.execute("DELETE FROM history WHERE room_key = ? AND id <= ?",
+                                          (room_key, upto)).rowcount
+            if time.monotonic() > deadline:
+                # More may remain: let the other writes in, then carry on
+                # (unless the store is closing: what is left waits for the
+                # next start).
+                return state.deleted if self._stopping else _AGAIN
+        return state.deleted
+
+
+class _PruneState:
+    """The progress of one prune across its steps."""
+
+    def __init__(self, every_room: bool) -> None:
+        self.every_room = every_room
+        self.rooms: Optional[List[str]] = None  # still to do; None: not started
+        self.deleted = 0
+
+
+# -- operations run on the writer thread ------------------------------------
+
+def _nothing(conn: sqlite3.Connection) -> None:
+    return None
+
+
+def _account(row) -> Optional[Account]:
+    return Account(*row) if row is not None else None
+
+
+def _get_account(conn: sqlite3.Connection, key: str) -> Optional[Account]:
+    return _account(conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE key = ?",
+                                 (key,)).fetchone())
+
+
+def _create_account(conn: sqlite3.Connection, key: str, name: str, password_hash: str,
+                    when: float) -> Account:
+    try:
+        conn.execute("INSERT INTO accounts (key, name, password_hash, created)"
+                     " VALUES (?, ?, ?, ?)", (key, name, password_hash, when))
+    except sqlite3.IntegrityError:
+        raise AccountExists(f"The name {name!r} is already registered.") from None
+    return Account(key, name, password_hash, when, None)
+
+
+def _set_password(conn: sqlite3.Connection, key: str, password_hash: str) -> bool:
+    return conn.execute("UPDATE accounts SET password_hash = ? WHERE key = ?",
+                        (password_hash, key)).rowcount == 1
+
+
+def _delete_account(conn: sqlite3.Connection, key: str) -> bool:
+    conn.execute("DELETE FROM offline WHERE recipient_key = ?", (key,))
+    return conn.execute("DELETE FROM accounts WHERE key = ?", (key,)).rowcount == 1
+
+
+def _record_login(conn: sqlite3.Connection, key: str, when: float) -> None:
+    conn.execute("UPDATE accounts SET last_seen = ? WHERE key = ?", (when, key))
+
+
+def _set_topic(conn: sqlite3.Connection, room_key: str, topic: str, set_by: str,
+               when: float) -> None:
+    if topic:
+        conn.execute("INSERT OR REPLACE INTO topics VALUES (?, ?, ?, ?)",
+                     (room_key, topic, set_by, when))
+    else:
+        conn.execute("DELETE FROM topics WHERE room_key = ?", (room_key,))
+
+
+def _history(conn: sqlite3.Connection, room_key: str, limit: int,
+             before_id: Optional[int]) -> List[HistoryLine]:
+    if before_id is None:
+        rows = conn.execute("SELECT id, at, kind, sender, text FROM history"
+                            " WHERE room_key = ? ORDER BY id DESC LIMIT ?",
+                            (room_key, limit)).fetchall()
+    else:
+        rows = conn.execute("SELECT id, at, kind, sender, text FROM history"
+                            " WHERE room_key = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                            (room_key, before_id, limit)).fetchall()
+    rows.reverse()
+    return [HistoryLine(*row) for row in rows]
+
+
+def _take_offline(conn: sqlite3.Connection, recipient_key: str) -> List[OfflineMessage]:
+    rows = conn.execute("SELECT id, at, sender, text, action FROM offline"
+                        " WHERE recipient_key = ? ORDER BY id", (recipient_key,)).fetchall()
+    if rows:
+        conn.execute("DELETE FROM offline WHERE recipient_key = ? AND id <= ?",
+                     (recipient_key, rows[-1][0]))
+    return [OfflineMessage(at, sender, text, bool(action))
+            for _, at, sender, text, action in rows]
+
+
+# -- admin look-ups, run on the reader thread ------------------------------
+
+def _like(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') matching strings that contain C{text}."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _accounts(conn: sqlite3.Connection, pattern: Optional[str], limit: int) -> List[Account]:
+    if pattern:
+        rows = conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE key LIKE ?"
+                            " ESCAPE '\\' ORDER BY key LIMIT ?", (_like(pattern), limit))
+    else:
+        rows = conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY key LIMIT ?",
+                            (limit,))
+    return [Account(*row) for row in rows]
+
+
+def _account_info(conn: sqlite3.Connection, key: str) -> Optional[AccountInfo]:
+    account = _get_account(conn, key)
+    if account is None:
+        return None
+    pending = conn.execute("SELECT count(*) FROM offline WHERE recipient_key = ?",
+                           (key,)).fetchone()[0]
+    said = conn.execute("SELECT count(*) FROM history WHERE sender = ? COLLATE NOCASE"
+                        " AND kind IN ('say', 'act')", (account.name,)).fetchone()[0]
+    return AccountInfo(account, pending, said)
+
+
+def _search_history(conn: sqlite3.Connection, text: Optional[str], room_key: Optional[str],
+                    sender: Optional[str], limit: int,
+                    before_id: Optional[int]) -> List[FoundLine]:
+    where, args = [], []  # type: List[str], List[Any]
+    if text:
+        where.append("text LIKE ? ESCAPE '\\'")
+        args.append(_like(text))
+    if room_key is not None:
+        where.append("room_key = ?")
+        args.append(room_key)
+    if sender:
+        where.append("sender = ? COLLATE NOCASE")
+        args.append(sender)
+    if before_id is not None:
+        where.append("id < ?")
+        args.append(before_id)
+    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    rows = conn.execute(f"SELECT id, room_key, at, kind, sender, text FROM history {clause}"
+                        " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+    rows.reverse()
+    return [FoundLine(*row) for row in rows]
+
+
+def _history_rooms(conn: sqlite3.Connection) -> List[RoomHistory]:
+    return [RoomHistory(*row) for row in conn.execute(
+        "SELECT room_key, count(*), min(at), max(at) FROM history"
+        " GROUP BY room_key ORDER BY room_key")]
+
+
+def _stats(conn: sqlite3.Connection) -> Dict[str, int]:
+    def count(sql: str) -> int:
+        return conn.execute(sql).fetchone()[0]
+
+    return {
+        "accounts": count("SELECT count(*) FROM accounts"),
+        "history_lines": count("SELECT count(*) FROM history"),
+        "rooms_with_history": count("SELECT count(DISTINCT room_key) FROM history"),
+        "offline_messages": count("SELECT count(*) FROM offline"),
+        "topics": count("SELECT count(*) FROM topics"),
+        "file_bytes": count("PRAGMA page_count") * count("PRAGMA page_size"),
+    }
+
+
+class _Reader:
+    """
+    One thread with its own read-only connection, opened on first use, for
+    the admin look-ups: a slow scan there never holds up the writer.
+    """
+
+    def __init__(self, path: str, reactor) -> None:
+        self.path = path
+        self._reactor = reactor
+        self._queue: collections.deque = collections.deque()
+        self._wake = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._conn: Optional[sqlite3.Connection] = None
+        self._stopped = False
+
+    def submit(self, fn: Callable, args: tuple) -> defer.Deferred:
+        """Run C{fn(conn, *args)} on the reader thread; fire with its result."""
+        d = defer.Deferred()
+        self._queue.append((fn, args, d))
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="chatservice-store-reader",
+                                            daemon=True)
+            self._thread.start()
+        self._wake.set()
+        return d
+
+    def stop(self) -> None:
+        """Stop the thread (interrupting a running query); queued reads fail."""
+        self._stopped = True
+        interrupt = getattr(self._conn, "interrupt", None)  # not in PyPy's sqlite3
+        if interrupt is not None:
+            try:
+                interrupt()
+            except Exception:  # closed meanwhile
+                pass
+        self._wake.set()
+
+    def _run(self) -> None:
+        queue = self._queue
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                while queue:
+                    fn, args, d = queue.popleft()
+                    if self._stopped:
+                        ok, value = False, StoreError("the database is closed")
+                    else:
+                        try:
+                            if self._conn is None:
+                                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT,
+                                                       check_same_thread=False)
+                                conn.execute("PRAGMA query_only = ON")
+                                self._conn = conn
+                            ok, value = True, fn(self._conn, *args)
+                        except Exception as e:
+                            ok, value = False, (e if not isinstance(e, sqlite3.Error)
+                                                else StoreError(f"reading {self.path} "
+                                                                f"failed ({e})"))
+                    self._reactor.callFromThread(
+                        d.callback if ok else d.errback, value)
+                if self._stopped:
+                    return
+        finally:
+            if self._conn is not None:
+                self._conn.close()
