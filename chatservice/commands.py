@@ -10,6 +10,9 @@ import difflib
 import inspect
 from typing import Callable, Dict, List, Optional, Tuple
 
+from . import errors
+from .text import sanitize
+
 #: Other names people type for the same commands.
 ALIASES: Dict[str, str] = {
     "logout": "quit",
@@ -20,6 +23,10 @@ ALIASES: Dict[str, str] = {
     "names": "look",
     "list": "rooms",
 }
+
+#: Lines /history shows when no number is given, and the most it shows.
+HISTORY_LINES = 50
+MAX_HISTORY_LINES = 500
 
 #: Most entries shown by a listing (/who, /look, /rooms) before "and N more".
 MAX_LISTED = 100
@@ -81,6 +88,7 @@ class ChatCommands:
         known = self.command_names() + list(ALIASES)
         close = difflib.get_close_matches(name.lower(), known, n=1)
         guess = f" Did you mean /{close[0]}?" if close else ""
+        name = sanitize(name)
         shown = name if len(name) <= 20 else name[:20] + "..."
         self.error(f"Unknown command /{shown}.{guess} Type /help for the list of commands.")
 
@@ -101,6 +109,8 @@ class ChatCommands:
             self.info(f"Here with you: {_names(others)} ({_plural(len(room), 'user')})")
         else:
             self.info(f"You are alone in {room.display}.")
+        if joined:
+            self.show_history(room, self.factory.replay_lines)
 
     # -- the commands, in /help order ----------------------------------------
 
@@ -109,7 +119,7 @@ class ChatCommands:
         List the commands, or explain COMMAND (for example: /help join).
         """
         if arg:
-            wanted = arg.lstrip("/").lower()
+            wanted = sanitize(arg).lstrip("/").lower()
             name = ALIASES.get(wanted, wanted)
             if name not in self.command_names():
                 self.error(f"There is no command /{wanted[:20]}. Type /help for the list.")
@@ -196,12 +206,13 @@ class ChatCommands:
         """
         if " " in arg:
             raise self._usage("leave")
+        before = self.user.current
         room = self.factory.leave(self.user, arg or None)
         self.send(f"<- You left {room.display}")
         current = self.user.current
         if current is None:
             self.info("You are not in any room now. Type /join ROOM to enter one.")
-        elif current is not room:
+        elif before is room:
             self.info(f"You are now talking in {current.display}.")
 
     def do_msg(self, arg: str) -> None:
@@ -212,7 +223,11 @@ class ChatCommands:
         if not name or not text.strip():
             raise self._usage("msg")
         target = self.factory.whisper(self.user, name, text)
-        self.send(f"[private to {target.name}] <{self.user.name}> {text.strip()}")
+        if target is None:
+            self.info(f"{name} is offline; they will get your message when they "
+                      "next log in.")
+        else:
+            self.send(f"[private to {target.name}] <{self.user.name}> {sanitize(text)}")
 
     def do_me(self, arg: str) -> None:
         """TEXT
@@ -253,6 +268,56 @@ class ChatCommands:
         if not arg:
             raise self._usage("say")
         self.factory.say(self.user, arg)
+
+    def do_history(self, arg: str) -> None:
+        """[N]
+        Show the last N lines said in your current room (default 50, at most
+        500), with their times.
+        """
+        count = HISTORY_LINES
+        if arg:
+            if not arg.isdigit() or not 0 < int(arg) <= MAX_HISTORY_LINES:
+                raise self._usage("history")
+            count = int(arg)
+        room = self.factory.current_room(self.user)
+        self._require_accounts("Room history")
+        self.show_history(room, count, asked=True)
+
+    def do_register(self, arg: str) -> None:
+        """PASSWORD
+        Claim your current name: from then on, logging in with it asks for
+        PASSWORD (6 characters or more, no spaces), nobody else can take it,
+        and private messages sent while you are away wait for you.
+        """
+        if not arg or " " in arg:
+            raise self._usage("register")
+        accounts = self._require_accounts("Registering names")
+        user = self.user
+
+        def done(_):
+            user.registered = True
+            self.info(f"The name {user.name} is now registered to you. Next time "
+                      "you log in with it, you will be asked for this password.")
+
+        self.report(accounts.register(user.key, user.name, arg).addCallback(done))
+
+    def do_password(self, arg: str) -> None:
+        """OLD NEW
+        Change the password of your registered name from OLD to NEW.
+        """
+        old, _, new = arg.partition(" ")
+        if not old or not new or " " in new:
+            raise self._usage("password")
+        accounts = self._require_accounts("Passwords")
+        d = accounts.change_password(self.user.key, old, new)
+        self.report(d.addCallback(lambda _: self.info("Your password has been changed.")))
+
+    def _require_accounts(self, what: str):
+        accounts = self.factory.accounts
+        if accounts is None:
+            raise errors.NotRegistered(
+                f"{what} is not available: this server keeps no accounts.")
+        return accounts
 
     def do_ping(self, arg: str) -> None:
         """[TOKEN]

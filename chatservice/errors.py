@@ -40,3 +40,23 @@ class InvalidText(ChatError):
 
 class TooManyRooms(ChatError):
     """The user is already in as many rooms as the limit allows."""
+
+
+class InvalidPassword(ChatError):
+    """A new password is too short or otherwise unusable."""
+
+
+class WrongPassword(ChatError):
+    """The password given does not match the account's."""
+
+
+class AlreadyRegistered(ChatError):
+    """The name is registered already."""
+
+
+class NotRegistered(ChatError):
+    """The name has no account (or accounts are off on this server)."""
+
+
+class NeedsPassword(ChatError):
+    """The name is registered: logging in with it needs its password."""

@@ -7,7 +7,7 @@ types and call the methods here; everything a user can change goes through
 this one place.
 """
 
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -31,6 +31,14 @@ from .user import User
 DEFAULT_ROOM = "lobby"
 #: Name the server goes by in greetings.
 DEFAULT_SERVER_NAME = "chatservice"
+#: Lines of history shown to someone entering a room.
+REPLAY_LINES = 20
+
+
+class _StoredTopic(NamedTuple):
+    topic: str
+    set_by: str
+    set_at: float
 
 
 class ChatFactory(ServerFactory):
@@ -52,6 +60,10 @@ class ChatFactory(ServerFactory):
         default_room: str = DEFAULT_ROOM,
         motd: str = "",
         limits: Optional[Limits] = None,
+        store=None,
+        stored_topics: Optional[Dict[str, object]] = None,
+        replay_lines: int = REPLAY_LINES,
+        run_blocking=None,
     ) -> None:
         from .protocol import ChatProtocol
 
@@ -75,6 +87,16 @@ class ChatFactory(ServerFactory):
         self._drained: List[defer.Deferred] = []
         # room key -> (names joined, names left, timer) awaiting a batch notice
         self._presence: Dict[str, tuple] = {}
+        # Persistence (None: guests only, nothing kept across restarts).
+        self.store = store
+        self.accounts = None
+        if store is not None:
+            from .accounts import Accounts
+
+            self.accounts = (Accounts(store, clock) if run_blocking is None
+                             else Accounts(store, clock, run_blocking))
+        self.replay_lines = replay_lines
+        self._stored_topics = dict(stored_topics or {})
         self.default_room = self._create_room(default_room, persistent=True)
 
     # -- connections ------------------------------------------------------
@@ -142,21 +164,30 @@ class ChatFactory(ServerFactory):
             raise errors.InvalidName(problem)
         return name
 
-    def login(self, client, raw_name: str) -> User:
+    def login(self, client, raw_name: str, authenticated: bool = False) -> User:
         """
         Log C{client} in as C{raw_name} and place the user in the default
-        room.  Raise L{errors.InvalidName} or L{errors.NameTaken}.
+        room.  Raise L{errors.InvalidName}, L{errors.NameTaken}, or
+        L{errors.NeedsPassword} for a registered name unless the caller has
+        checked its password (C{authenticated}).
         """
         name = self.validate_name(raw_name)
         key = name_key(name)
         if key in self.users:
             raise errors.NameTaken(f"The name {name!r} is taken.")
+        if not authenticated and self.is_registered(name):
+            raise errors.NeedsPassword(f"The name {name} is registered.")
         user = User(name, client, self.clock.seconds())
+        user.registered = authenticated
         self.users[key] = user
+        try:
+            self.join(user, self.default_room.name)
+        except BaseException:
+            self.logout(user, "login failed")
+            raise
         self.logins_total += 1
         self.log.info("login {name} from {peer}", name=name,
                       peer=getattr(client, "peer", "?"))
-        self.join(user, self.default_room.name)
         return user
 
     def logout(self, user: User, reason: str = "") -> None:
@@ -182,6 +213,11 @@ class ChatFactory(ServerFactory):
                 other.client.deliver(event)
         self.log.info("quit {name} ({reason})", name=user.name,
                       reason=reason or "no message")
+
+    def is_registered(self, raw_name: str) -> bool:
+        """Whether C{raw_name} is a registered name (no disk access)."""
+        return self.accounts is not None and self.accounts.is_registered(
+            name_key(sanitize(raw_name)))
 
     def find_user(self, raw_name: str) -> User:
         """Return the online user called C{raw_name}, or raise L{errors.NoSuchUser}."""
@@ -209,6 +245,10 @@ class ChatFactory(ServerFactory):
             raise errors.InvalidName(f"You are already called {name}.")
         if key != user.key and key in self.users:
             raise errors.NameTaken(f"The name {name!r} is taken.")
+        if key != user.key and self.is_registered(name):
+            raise errors.NameTaken(f"The name {name} is registered to someone else.")
+        # Lines gathered from this read show the name they were said under.
+        self.outbox.flush()
         old_name, old_key = user.name, user.key
         del self.users[old_key]
         user.name, user.key = name, key
@@ -226,6 +266,9 @@ class ChatFactory(ServerFactory):
     def _create_room(self, name: str, persistent: bool = False) -> Room:
         room = Room(name, persistent=persistent, created_at=self.clock.seconds(),
                     outbox=self.outbox)
+        stored = self._stored_topics.get(room.key)
+        if stored is not None:
+            room.topic, room.topic_set_by = stored.topic, stored.set_by
         self.rooms[room.key] = room
         return room
 
@@ -335,6 +378,11 @@ class ChatFactory(ServerFactory):
         room.topic = topic
         room.topic_set_by = user.name
         room.broadcast(events.TopicChanged(room, user, topic))
+        if self.store is not None:
+            now = self.clock.seconds()
+            self.store.set_topic(room.key, topic, user.name, now)
+            self.store.record_line(room.key, now, "topic", user.name, topic)
+            self._stored_topics[room.key] = _StoredTopic(topic, user.name, now)
         return room
 
     def current_room(self, user: User) -> Room:
@@ -374,15 +422,47 @@ class ChatFactory(ServerFactory):
         event = (events.Acted if action else events.Said)(room, user, text)
         self.lines_relayed += 1
         room.broadcast(event, exclude=user)
+        store = self.store
+        if store is not None:
+            store.record_line(room.key, self.clock.seconds(),
+                              "act" if action else "say", user.name, text)
         return room
 
+    def history(self, room: Room, count: int) -> defer.Deferred:
+        """
+        Fire with the last C{count} stored lines of C{room} (messages,
+        actions, topic changes), oldest first; none without a store.
+        """
+        if self.store is None or count <= 0:
+            return defer.succeed([])
+        return self.store.history(room.key, count)
+
+    def take_offline(self, user: User) -> defer.Deferred:
+        """Fire with (and forget) the private messages kept for C{user}."""
+        if self.store is None or not getattr(user, "registered", False):
+            return defer.succeed([])
+        return self.store.take_offline(user.key)
+
     def whisper(self, user: User, raw_target: str, raw_text: str,
-                action: bool = False) -> User:
-        """Send C{raw_text} privately from C{user} to the user C{raw_target}."""
-        target = self.find_user(raw_target)
+                action: bool = False) -> Optional[User]:
+        """
+        Send C{raw_text} privately from C{user} to the user C{raw_target}.
+        Return the recipient, or L{None} if they are registered but offline:
+        the message is then kept and shown when they next log in.
+        """
         text = sanitize(raw_text)
         if not text:
             raise errors.InvalidText("There is nothing to send.")
+        target_name = sanitize(raw_target)
+        target = self.users.get(name_key(target_name))
+        if target is None:
+            if not self.is_registered(target_name):
+                where = "online" if self.accounts is None else "online or registered"
+                raise errors.NoSuchUser(f"No one called {target_name!r} is {where}.")
+            self.store.queue_offline(name_key(target_name), user.name, text,
+                                     self.clock.seconds(), action)
+            self.lines_relayed += 1
+            return None
         target.client.deliver(events.Private(user, target, text, action))
         self.lines_relayed += 1
         return target

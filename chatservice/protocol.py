@@ -6,6 +6,8 @@ telnet's CR NUL, with telnet negotiation removed), lines into commands, and
 chat events into readable lines.  The rules live in L{ChatFactory}.
 """
 
+import time
+
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
@@ -16,10 +18,16 @@ from .commands import ChatCommands, CommandUsageError
 from .interfaces import IChatClient
 from .limits import MAX_LINE_LENGTH
 from .telnet import TelnetFilter
+from .text import name_key
 
 #: What every line the server sends ends with: CRLF suits telnet and
 #: terminals alike.
 EOL = b"\r\n"
+
+#: Wrong passwords for a registered name before the connection is closed.
+MAX_PASSWORD_TRIES = 3
+#: Seconds between a wrong password and the next try.
+PASSWORD_RETRY_DELAY = 2.0
 
 # Server notices and errors are marked so nobody can pass text off as them:
 # a user's own text always starts with "<name>", "* name" or a room tag.
@@ -34,6 +42,7 @@ _HINTS = {
     errors.NoSuchRoom: "Type /rooms to see the rooms.",
     errors.NotInRoom: "Type /join ROOM to enter a room.",
     errors.TooManyRooms: "Type /leave ROOM to leave one first.",
+    errors.NotRegistered: "Type /register PASSWORD to claim your name.",
 }
 
 
@@ -46,6 +55,23 @@ def _some(names, shown: int = 5) -> str:
     if len(names) <= shown:
         return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
     return f"{', '.join(names[:shown])} and {len(names) - shown} others"
+
+
+def timestamp(when: float, now: float) -> str:
+    """C{14:05} for a time today (server time), else C{2026-11-20 14:05}."""
+    moment = time.localtime(when)
+    if time.localtime(now)[:3] == moment[:3]:
+        return time.strftime("%H:%M", moment)
+    return time.strftime("%Y-%m-%d %H:%M", moment)
+
+
+def _history_text(line) -> str:
+    if line.kind == "act":
+        return f"* {line.sender} {line.text}"
+    if line.kind == "topic":
+        return f"{INFO}{line.sender} set the topic: {line.text}" if line.text else \
+            f"{INFO}{line.sender} cleared the topic"
+    return f"<{line.sender}> {line.text}"
 
 
 def _room_tag(room, focused: bool) -> str:
@@ -90,11 +116,15 @@ class ChatProtocol(ChatCommands, LineReceiver):
         self.state = "naming"
         self.peer = "?"
         self._discarding = False
+        self._cr_ended_last_read = False
         self._long_lines = 0
         self._flood_dropped = 0
         self._timer = None
         self._producing = False
         self._slow_since_pause = 0
+        self._pending_name = ""
+        self._password_failures = 0
+        self._retry = None
 
     # -- connection ---------------------------------------------------------
 
@@ -129,9 +159,10 @@ class ChatProtocol(ChatCommands, LineReceiver):
     def connectionLost(self, reason=None) -> None:
         """Clean up exactly as for C{/quit}: no ghost names or members."""
         self.state = "closing"
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        for call in (self._timer, self._retry):
+            if call is not None and call.active():
+                call.cancel()
+        self._timer = self._retry = None
         self.factory.client_disconnected(self, "connection closed")
         self.log.info("connection from {peer} closed", peer=self.peer)
 
@@ -327,7 +358,13 @@ class ChatProtocol(ChatCommands, LineReceiver):
 
     def _receive(self, data: bytes) -> None:
         data = self._telnet.feed(data)
+        if self._cr_ended_last_read:
+            # the LF or NUL of a CRLF / CR NUL split across two reads
+            self._cr_ended_last_read = False
+            if data[:1] in (b"\n", b"\0"):
+                data = data[1:]
         if b"\r" in data:
+            self._cr_ended_last_read = data.endswith(b"\r")
             data = data.replace(b"\r\n", b"\n").replace(b"\r\0", b"\n")
             data = data.replace(b"\r", b"\n")
         if self._buffer:
@@ -411,6 +448,9 @@ class ChatProtocol(ChatCommands, LineReceiver):
                 self.chat_line(text)
             elif self.state == "naming":
                 self.name_line(text)
+            elif self.state == "password":
+                self.password_line(text)
+            # "checking": a password is being checked; input waits for nothing
         except CommandUsageError as e:
             self.error(str(e))
         except errors.ChatError as e:
@@ -443,13 +483,127 @@ class ChatProtocol(ChatCommands, LineReceiver):
             return
         try:
             self.user = self.factory.login(self, text)
+        except errors.NeedsPassword:
+            self._pending_name = self.factory.validate_name(text)
+            self.state = "password"
+            self.send(f"The name {self._pending_name} is registered. Password "
+                      "(or /back to choose another name):")
+            return
         except errors.ChatError as e:
             self.error(f"{e} {_HINTS.get(type(e), '')}".rstrip())
             self.prompt_for_name()
             return
+        self._logged_in()
+
+    def _logged_in(self) -> None:
         self.state = "chatting"
         self._start_idle_timer()
         self.welcome()
+        if self.user.registered:
+            self.report(self.factory.take_offline(self.user).addCallback(self._show_offline))
+
+    def password_line(self, text: str) -> None:
+        """Handle the password typed for a registered name."""
+        password = text.strip()
+        command = password.lower()
+        if command in ("/quit", "/exit", "/logout"):
+            self.disconnect("Goodbye!")
+            return
+        if command == "/back":
+            self.state = "naming"
+            self.prompt_for_name()
+            return
+        if not password:
+            return
+        self.state = "checking"
+        key = name_key(self._pending_name)
+        self.report(self.factory.accounts.authenticate(key, password)
+                    .addCallback(self._password_checked))
+
+    def _password_checked(self, registered_name) -> None:
+        if self.state != "checking":  # the connection closed meanwhile
+            return
+        if registered_name is not None:
+            try:
+                self.user = self.factory.login(self, registered_name, authenticated=True)
+            except errors.ChatError as e:
+                self.state = "naming"
+                self.error(f"{e} {_HINTS.get(type(e), '')}".rstrip())
+                self.prompt_for_name()
+                return
+            self._logged_in()
+            return
+        self._password_failures += 1
+        self.log.info("wrong password for {name} from {peer}",
+                      name=self._pending_name, peer=self.peer)
+        if self._password_failures >= MAX_PASSWORD_TRIES:
+            self.disconnect("Too many wrong passwords. Goodbye!")
+            return
+        self._retry = self.clock.callLater(PASSWORD_RETRY_DELAY, self._ask_again)
+
+    def _ask_again(self) -> None:
+        self._retry = None
+        if self.state == "checking":
+            self.state = "password"
+            self.error("Wrong password. Try again (or /back to choose another name):")
+
+    def report(self, d):
+        """
+        Turn the failure of Deferred C{d} (from a command that waits for the
+        database or a password check) into an error line; return C{d}.
+        """
+        def failed(failure):
+            if self.state == "closing":
+                return None
+            if failure.check(CommandUsageError):
+                self.error(str(failure.value))
+            elif failure.check(errors.ChatError):
+                e = failure.value
+                self.error(f"{e} {_HINTS.get(type(e), '')}".rstrip())
+            else:
+                self.log.failure("error for {peer}", failure, peer=self.peer)
+                self.error("Sorry, something went wrong on the server; it has been logged.")
+            if self.state == "checking":
+                self.state = "naming"
+                self.prompt_for_name()
+            return None
+
+        return d.addErrback(failed)
+
+    def _show_offline(self, messages) -> None:
+        if not messages or self.state == "closing":
+            return
+        count = len(messages)
+        self.info(f"{count} message{'s' if count != 1 else ''} while you were away:")
+        now = self.clock.seconds()
+        for message in messages:
+            stamp = timestamp(message.when, now)
+            if message.action:
+                self.send(f"[private {stamp}] * {message.sender} {message.text}")
+            else:
+                self.send(f"[private {stamp}] <{message.sender}> {message.text}")
+
+    def show_history(self, room, count: int, asked: bool = False) -> None:
+        """
+        Show the last C{count} stored lines of C{room}, marked as history
+        with their times (C{asked}: the user typed /history, so say so even
+        when there is none).
+        """
+        def show(lines):
+            if self.state == "closing":
+                return
+            if not lines:
+                if asked:
+                    self.info(f"{room.display} has no history yet.")
+                return
+            now = self.clock.seconds()
+            self.info(f"History of {room.display}, last {len(lines)} lines:")
+            for line in lines:
+                self.send(f"[{room.display} {timestamp(line.when, now)}] "
+                          + _history_text(line))
+            self.info(f"End of history of {room.display}.")
+
+        self.report(self.factory.history(room, count).addCallback(show))
 
     def _start_idle_timer(self) -> None:
         if self._timer is not None and self._timer.active():

@@ -71,8 +71,9 @@ class Room:
     def rekey(self, user, old_key: str) -> None:
         """Re-file C{user}, who was a member under C{old_key}, after a rename."""
         if self.members.get(old_key) is user:
-            del self.members[old_key]
-            self.members[user.key] = user
+            # rebuilt, not re-inserted: members stay in order of arrival
+            self.members = {user.key if key == old_key else key: member
+                            for key, member in self.members.items()}
 
     def refresh(self, user, was_focused: bool) -> None:
         """

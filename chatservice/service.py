@@ -13,16 +13,22 @@ SHUTDOWN_MESSAGE = "The server is shutting down. Goodbye!"
 class ChatService(Service):
     """
     Wraps a L{ChatFactory}: stopping it tells every user the server is
-    shutting down, closes their connections, and aborts the ones still open
-    after the grace period, so C{twistd} never waits forever.
+    shutting down, closes their connections, aborts the ones still open
+    after the grace period (so C{twistd} never waits forever), and closes
+    the database.
     """
 
     def __init__(self, factory) -> None:
         self.factory = factory
 
     def stopService(self) -> defer.Deferred:
-        """Notify and disconnect everyone; fire when all are gone."""
+        """
+        Notify and disconnect everyone, then close the database (committing
+        everything said); fire when both are done.
+        """
         Service.stopService(self)
-        return self.factory.shutdown(
-            SHUTDOWN_MESSAGE, self.factory.limits.shutdown_grace
-        )
+        factory = self.factory
+        done = factory.shutdown(SHUTDOWN_MESSAGE, factory.limits.shutdown_grace)
+        if factory.store is not None:
+            done.addCallback(lambda _: factory.store.close())
+        return done

@@ -9,11 +9,12 @@ from twisted.application.service import MultiService
 from twisted.internet import endpoints
 from twisted.python import usage
 
-from .factory import DEFAULT_ROOM, DEFAULT_SERVER_NAME, ChatFactory
+from .factory import DEFAULT_ROOM, DEFAULT_SERVER_NAME, REPLAY_LINES, ChatFactory
 from . import limits as L
 from .admin import AdminOptions, make_admin_service
 from .limits import Limits
 from .service import ChatService
+from .store import HISTORY_LIMIT, ChatStore, StoreError, default_database_path
 from .text import check_room_name, clean_room_name
 
 #: Where the chat listens when no --port is given.
@@ -113,11 +114,25 @@ class Options(AdminOptions, usage.Options):
         ["server-name", None, DEFAULT_SERVER_NAME,
          "The name the server greets people with."],
         ["data-dir", None, None,
-         "Directory for the server's state (admin host key), created if "
-         "missing. [default: $XDG_DATA_HOME/chatservice or "
+         "Directory for the server's state (database, admin host key), "
+         "created if missing. [default: $XDG_DATA_HOME/chatservice or "
          "~/.local/share/chatservice]"],
+        ["database", None, None,
+         "The SQLite database of accounts, history, topics and offline "
+         "messages, created if missing. [default: DATA-DIR/chat.db]"],
+        ["history-limit", None, HISTORY_LIMIT,
+         "Lines of history kept per room; older ones are pruned in the "
+         "background.", _count],
+        ["replay-lines", None, REPLAY_LINES,
+         "Lines of history shown to someone entering a room.", _count],
     ] + [[option, None, default, doc, coerce]
          for option, _, default, doc, coerce in LIMIT_OPTIONS]
+
+    optFlags = [
+        ["no-database", None,
+         "Keep nothing across restarts: no accounts (everyone is a guest), "
+         "no history, no offline messages."],
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -165,13 +180,17 @@ class Options(AdminOptions, usage.Options):
         if not self["ports"]:
             self["ports"] = [DEFAULT_PORT]
         room = clean_room_name(self["default-room"])
-        problem = check_room_name(room)
+        problem = check_room_name(room, self["max-room-name-length"])
         if problem:
             raise usage.UsageError(f"--default-room {self['default-room']!r}: {problem}")
         self["default-room"] = room
         self["motd"] = self._read_motd(self["motd"])
         self["data-dir"] = os.path.abspath(
             os.path.expanduser(self["data-dir"] or default_data_dir()))
+        if self["database"]:
+            self["database"] = os.path.abspath(os.path.expanduser(self["database"]))
+        else:
+            self["database"] = default_database_path(self["data-dir"])
         self.check_admin_options()
 
     @staticmethod
@@ -198,15 +217,27 @@ def makeService(options: Options, reactor=None) -> MultiService:
     if reactor is None:
         from twisted.internet import reactor
     limits = Limits(**{field: options[option] for option, field, *_ in LIMIT_OPTIONS})
+    store, topics = None, {}
+    if not options["no-database"]:
+        store = ChatStore(options["database"], reactor,
+                          history_limit=options["history-limit"])
+        try:
+            topics = store.open().topics
+        except StoreError as e:
+            raise SystemExit(f"twistd chat: {e}") from None
     factory = ChatFactory(
         clock=reactor,
         server_name=options["server-name"],
         default_room=options["default-room"],
         motd=options["motd"],
         limits=limits,
+        store=store,
+        stored_topics=topics,
+        replay_lines=options["replay-lines"],
     )
     top = MultiService()
     top.factory = factory
+    top.store = store
     ChatService(factory).setServiceParent(top)
     for description in options["ports"]:
         strports.service(description, factory, reactor=reactor).setServiceParent(top)

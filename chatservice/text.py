@@ -54,9 +54,15 @@ _ESCAPE_SEQUENCE = re.compile(
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
+#: Letters that display as nothing at all (Hangul fillers, Khmer inherent
+#: vowels): "alice" plus one of these would look exactly like "alice".
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u17b4\u17b5")
+
+
 def _is_name_character(char: str) -> bool:
     category = unicodedata.category(char)
-    return category[0] == "L" or category == "Nd" or char in "_-"
+    return ((category[0] == "L" or category == "Nd" or char in "_-")
+            and char not in _BLANK_LETTERS)
 
 
 def sanitize(text: str) -> str:

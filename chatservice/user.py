@@ -17,6 +17,9 @@ class User:
     @ivar rooms: the rooms the user is in, by key, oldest first.
     @ivar current: the room plain text goes to, or L{None}.
     @ivar connected_at: the clock time of login.
+    @ivar last_active: the clock time of the user's last line.
+    @ivar registered: whether the user logged in to a registered name (or
+        registered it since).
     """
 
     def __init__(self, name: str, client, connected_at: float = 0.0) -> None:
@@ -27,6 +30,7 @@ class User:
         self.current: Optional[object] = None
         self.connected_at = connected_at
         self.last_active = connected_at
+        self.registered = False
 
     def __repr__(self) -> str:
         rooms = ", ".join(room.display for room in self.rooms.values())

@@ -100,7 +100,7 @@ def connect(factory):
 
 
 @pytest.fixture
-def chat():
+def chat(tmp_path):
     """
     Return C{start(*options)}, which starts a chat service on a free port
     of 127.0.0.1 and fires with its L{RunningChat}; every service started
@@ -117,7 +117,8 @@ def chat():
     @defer.inlineCallbacks
     def start(*args):
         options = Options()
-        options.parseOptions(["--port", "tcp:0:interface=127.0.0.1", *args])
+        options.parseOptions(["--port", "tcp:0:interface=127.0.0.1",
+                              "--data-dir", str(tmp_path / "data"), *args])
         service = makeService(options, reactor)
         service.startService()
         [endpoint_service] = [s for s in service

@@ -509,7 +509,7 @@ def test_admin_is_off_unless_asked_for(tmp_path):
     """Without --admin-port there is no admin service and no host key."""
     from twisted.internet import task
 
-    top = makeService(options(tmp_path), task.Clock())
+    top = makeService(options(tmp_path, "--no-database"), task.Clock())
     assert "admin" not in [service.name for service in top]
     assert not (tmp_path / "data").exists()
 

@@ -198,9 +198,6 @@ def test_sanitised_name_is_what_others_see(connect, factory):
     assert alice.take() == ["-> bob joined #lobby"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: text.py _is_name_character accepts Hangul filler U+3164 (category Lo, "
-    "rendered blank), so 'alice\\u3164' is a distinct name that looks like 'alice'"))
 def test_invisible_letter_cannot_impersonate(connect, factory):
     """A name that differs from a taken one only by a blank-rendering letter is refused."""
     connect("alice")
@@ -251,13 +248,6 @@ def test_blank_lines_at_name_prompt_ignored(factory):
     assert client.protocol.state == "naming"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: factory.py login() registers the user in factory.users before "
-    "join() of the default room, and does not undo it when join() raises; "
-    "protocol.user stays None, so the name is held by a ghost forever (even "
-    "after the connection closes). Reachable with --default-room longer than "
-    "--max-room-name-length, which tap.py postOptions does not catch (it checks "
-    "against the default limit)"))
 def test_failed_login_leaves_no_ghost(clock):
     """A login that fails while entering the default room does not hold the name."""
     factory = ChatFactory(clock=clock, server_name="testchat",
@@ -451,11 +441,6 @@ def test_partial_line_below_limit_kept(connect):
     assert alice.take() == ["<bob> " + "z" * limit]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: protocol.py _receive charges every line to flood control, including "
-    "the empty line that appears when a CRLF (or CR NUL) is split across two "
-    "reads, so one typed line costs two tokens and a telnet user is told to "
-    "slow down after burst/2 lines"))
 def test_split_crlf_counts_as_one_line_for_flood_control(clock):
     """A CRLF split across reads is charged as one line, not two."""
     factory = ChatFactory(clock=clock, server_name="testchat",

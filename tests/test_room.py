@@ -443,11 +443,6 @@ def test_join_and_leave_in_same_read_keep_order(connect):
     ]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: room.py Outbox encodes gathered events at flush time, and "
-    "factory.rename() changes user.name before the flush (the first "
-    "neighbour's deliver() flushes), so a line said before /nick in the same "
-    "read is shown under the new name"))
 def test_line_said_before_rename_in_same_read_keeps_old_name(connect):
     """A line said before a /nick in the same read shows the name it was said under."""
     alice, bob = connect("alice"), connect("bob")
@@ -460,9 +455,6 @@ def test_line_said_before_rename_in_same_read_keeps_old_name(connect):
     ]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: same cause as above, for topic changes: '/topic news' then "
-    "'/nick alicia' in one read shows 'alicia set the topic' to the room"))
 def test_topic_before_rename_in_same_read_keeps_old_name(connect):
     """A topic change gathered before a /nick in the same read names who set it as they were."""
     alice, bob = connect("alice"), connect("bob")

@@ -121,7 +121,7 @@ def test_private_message_reaches_only_its_target(chat):
     carol.say("/tell ALICE thanks")
     yield alice.expect(lambda line: line == "[private] <carol> thanks")
     alice.say("/msg nobody hello?")
-    yield alice.expect(lambda line: line.startswith("!! No one called 'nobody' is online."))
+    yield alice.expect(lambda line: line.startswith("!! No one called 'nobody' is online or registered."))
     yield bob.sync("b1")
     assert not [l for l in bob.lines if "private" in l or "thanks" in l]
 

@@ -244,10 +244,6 @@ def test_accepted_names_contain_only_name_characters(raw):
             assert category[0] == "L" or category == "Nd" or char in "_-", repr(char)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: text.py _is_name_character accepts Hangul filler characters "
-    "(U+3164, U+FFA0, U+115F, U+1160: category Lo but rendered blank), so a "
-    "name can be invisible or look like another user's name"))
 @pytest.mark.parametrize("filler", ["\u3164", "\uffa0", "\u115f", "\u1160"])
 def test_check_name_refuses_blank_hangul_fillers(filler):
     """A name made of a character that renders as blank is refused."""
