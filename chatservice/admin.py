@@ -34,6 +34,7 @@ import os
 import pydoc
 import secrets
 import stat
+import time
 from typing import Callable, Iterable, List, Optional, Tuple
 
 from twisted.application.service import Service
@@ -56,6 +57,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import errors
+from .text import clean_room_name, name_key
 from .passwords import PasswordFileError, dummy_hash, read_password_file, verify_password
 
 log = Logger()
@@ -742,7 +744,64 @@ def make_namespace(factory, reactor) -> dict:
             return
         print(f"Closed {closed.display}.")
 
-    listed = [who, room, stats, kick, announce, close_room]
+    def _no_store() -> bool:
+        if factory.store is None:
+            print("This server keeps nothing on disk (--no-database).")
+            return True
+        return False
+
+    def accounts(pattern: Optional[str] = None):
+        """Registered names containing `pattern` (50 at most), with when
+        they were created and last seen. The answer arrives as
+        "Deferred #n called back"."""
+        if _no_store():
+            return None
+        now = factory.clock.seconds()
+
+        def show(found):
+            lines = [f"{len(found)} account{'' if len(found) == 1 else 's'}"]
+            for account in found:
+                seen = (f"last seen {_duration(now - account.last_seen)} ago"
+                        if account.last_seen else "never logged in since")
+                online = " (online)" if account.key in factory.users else ""
+                lines.append(f"  {account.name:<24} registered "
+                             f"{_duration(now - account.created)} ago, {seen}{online}")
+            return _Report("\n".join(lines))
+
+        return factory.store.accounts(pattern).addCallback(show)
+
+    def history(room: str, count: int = 20, text: Optional[str] = None,
+                sender: Optional[str] = None):
+        """The last `count` stored lines of `room`, optionally only those
+        containing `text` or said by `sender`. The answer arrives as
+        "Deferred #n called back"."""
+        if _no_store():
+            return None
+        key = name_key(clean_room_name(room))
+        store = factory.store
+        d = store.flush().addCallback(lambda _: store.search_history(
+            text=text, room_key=key, sender=sender, limit=count))
+
+        def show(found):
+            lines = [f"{len(found)} line{'' if len(found) == 1 else 's'} from #{key}"]
+            for line in found:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(line.when))
+                lines.append(f"  {stamp} {line.kind:<5} <{line.sender}> {line.text}")
+            return _Report("\n".join(lines))
+
+        return d.addCallback(show)
+
+    def reset_password(name: str, new_password: str):
+        """Set a new password for the registered name `name` (tell its
+        owner, who can change it with /password). The answer arrives as
+        "Deferred #n called back"."""
+        if _no_store():
+            return None
+        d = factory.accounts.reset_password(name_key(name), new_password)
+        return d.addCallback(lambda _: _Report(f"Password of {name} reset."))
+
+    listed = [who, room, stats, kick, announce, close_room,
+              accounts, history, reset_password]
 
     def helpers() -> None:
         """List the helpers and the live objects of this shell."""
@@ -777,6 +836,14 @@ def make_namespace(factory, reactor) -> dict:
         reactor=reactor,
     )
     return namespace
+
+
+class _Report(str):
+    """Text whose repr is itself, so the shell shows a Deferred's answer
+    as readable lines rather than a quoted string."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def _signature(function) -> str:
