@@ -62,9 +62,16 @@ class PasswordFileError(ValueError):
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
-    return hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=length,
-        maxmem=128 * r * (n + p + 2) + 1024 * 1024)
+    if hasattr(hashlib, "scrypt"):
+        return hashlib.scrypt(
+            password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=length,
+            maxmem=128 * r * (n + p + 2) + 1024 * 1024)
+    # PyPy 3.9's hashlib has no scrypt; cryptography (a dependency of
+    # Twisted's conch) computes the same function, so hashes are the same.
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    return Scrypt(salt=salt, length=length, n=n, r=r, p=p).derive(
+        password.encode("utf-8"))
 
 
 def hash_password(password: str) -> str:
