@@ -280,7 +280,7 @@ class ChatCommands:
                 raise self._usage("history")
             count = int(arg)
         room = self.factory.current_room(self.user)
-        self._require_accounts("Room history")
+        self._require_accounts("Room history is")
         self.show_history(room, count, asked=True)
 
     def do_register(self, arg: str) -> None:
@@ -291,7 +291,7 @@ class ChatCommands:
         """
         if not arg or " " in arg:
             raise self._usage("register")
-        accounts = self._require_accounts("Registering names")
+        accounts = self._require_accounts("Registering names is")
         user = self.user
 
         def done(_):
@@ -308,15 +308,15 @@ class ChatCommands:
         old, _, new = arg.partition(" ")
         if not old or not new or " " in new:
             raise self._usage("password")
-        accounts = self._require_accounts("Passwords")
+        accounts = self._require_accounts("Changing passwords is")
         d = accounts.change_password(self.user.key, old, new)
         self.report(d.addCallback(lambda _: self.info("Your password has been changed.")))
 
     def _require_accounts(self, what: str):
         accounts = self.factory.accounts
         if accounts is None:
-            raise errors.NotRegistered(
-                f"{what} is not available: this server keeps no accounts.")
+            raise errors.Unavailable(
+                f"{what} not available: this server keeps no accounts or history.")
         return accounts
 
     def do_ping(self, arg: str) -> None:

@@ -58,5 +58,9 @@ class NotRegistered(ChatError):
     """The name has no account (or accounts are off on this server)."""
 
 
+class Unavailable(ChatError):
+    """The server runs without the feature asked for (no database)."""
+
+
 class NeedsPassword(ChatError):
     """The name is registered: logging in with it needs its password."""

@@ -170,8 +170,8 @@ class ChatProtocol(ChatCommands, LineReceiver):
         # One timer per connection: the login deadline, then (if set) the
         # idle deadline, re-armed lazily instead of reset on every line.
         self._timer = None
-        if self.state == "naming":
-            self.log.info("{peer} took too long to choose a name", peer=self.peer)
+        if self.state in ("naming", "password", "checking"):
+            self.log.info("{peer} took too long to log in", peer=self.peer)
             self.disconnect("You took too long to choose a name. Goodbye!")
             return
         idle = self.factory.limits.idle_timeout
@@ -597,7 +597,9 @@ class ChatProtocol(ChatCommands, LineReceiver):
                     self.info(f"{room.display} has no history yet.")
                 return
             now = self.clock.seconds()
-            self.info(f"History of {room.display}, last {len(lines)} lines:")
+            count = len(lines)
+            self.info(f"History of {room.display}, last "
+                      f"{count} line{'s' if count != 1 else ''}:")
             for line in lines:
                 self.send(f"[{room.display} {timestamp(line.when, now)}] "
                           + _history_text(line))
