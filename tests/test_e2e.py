@@ -4,61 +4,16 @@ the way an operator starts it, and people talking to it over plain sockets
 the way netcat does.  No reactor here: these are ordinary blocking tests.
 """
 
-import os
 import re
 import signal
-import socket
 import subprocess
-import sys
-import time
 
 import pytest
 
-from netclient import BlockingClient, free_port
+from twistd_process import EXIT_TIMEOUT, log_in, run_twistd, start_twistd
 
-TWISTD = os.path.join(os.path.dirname(sys.executable), "twistd")
 SHUTDOWN_LINE = "-- The server is shutting down. Goodbye!"
-#: Seconds for twistd to start listening, and to exit after SIGTERM.
-START_TIMEOUT = 10
-EXIT_TIMEOUT = 10
-#: Seconds for a twistd command that only prints something.
-COMMAND_TIMEOUT = 30
-
-
-def twistd_env(tmp_path):
-    """The environment for twistd: state kept under C{tmp_path}, output unbuffered."""
-    env = dict(os.environ)
-    env["XDG_DATA_HOME"] = str(tmp_path / "data")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def run_twistd(tmp_path, *args):
-    """Run C{twistd ARGS} to completion; return (exit code, stdout + stderr)."""
-    assert os.path.exists(TWISTD), f"{TWISTD} is missing: is chatservice installed?"
-    done = subprocess.run(
-        [TWISTD, *args], cwd=str(tmp_path), env=twistd_env(tmp_path),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        timeout=COMMAND_TIMEOUT,
-    )
-    return done.returncode, done.stdout.decode("utf-8", "replace")
-
-
-class Server:
-    """A C{twistd -n chat} subprocess and where it listens and logs."""
-
-    def __init__(self, process: subprocess.Popen, port: int, log_path) -> None:
-        self.process = process
-        self.port = port
-        self.log_path = log_path
-
-    def log(self) -> str:
-        """Everything twistd wrote so far."""
-        return self.log_path.read_text("utf-8", "replace")
-
-    def connect(self) -> BlockingClient:
-        """Open a netcat-like connection; the caller closes it."""
-        return BlockingClient(self.port)
+MOTD = "hello e2e"
 
 
 @pytest.fixture
@@ -67,50 +22,18 @@ def server(tmp_path):
     Start C{twistd -n --pidfile= chat} on a free port of 127.0.0.1, wait
     until it accepts connections, and make sure it is gone afterwards.
     """
-    assert os.path.exists(TWISTD), f"{TWISTD} is missing: is chatservice installed?"
-    port = free_port()
-    log_path = tmp_path / "twistd.out"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [TWISTD, "-n", "--pidfile=", "chat",
-             "--port", f"tcp:{port}:interface=127.0.0.1", "--motd", "hello e2e"],
-            cwd=str(tmp_path), env=twistd_env(tmp_path),
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        )
-    running = Server(process, port, log_path)
+    running = start_twistd(tmp_path, "--motd", MOTD)
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"twistd exited with {process.returncode}:\n{running.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"twistd not listening after {START_TIMEOUT}s:\n{running.log()}")
-                time.sleep(0.05)
         yield running
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(EXIT_TIMEOUT)
-
-
-def log_in(client: BlockingClient, typed: str, name: str) -> None:
-    """Answer the name prompt with C{typed} and check the welcome for C{name}."""
-    client.expect("What's your name?")
-    client.say(typed)
-    client.expect(lambda line: line == f"-- Hello {name}, welcome to chatservice!")
-    client.expect(lambda line: line == "-- hello e2e")
-    client.expect(lambda line: line == "-> You joined #lobby")
+        running.stop()
 
 
 def test_chat_session_then_sigterm(server):
     """Two netcat users chat in rooms and privately; SIGTERM tells them goodbye and twistd shuts down in order with a clean log."""
     with server.connect() as alice, server.connect() as bob:
-        log_in(alice, "alice", "alice")
-        log_in(bob, "login bob", "bob")
+        log_in(alice, "alice", "alice", motd=MOTD)
+        log_in(bob, "login bob", "bob", motd=MOTD)
         bob.expect(lambda line: line == "-- Here with you: alice (2 users)")
         alice.expect(lambda line: line == "-> bob joined #lobby")
 
@@ -135,7 +58,7 @@ def test_chat_session_then_sigterm(server):
         bob.expect(lambda line: line == "[private] <alice> a secret")
 
         with server.connect() as carol:
-            log_in(carol, "carol", "carol")
+            log_in(carol, "carol", "carol", motd=MOTD)
             alice.expect(lambda line: line == "-> carol joined #lobby")
             carol.say("/quit see you")
             carol.expect(lambda line: line == "-- Goodbye, carol!")

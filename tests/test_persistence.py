@@ -9,8 +9,8 @@ Three kinds of test:
 
   - the real service (C{makeService}) on 127.0.0.1 over real TCP, stopped
     and started again on the same data directory (conftest's C{chat});
-  - C{twistd -n chat} subprocesses, as in C{test_e2e.py}, read afterwards
-    with the C{sqlite3} module;
+  - C{twistd -n chat} subprocesses, as in C{test_e2e.py} (helpers in
+    C{twistd_process.py}), read afterwards with the C{sqlite3} module;
   - a L{ChatFactory} over a real L{ChatStore} with L{StringTransport}
     clients, for the password prompt's states.
 
@@ -22,10 +22,8 @@ import itertools
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 
 import pytest
@@ -39,15 +37,10 @@ from chatservice.factory import ChatFactory
 from chatservice.limits import Limits
 from chatservice.passwords import verify_password
 from chatservice.store import ChatStore
-from netclient import TIMEOUT, BlockingClient, LineClient, connect_client, free_port, wait_until
+from netclient import TIMEOUT, LineClient, connect_client, wait_until
+from twistd_process import EXIT_TIMEOUT, log_in, run_chat, start_twistd
 
-TWISTD = os.path.join(os.path.dirname(sys.executable), "twistd")
 SHUTDOWN_LINE = "-- The server is shutting down. Goodbye!"
-#: Seconds for twistd to start listening, and to exit after a signal.
-START_TIMEOUT = 10
-EXIT_TIMEOUT = 10
-#: Seconds for a twistd run that should stop at once with an error.
-COMMAND_TIMEOUT = 30
 #: The batch window of the store, and the safety margin on top of it for a
 #: loaded machine, in seconds.
 BATCH_WINDOW = 0.1
@@ -81,6 +74,11 @@ def between(lines, first: str, last: str):
     start = max(i for i, line in enumerate(lines) if line == first)
     end = lines.index(last, start)
     return lines[start + 1:end]
+
+
+def untagged(lines):
+    """Each history line without its leading C{[#room time] } tag."""
+    return [line.split("] ", 1)[1] for line in lines]
 
 
 def query(path, sql, *args):
@@ -200,8 +198,7 @@ def test_restart_keeps_accounts_topics_history_and_offline_messages(chat, fast_r
     yield alice.expect(exactly("-- End of history of #lobby."))
     shown = between(alice.lines, "-- History of #lobby, last 5 lines:",
                     "-- End of history of #lobby.")
-    assert [line.split("] ", 1)[1] for line in shown] == [
-        f"<Alice> line {i}" for i in range(21, 26)]
+    assert untagged(shown) == [f"<Alice> line {i}" for i in range(21, 26)]
     alice.say("/history")
     yield alice.expect(exactly("-- History of #lobby, last 26 lines:"))
     yield alice.expect(exactly("-- End of history of #lobby."))
@@ -215,14 +212,14 @@ def test_restart_keeps_accounts_topics_history_and_offline_messages(chat, fast_r
     yield alice.expect(exactly("-> You joined #dev"))
     yield alice.expect(exactly("-- Topic: dev stuff"))
     yield alice.expect(exactly("-- End of history of #dev."))
-    assert [line.split("] ", 1)[1] for line in between(
-        alice.lines, "-- History of #dev, last 2 lines:", "-- End of history of #dev.")] == [
+    assert untagged(between(
+        alice.lines, "-- History of #dev, last 2 lines:", "-- End of history of #dev.")) == [
         "-- Alice set the topic: dev stuff", "<Alice> dev line"]
     alice.say("/join games")
     yield alice.expect(exactly("-> You joined #games"))
     yield alice.expect(exactly("-- End of history of #games."))
-    assert [line.split("] ", 1)[1] for line in between(
-        alice.lines, "-- History of #games, last 2 lines:", "-- End of history of #games.")] == [
+    assert untagged(between(
+        alice.lines, "-- History of #games, last 2 lines:", "-- End of history of #games.")) == [
         "-- Alice set the topic: temporary", "-- Alice cleared the topic"]
     alice.say("/topic")
     yield alice.expect(exactly("-- #games has no topic. Type /topic TEXT to set one."))
@@ -323,8 +320,8 @@ def test_replay_lines_and_history_limit_options(chat):
     bob = yield first.connect("bob")
     yield bob.expect(exactly("-- History of #lobby, last 3 lines:"))
     yield bob.expect(exactly("-- End of history of #lobby."))
-    assert [line.split("] ", 1)[1] for line in between(
-        bob.lines, "-- History of #lobby, last 3 lines:", "-- End of history of #lobby.")] == [
+    assert untagged(between(
+        bob.lines, "-- History of #lobby, last 3 lines:", "-- End of history of #lobby.")) == [
         "<alice> line 3", "<alice> line 4", "<alice> line 5"]
     yield first.stop()
 
@@ -343,8 +340,8 @@ def test_replay_lines_and_history_limit_options(chat):
     yield dave.expect(exactly("-- End of history of #lobby."))
     yield dave.expect(exactly("-- History of #lobby, last 2 lines:"))
     yield dave.expect(exactly("-- End of history of #lobby."))
-    assert [line.split("] ", 1)[1] for line in between(
-        dave.lines, "-- History of #lobby, last 2 lines:", "-- End of history of #lobby.")] == [
+    assert untagged(between(
+        dave.lines, "-- History of #lobby, last 2 lines:", "-- End of history of #lobby.")) == [
         "<alice> line 4", "<alice> line 5"]
 
 
@@ -388,72 +385,6 @@ def test_no_database_refusal_does_not_suggest_register(chat):
 
 
 # -- twistd subprocesses ---------------------------------------------------------------
-
-
-def twistd_env(tmp_path):
-    """The environment for twistd: state kept under C{tmp_path}, output unbuffered."""
-    env = dict(os.environ)
-    env["XDG_DATA_HOME"] = str(tmp_path / "data")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-class Twistd:
-    """A C{twistd -n chat} subprocess, where it listens, and its output."""
-
-    def __init__(self, process: subprocess.Popen, port: int, log_path) -> None:
-        self.process = process
-        self.port = port
-        self.log_path = log_path
-
-    def log(self) -> str:
-        """Everything twistd wrote so far."""
-        return self.log_path.read_text("utf-8", "replace")
-
-    def connect(self) -> BlockingClient:
-        """Open a netcat-like connection; the caller closes it."""
-        return BlockingClient(self.port)
-
-    def stop(self) -> None:
-        """Make sure the process is gone (SIGKILL if still running)."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(EXIT_TIMEOUT)
-
-
-def start_twistd(tmp_path, *args) -> Twistd:
-    """Start C{twistd -n chat ARGS} on a free port of 127.0.0.1; return once it accepts connections."""
-    assert os.path.exists(TWISTD), f"{TWISTD} is missing: is chatservice installed?"
-    port = free_port()
-    log_path = tmp_path / "twistd.out"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [TWISTD, "-n", "--pidfile=", "chat",
-             "--port", f"tcp:{port}:interface=127.0.0.1", *args],
-            cwd=str(tmp_path), env=twistd_env(tmp_path),
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        )
-    running = Twistd(process, port, log_path)
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"twistd exited with {process.returncode}:\n{running.log()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return running
-        except OSError:
-            if time.monotonic() > deadline:
-                running.stop()
-                pytest.fail(f"twistd not listening after {START_TIMEOUT}s:\n{running.log()}")
-            time.sleep(0.05)
-
-
-def log_in(client: BlockingClient, name: str) -> None:
-    """Answer the name prompt with C{name} and wait until the user is in #lobby."""
-    client.expect("What's your name?")
-    client.say(name)
-    client.expect(exactly(f"-- Hello {name}, welcome to chatservice!"))
-    client.expect(exactly("-> You joined #lobby"))
 
 
 def test_sigterm_keeps_everything_said_before_the_stop(tmp_path):
@@ -586,23 +517,9 @@ def test_sigkill_during_traffic_loses_at_most_the_batch_window(tmp_path):
         f"kill are missing (first {missing[0]}); {len(stored)} stored")
 
 
-def run_twistd(tmp_path, *args):
-    """Run C{twistd -n --pidfile= chat ARGS} to completion; return (exit code, output, seconds)."""
-    assert os.path.exists(TWISTD), f"{TWISTD} is missing: is chatservice installed?"
-    started = time.monotonic()
-    done = subprocess.run(
-        [TWISTD, "-n", "--pidfile=", "chat", "--port", f"tcp:{free_port()}:interface=127.0.0.1",
-         *args],
-        cwd=str(tmp_path), env=twistd_env(tmp_path),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        timeout=COMMAND_TIMEOUT,
-    )
-    return done.returncode, done.stdout.decode("utf-8", "replace"), time.monotonic() - started
-
-
 def assert_clear_start_up_error(tmp_path, expected: str, *args) -> None:
     """C{twistd -n chat ARGS} exits non-zero quickly with the one line C{expected} and no traceback."""
-    code, out, seconds = run_twistd(tmp_path, *args)
+    code, out, seconds = run_chat(tmp_path, *args)
     assert code != 0, out
     assert seconds < 15, out
     assert "Traceback" not in out, out
