@@ -212,6 +212,22 @@ def test_look(trio, typed):
     assert alice.take() == ["-- You are in #lobby.", "-- 3 users here: alice, bob, carol"]
 
 
+def test_look_listing_is_capped(trio, monkeypatch):
+    """Past MAX_LISTED members /look says how many more there are."""
+    alice, bob, carol = trio
+    monkeypatch.setattr(commands, "MAX_LISTED", 2)
+    alice.send("/look")
+    assert alice.take() == ["-- You are in #lobby.", "-- 3 users here: alice, bob and 1 more"]
+
+
+def test_join_listing_is_capped(trio, connect, monkeypatch):
+    """Joining a busy room lists the first MAX_LISTED others, then how many more."""
+    monkeypatch.setattr(commands, "MAX_LISTED", 2)
+    dave = connect()
+    dave.send("dave")
+    assert "-- Here with you: alice, bob and 1 more (4 users)" in dave.take()
+
+
 def test_look_with_topic(trio):
     """/look shows the topic when there is one."""
     alice, bob, carol = trio
