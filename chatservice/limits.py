@@ -27,6 +27,10 @@ MAX_OUTPUT = 1024 * 1024
 LOGIN_TIMEOUT = 60.0
 #: Seconds without a line before a logged-in user is disconnected (0: never).
 IDLE_TIMEOUT = 0.0
+#: Connections waiting in the kernel to be accepted, per listening port.
+#: Twisted's default of 50 turns a reconnect storm into 1 s SYN retries;
+#: Linux caps this at net.core.somaxconn (4096 since 5.4).
+LISTEN_BACKLOG = 1024
 #: Connections the server accepts at once.
 MAX_CONNECTIONS = 10000
 #: Connections at once from one remote address.

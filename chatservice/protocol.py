@@ -151,6 +151,10 @@ class ChatProtocol(ChatCommands, LineReceiver):
             self.transport.registerProducer(self, True)
         if hasattr(self.transport, "setTcpKeepAlive"):
             self.transport.setTcpKeepAlive(True)  # notice half-open peers
+            # A chat line should leave at once, not wait for the peer's
+            # delayed ACK (Nagle): that cost 40 ms at p50 in the latency
+            # benchmark.  Writes are already gathered, one per read.
+            self.transport.setTcpNoDelay(True)
         if limits.login_timeout:
             self._timer = self.clock.callLater(limits.login_timeout, self._timed_out)
         self.info(f"Welcome to {factory.server_name}!")

@@ -30,6 +30,21 @@ def default_data_dir() -> str:
     return os.path.join(base, "chatservice")
 
 
+#: Endpoint types whose descriptions take a backlog= argument.
+BACKLOG_ENDPOINTS = ("tcp", "tcp6", "ssl", "unix")
+
+
+def with_backlog(description: str, backlog: int) -> str:
+    """
+    Return the endpoint C{description} with C{backlog=BACKLOG} added, if it
+    is of a type that takes one and does not give its own.
+    """
+    kind = description.split(":", 1)[0].strip().lower()
+    if kind not in BACKLOG_ENDPOINTS or "backlog=" in description:
+        return description
+    return f"{description}:backlog={backlog}"
+
+
 #: Longest message of the day read from a file, in bytes.
 MAX_MOTD_BYTES = 64 * 1024
 
@@ -125,6 +140,10 @@ class Options(AdminOptions, usage.Options):
          "background.", _count],
         ["replay-lines", None, REPLAY_LINES,
          "Lines of history shown to someone entering a room.", _count],
+        ["listen-backlog", None, L.LISTEN_BACKLOG,
+         "Connections the kernel queues for each tcp, ssl or unix --port "
+         "until the server accepts them (a --port with its own backlog= "
+         "keeps it).", _length],
     ] + [[option, None, default, doc, coerce]
          for option, _, default, doc, coerce in LIMIT_OPTIONS]
 
@@ -240,6 +259,7 @@ def makeService(options: Options, reactor=None) -> MultiService:
     top.store = store
     ChatService(factory).setServiceParent(top)
     for description in options["ports"]:
+        description = with_backlog(description, options["listen-backlog"])
         strports.service(description, factory, reactor=reactor).setServiceParent(top)
     admin = make_admin_service(options, factory, reactor)
     if admin is not None:

@@ -63,6 +63,43 @@ def test_three_users_log_in_and_talk_in_the_lobby(chat):
 
 
 @pytest_twisted.inlineCallbacks
+def test_server_sockets_send_at_once_and_keep_alive(chat):
+    """Each accepted socket has TCP_NODELAY (no Nagle delay on chat lines) and SO_KEEPALIVE."""
+    server = yield chat()
+    yield server.connect("alice")
+    transport = server.factory.users["alice"].client.transport
+    sock = transport.getHandle()
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+
+
+@pytest_twisted.inlineCallbacks
+def test_listen_backlog_default_and_option(chat):
+    """Listening ports queue LISTEN_BACKLOG connections, or what --listen-backlog says."""
+    from chatservice.limits import LISTEN_BACKLOG
+
+    default = yield chat()
+    assert default.listening.backlog == LISTEN_BACKLOG
+    chosen = yield chat("--listen-backlog", "7")
+    assert chosen.listening.backlog == 7
+
+
+@pytest.mark.parametrize("description, expected", [
+    ("tcp:8123", "tcp:8123:backlog=64"),
+    ("tcp6:8123:interface=\\:\\:1", "tcp6:8123:interface=\\:\\:1:backlog=64"),
+    ("unix:/run/chat.sock", "unix:/run/chat.sock:backlog=64"),
+    ("ssl:8124:privateKey=k.pem", "ssl:8124:privateKey=k.pem:backlog=64"),
+    ("tcp:8123:backlog=5", "tcp:8123:backlog=5"),
+    ("systemd:domain=INET:index=0", "systemd:domain=INET:index=0"),
+])
+def test_with_backlog(description, expected):
+    """The backlog is added to endpoint types that take one, unless given."""
+    from chatservice.tap import with_backlog
+
+    assert with_backlog(description, 64) == expected
+
+
+@pytest_twisted.inlineCallbacks
 def test_two_rooms_tag_lines_from_the_other_room(chat):
     """Lines from a room that is not the reader's current one carry its [#room] tag; rooms do not leak."""
     server = yield chat()
