@@ -64,3 +64,7 @@ class Unavailable(ChatError):
 
 class NeedsPassword(ChatError):
     """The name is registered: logging in with it needs its password."""
+
+
+class MailboxFull(ChatError):
+    """A private message for an offline user could not be kept."""

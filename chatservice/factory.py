@@ -459,8 +459,17 @@ class ChatFactory(ServerFactory):
             if not self.is_registered(target_name):
                 where = "online" if self.accounts is None else "online or registered"
                 raise errors.NoSuchUser(f"No one called {target_name!r} is {where}.")
-            self.store.queue_offline(name_key(target_name), user.name, text,
-                                     self.clock.seconds(), action)
+            key = name_key(target_name)
+            if not self.store.queue_offline(key, user.name, text, self.clock.seconds(),
+                                            action):
+                waiting = self.store.offline_waiting.get(key, 0)
+                if self.store.max_offline and waiting >= self.store.max_offline:
+                    why = f"{waiting} messages already wait for them"
+                else:
+                    why = "the server could not store it just now"
+                raise errors.MailboxFull(
+                    f"{target_name} is offline and your message was not kept: {why}. "
+                    "Try again after they next log in.")
             self.lines_relayed += 1
             return None
         target.client.deliver(events.Private(user, target, text, action))

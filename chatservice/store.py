@@ -254,10 +254,12 @@ class Loaded(NamedTuple):
     @ivar topics: stored topics by room key.
     @ivar registered: the registered name keys; the same set as
         L{ChatStore.registered}, kept current as accounts come and go.
+    @ivar offline_waiting: how many offline messages wait, by recipient key.
     """
 
     topics: Dict[str, Topic]
     registered: Set[str]
+    offline_waiting: Dict[str, int]
 
 
 # -- the schema -------------------------------------------------------------
@@ -318,6 +320,10 @@ class ChatStore:
     @ivar path: the database file.
     @ivar registered: the registered name keys (filled by L{open}, updated
         when accounts are created or deleted through this store).
+    @ivar offline_waiting: offline messages waiting, by recipient key
+        (filled by L{open}, kept current by L{queue_offline},
+        L{take_offline} and L{delete_account}); the C{max_offline} cap is
+        checked against it, so the sender of a refused message is told.
     @ivar lines_written: history lines committed so far.
     @ivar writes_dropped: fire-and-forget writes refused (store not open,
         closing, or more than C{max_backlog} writes waiting).
@@ -353,6 +359,7 @@ class ChatStore:
         self.max_backlog = max_backlog or float("inf")
         self.quick_check = quick_check
         self.registered: Set[str] = set()
+        self.offline_waiting: Dict[str, int] = {}
         self.lines_written = 0
         self.writes_dropped = 0
         self.offline_dropped = 0
@@ -421,6 +428,7 @@ class ChatStore:
             raise
         self._conn = conn
         self.registered = loaded.registered
+        self.offline_waiting = loaded.offline_waiting
         self._accepting = True
         self._thread = threading.Thread(target=self._run, name="chatservice-store",
                                         daemon=True)
@@ -487,7 +495,9 @@ class ChatStore:
         topics = {key: Topic(topic, set_by, set_at) for key, topic, set_by, set_at
                   in conn.execute("SELECT room_key, topic, set_by, set_at FROM topics")}
         registered = {row[0] for row in conn.execute("SELECT key FROM accounts")}
-        return Loaded(topics, registered)
+        waiting = dict(conn.execute(
+            "SELECT recipient_key, count(*) FROM offline GROUP BY recipient_key"))
+        return Loaded(topics, registered, waiting)
 
     def _explain(self, error: sqlite3.Error, action: str = "") -> StoreError:
         """
@@ -550,26 +560,36 @@ class ChatStore:
         self._write(_set_topic, (room_key, topic, set_by, when), "save a topic")
 
     def queue_offline(self, recipient_key: str, sender: str, text: str, when: float,
-                      action: bool = False) -> None:
+                      action: bool = False) -> bool:
         """
         Queue a private message for C{recipient_key}, to be handed over by
-        L{take_offline} when they next log in.  Beyond C{max_offline}
-        waiting messages for one recipient, new ones are dropped (and
-        counted in C{offline_dropped}).  Never blocks, never raises.
+        L{take_offline} when they next log in.  Return whether it was kept:
+        not when C{max_offline} messages already wait for that recipient
+        (counted in C{offline_dropped}) or the writer cannot take it, so
+        that the sender can be told.  Never blocks, never raises.
         """
-        self._write(self._queue_offline, (recipient_key, sender, text, when, bool(action)),
-                    "keep an offline message")
+        waiting = self.offline_waiting.get(recipient_key, 0)
+        if self.max_offline and waiting >= self.max_offline:
+            self.offline_dropped += 1
+            return False
+        if not self._write(_queue_offline,
+                           (recipient_key, sender, text, when, bool(action)),
+                           "keep an offline message"):
+            return False
+        self.offline_waiting[recipient_key] = waiting + 1
+        return True
 
     def record_login(self, key: str, when: float) -> None:
         """Queue the time the registered user C{key} logged in (C{last_seen})."""
         self._write(_record_login, (key, when), "record a login")
 
-    def _write(self, fn: Callable, args: tuple, what: str) -> None:
+    def _write(self, fn: Callable, args: tuple, what: str) -> bool:
         if self._accepting and len(self._queue) < self.max_backlog:
             self._queue.append(_Call(fn, args, None, what))
             self._wake.set()
-        else:
-            self._dropped()
+            return True
+        self._dropped()
+        return False
 
     def _dropped(self) -> None:
         self.writes_dropped += 1
@@ -620,6 +640,7 @@ class ChatStore:
         with whether it existed.
         """
         d = self._submit(_delete_account, (key,), "delete an account")
+        self.offline_waiting.pop(key, None)
 
         def forget(existed: bool) -> bool:
             self.registered.discard(key)
@@ -645,6 +666,9 @@ class ChatStore:
         Fire with the L{OfflineMessage}s waiting for C{recipient_key}, oldest
         first, deleted from the database in the same transaction.
         """
+        # Writes run in order, so the messages queued before this call are
+        # the ones it takes: the recipient's mailbox is empty from here on.
+        self.offline_waiting.pop(recipient_key, None)
         return self._submit(_take_offline, (recipient_key,), "read offline messages")
 
     def flush(self) -> defer.Deferred:
@@ -919,17 +943,6 @@ class ChatStore:
         conn.execute("RELEASE lines")
         self._dirty.update({row[0] for row in rows})
 
-    def _queue_offline(self, conn: sqlite3.Connection, recipient_key: str, sender: str,
-                       text: str, when: float, action: bool) -> None:
-        if self.max_offline:
-            waiting = conn.execute("SELECT count(*) FROM offline WHERE recipient_key = ?",
-                                   (recipient_key,)).fetchone()[0]
-            if waiting >= self.max_offline:
-                self.offline_dropped += 1
-                return
-        conn.execute("INSERT INTO offline (recipient_key, at, sender, text, action)"
-                     " VALUES (?, ?, ?, ?, ?)", (recipient_key, when, sender, text, int(action)))
-
     def _prune_step(self, conn: sqlite3.Connection, state: "_PruneState") -> Any:
         limit = self.history_limit
         if not limit:
@@ -1039,6 +1052,13 @@ def _history(conn: sqlite3.Connection, room_key: str, limit: int,
                             (room_key, before_id, limit)).fetchall()
     rows.reverse()
     return [HistoryLine(*row) for row in rows]
+
+
+def _queue_offline(conn: sqlite3.Connection, recipient_key: str, sender: str,
+                   text: str, when: float, action: bool) -> None:
+    # The cap was checked against ChatStore.offline_waiting when queued.
+    conn.execute("INSERT INTO offline (recipient_key, at, sender, text, action)"
+                 " VALUES (?, ?, ?, ?, ?)", (recipient_key, when, sender, text, int(action)))
 
 
 def _take_offline(conn: sqlite3.Connection, recipient_key: str) -> List[OfflineMessage]:

@@ -14,7 +14,7 @@ from . import limits as L
 from .admin import AdminOptions, make_admin_service
 from .limits import Limits
 from .service import ChatService
-from .store import HISTORY_LIMIT, ChatStore, StoreError, default_database_path
+from .store import HISTORY_LIMIT, MAX_OFFLINE, ChatStore, StoreError, default_database_path
 from .text import check_room_name, clean_room_name
 
 #: Where the chat listens when no --port is given.
@@ -138,6 +138,10 @@ class Options(AdminOptions, usage.Options):
         ["history-limit", None, HISTORY_LIMIT,
          "Lines of history kept per room; older ones are pruned in the "
          "background.", _count],
+        ["max-offline", None, MAX_OFFLINE,
+         "Private messages kept for one registered user while they are "
+         "offline; past it the sender is told the message was not kept.",
+         _count],
         ["replay-lines", None, REPLAY_LINES,
          "Lines of history shown to someone entering a room.", _count],
         ["listen-backlog", None, L.LISTEN_BACKLOG,
@@ -239,7 +243,8 @@ def makeService(options: Options, reactor=None) -> MultiService:
     store, topics = None, {}
     if not options["no-database"]:
         store = ChatStore(options["database"], reactor,
-                          history_limit=options["history-limit"])
+                          history_limit=options["history-limit"],
+                          max_offline=options["max-offline"])
         try:
             topics = store.open().topics
         except StoreError as e:

@@ -312,6 +312,17 @@ def test_stored_hash_is_salted_scrypt_and_passwords_are_never_logged(
 
 
 @pytest_twisted.inlineCallbacks
+def test_max_offline_option_sets_the_mailbox_cap(chat):
+    """--max-offline is the cap the store checks (default MAX_OFFLINE)."""
+    from chatservice.store import MAX_OFFLINE
+
+    default = yield chat()
+    assert default.service.store.max_offline == MAX_OFFLINE
+    chosen = yield chat("--max-offline", "5", "--data-dir", str(default.service.store.path) + ".d")
+    assert chosen.service.store.max_offline == 5
+
+
+@pytest_twisted.inlineCallbacks
 def test_replay_lines_and_history_limit_options(chat):
     """--replay-lines sets how many lines a newcomer sees (0: none, /history still works), and --history-limit prunes older lines at start-up."""
     first = yield chat("--replay-lines", "3")
@@ -834,6 +845,29 @@ def test_offline_messages_wait_for_the_registered_user_and_come_once(stored):
     yield wait_until(lambda: again.state == "chatting")
     yield wait(factory.store.flush())
     assert not [line for line in again.lines() if "while you were away" in line]
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_full_mailbox_refuses_the_message_and_says_so(stored):
+    """Past the cap of waiting offline messages, the sender is told the message was not kept; after the recipient logs in, messages are kept again."""
+    factory, connect = stored
+    factory.store.max_offline = 2
+    yield wait(factory.accounts.register("alice", "Alice", PASSWORD))
+    bob = connect()
+    bob.send("bob", "/msg alice one", "/msg alice two")
+    assert bob.lines()[-1].startswith("-- alice is offline; they will get your message")
+    bob.send("/msg alice three")
+    assert bob.lines()[-1] == (
+        "!! alice is offline and your message was not kept: 2 messages already wait "
+        "for them. Try again after they next log in.")
+    client = connect()
+    client.send("alice", PASSWORD)
+    yield wait_until(lambda: any("while you were away" in line for line in client.lines()))
+    assert "-- 2 messages while you were away:" in client.lines()
+    assert not [line for line in client.lines() if "three" in line]
+    client.send("/quit")
+    bob.send("/msg alice four")
+    assert bob.lines()[-1].startswith("-- alice is offline; they will get your message")
 
 
 @pytest_twisted.inlineCallbacks

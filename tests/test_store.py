@@ -322,18 +322,35 @@ def test_take_offline_returns_and_deletes(stores, tmp_path):
     C{max_offline} new messages are dropped.
     """
     store, _ = stores(tmp_path / "chat.db", max_offline=3)
-    store.queue_offline("alice", "Bob", "one", 10.0)
-    store.queue_offline("bob", "Alice", "for bob", 11.0)
-    store.queue_offline("alice", "Carol", "waves", 12.0, action=True)
-    store.queue_offline("alice", "Bob", "three", 13.0)
-    store.queue_offline("alice", "Bob", "four (over the limit)", 14.0)
+    assert store.queue_offline("alice", "Bob", "one", 10.0)
+    assert store.queue_offline("bob", "Alice", "for bob", 11.0)
+    assert store.queue_offline("alice", "Carol", "waves", 12.0, action=True)
+    assert store.queue_offline("alice", "Bob", "three", 13.0)
+    assert not store.queue_offline("alice", "Bob", "four (over the limit)", 14.0)
+    assert store.offline_waiting == {"alice": 3, "bob": 1}
     taken = yield wait(store.take_offline("alice"))
     assert taken == [OfflineMessage(10.0, "Bob", "one", False),
                      OfflineMessage(12.0, "Carol", "waves", True),
                      OfflineMessage(13.0, "Bob", "three", False)]
     assert store.offline_dropped == 1
+    assert store.offline_waiting == {"bob": 1}
+    assert store.queue_offline("alice", "Bob", "room again", 15.0)
+    assert [m.text for m in (yield wait(store.take_offline("alice")))] == ["room again"]
     assert (yield wait(store.take_offline("alice"))) == []
     assert [m.text for m in (yield wait(store.take_offline("bob")))] == ["for bob"]
+
+
+@pytest_twisted.inlineCallbacks
+def test_offline_mailbox_counts_survive_a_restart(stores, tmp_path):
+    """The count of waiting messages is read back at open, so the cap holds across restarts."""
+    store, _ = stores(tmp_path / "chat.db", max_offline=2)
+    assert store.queue_offline("alice", "Bob", "one", 1.0)
+    assert store.queue_offline("alice", "Bob", "two", 2.0)
+    yield wait(store.close())
+    again, _ = stores(tmp_path / "chat.db", max_offline=2)
+    assert again.offline_waiting == {"alice": 2}
+    assert not again.queue_offline("alice", "Bob", "three", 3.0)
+    assert [m.text for m in (yield wait(again.take_offline("alice")))] == ["one", "two"]
 
 
 @pytest_twisted.inlineCallbacks
