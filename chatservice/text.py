@@ -6,7 +6,7 @@ that keeps one user's text from garbling another user's terminal.
 
 import re
 import unicodedata
-from typing import Optional
+from typing import List, Optional
 
 #: Longest user name, in characters (after normalisation).
 MAX_NAME_LENGTH = 24
@@ -101,6 +101,21 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFKC", name).casefold()
 
 
+#: Scripts with letters that look like each other's (Latin "a", Cyrillic
+#: "а", Greek "α"): a name may use letters of only one of them, so that
+#: "аlice" with a Cyrillic "а" cannot pass for "alice".
+LOOKALIKE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE")
+
+
+def _lookalike_scripts(name: str) -> List[str]:
+    """The L{LOOKALIKE_SCRIPTS} whose letters C{name} uses, in that order."""
+    if name.isascii():
+        return ["LATIN"] if any(char.isalpha() for char in name) else []
+    used = {unicodedata.name(char, "").split(" ", 1)[0]
+            for char in name if char.isalpha()}
+    return [script for script in LOOKALIKE_SCRIPTS if script in used]
+
+
 def _check_identifier(kind: str, name: str, max_length: int) -> Optional[str]:
     if not name:
         return f"A {kind} cannot be empty."
@@ -116,6 +131,13 @@ def _check_identifier(kind: str, name: str, max_length: int) -> Optional[str]:
         return (
             f"A {kind} may only contain letters, digits, '_' and '-' "
             f"(not {shown})."
+        )
+    scripts = _lookalike_scripts(name)
+    if len(scripts) > 1:
+        shown = " and ".join(script.capitalize() for script in scripts)
+        return (
+            f"A {kind} may not mix {shown} letters, which look alike; "
+            f"use letters of one alphabet."
         )
     return None
 

@@ -167,7 +167,8 @@ def test_name_key_distinguishes_different_names():
 
 
 @pytest.mark.parametrize(
-    "name", ["alice", "Bob_2", "x-y", "_", "é", "日本語", "Ωmega", "a" * MAX_NAME_LENGTH]
+    "name", ["alice", "Bob_2", "x-y", "_", "é", "日本語", "Ωμέγα", "алиса", "太郎たろう",
+             "José-2", "a" * MAX_NAME_LENGTH]
 )
 def test_check_name_accepts_valid_names(name):
     """Letters (any script), digits, '_' and '-' up to the length limit are fine."""
@@ -248,6 +249,29 @@ def test_accepted_names_contain_only_name_characters(raw):
 def test_check_name_refuses_blank_hangul_fillers(filler):
     """A name made of a character that renders as blank is refused."""
     assert check_name(normalize(sanitize(filler))) is not None
+
+
+@pytest.mark.parametrize("name, scripts", [
+    ("\u0430lice", "Latin and Cyrillic"),      # Cyrillic a
+    ("b\u03bfb", "Latin and Greek"),           # Greek omicron
+    ("\u0430\u03b1", "Cyrillic and Greek"),
+    ("Ωmega", "Latin and Greek"),
+])
+def test_check_name_refuses_lookalike_scripts_mixed(name, scripts):
+    """A name mixing Latin, Cyrillic or Greek letters (which look alike) is refused, saying what to do."""
+    assert check_name(name) == (
+        f"A name may not mix {scripts} letters, which look alike; use letters of one alphabet.")
+    assert check_room_name(name) is not None
+
+
+def test_mixed_script_name_cannot_pose_as_a_user(connect):
+    """'аlice' with a Cyrillic 'а' is refused while alice is online."""
+    connect("alice")
+    mallory = connect()
+    mallory.take()
+    mallory.send("\u0430lice")
+    assert mallory.protocol.state == "naming"
+    assert "Latin and Cyrillic" in mallory.take()[0]
 
 
 # -- rooms ------------------------------------------------------------------------
