@@ -12,7 +12,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 
-from netclient import TIMEOUT, connect_client, wait_until
+from netclient import TIMEOUT, wait_until
 
 SHUTDOWN_LINE = "-- The server is shutting down. Goodbye!"
 

@@ -1,0 +1,88 @@
+"""
+A smoke run of the load benchmark (C{python -m chatservice.bench}): a real
+C{twistd chat} subprocess, a few clients, a few messages.  The full run is
+documented in BENCHMARKS.md; this only pins down that the tool works and
+that the server loses nothing.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from chatservice.bench.cli import QUICK
+from chatservice.bench.dialects import MARK, ChatDialect, IrcDialect, message_lines
+from chatservice.bench.report import compute_ratios, format_table
+from chatservice.bench.system import proc_cpu, proc_status
+
+
+def test_quick_run_against_chatservice_loses_nothing(tmp_path):
+    """
+    Every workload of a small run against a freshly started chatservice
+    completes with every message and every login accounted for.
+    """
+    report_path = tmp_path / "bench.json"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "chatservice.bench", "--quick", "--servers", "chatservice",
+         "--clients", "8", "--senders", "2", "--messages", "20",
+         "--latency-clients", "8", "--rate", "500", "--duration", "1",
+         "--capacity", "50", "--storm", "50", "--procs", "1",
+         "--json", str(report_path)],
+        capture_output=True, text=True, timeout=120, cwd=str(tmp_path), env=env)
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-2000:]
+    report = json.loads(report_path.read_text())
+    results = report["results"]["chatservice"]
+    assert set(results) == {"fanout", "latency", "capacity", "storm"}, results
+    for workload, result in results.items():
+        assert "error" not in result, (workload, result)
+        assert result["lost"] == 0, (workload, result)
+    fanout = results["fanout"]
+    assert fanout["deliveries"] == fanout["deliveries_expected"] == 2 * 20 * 6
+    assert fanout["sender_copies"] == 2 * 20 * 1
+    assert fanout["latency_samples"] > 0
+    assert results["capacity"]["logged_in"] == 50
+    assert results["capacity"]["server_rss_per_connection_kib"] is not None
+    assert results["storm"]["logged_in"] == 50
+    assert "deliveries/s" in done.stdout  # the summary table
+
+
+def test_message_lines_carry_one_marker_each():
+    """
+    Each generated message carries exactly one marker (so receivers can count
+    copies with bytes.count), a parseable send time, and the dialect's framing.
+    """
+    data = message_lines(IrcDialect, 3, 7, 40)
+    lines = data.split(b"\r\n")[:-1]
+    assert len(lines) == 3
+    assert data.count(MARK) == 3
+    for seq, line in enumerate(lines, 7):
+        assert line.startswith(b"PRIVMSG #lobby :" + MARK)
+        stamp, number, _ = line.split(b":", 1)[1][len(MARK):].split(b" ", 2)
+        assert float(stamp) > 0 and int(number) == seq
+    chat = message_lines(ChatDialect, 2, 0, 10)
+    assert chat.count(b"\n") == 2 and b"\r" not in chat
+
+
+def test_table_shows_ratios_between_servers():
+    """The summary table compares every server with the first one."""
+    results = {
+        "chatservice": {"fanout": {"deliveries_per_second": 300.0, "lost": 0}},
+        "words": {"fanout": {"deliveries_per_second": 100.0, "lost": 0}},
+    }
+    config = dict(QUICK)
+    table = format_table(results, ["chatservice", "words"], config, "chatservice")
+    assert "chatservice÷words" in table
+    assert "3.00x" in table
+    ratios = compute_ratios(results, "chatservice")
+    assert ratios["chatservice/words"]["fanout deliveries/s"] == 3.0
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+def test_proc_readers_see_this_process():
+    """The server's memory and CPU are read from /proc (here: our own)."""
+    assert proc_status(os.getpid(), "VmRSS") > 0
+    assert proc_cpu(os.getpid()) >= 0
+    assert proc_status(2 ** 30, "VmRSS") is None
