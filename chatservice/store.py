@@ -48,6 +48,10 @@ the file is always consistent.  So:
   - after a power failure a few more recent transactions can be lost (not
     fsynced until a checkpoint), but the file stays consistent.
 
+One server per database: L{ChatStore.open} takes an exclusive C{flock} on
+C{PATH.lock} (holding the server's pid) and refuses to open a database
+another process holds.  The kernel drops the lock when the process ends.
+
 Schema
 ======
 
@@ -121,7 +125,12 @@ import os
 import sqlite3
 import threading
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Set
+from typing import IO, Any, Callable, Dict, List, NamedTuple, Optional, Set
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock (twistd servers run on POSIX)
+    fcntl = None  # type: ignore[assignment]
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -311,6 +320,41 @@ _STOP = _Call(None, (), None, "stop")
 _AGAIN = object()
 
 
+def lock_path(path: str) -> str:
+    """The lock file that marks the database C{path} as in use by a server."""
+    return path + ".lock"
+
+
+def _lock_database(path: str) -> Optional[IO[bytes]]:
+    """
+    Take an exclusive lock on the lock file of the database C{path} and
+    return the open file that holds it, or raise L{StoreError} if another
+    process holds it: two servers writing one database would each keep a
+    different picture of accounts and mailboxes.  The kernel drops the lock
+    when the process ends, even by SIGKILL, so a crash leaves nothing stale.
+    """
+    if fcntl is None:
+        return None
+    name = lock_path(path)
+    try:
+        lock = open(os.open(name, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
+    except OSError as e:
+        raise StoreError(f"cannot create the lock file {name}: {e.strerror or e}") from None
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = lock.read(32).decode("ascii", "replace").strip()
+        lock.close()
+        raise StoreError(
+            f"the database {path} is in use by another chat server"
+            + (f" (pid {holder})" if holder.isdigit() else "")
+            + ": stop it, or give this one its own --data-dir or --database") from None
+    lock.truncate(0)
+    lock.write(str(os.getpid()).encode("ascii"))
+    lock.flush()
+    return lock
+
+
 class ChatStore:
     """
     Accounts, room history, topics and offline messages in SQLite, written
@@ -360,6 +404,7 @@ class ChatStore:
         self.quick_check = quick_check
         self.registered: Set[str] = set()
         self.offline_waiting: Dict[str, int] = {}
+        self._lock: Optional[IO[bytes]] = None
         self.lines_written = 0
         self.writes_dropped = 0
         self.offline_dropped = 0
@@ -413,18 +458,22 @@ class ChatStore:
             except OSError as e:
                 raise StoreError(f"cannot create the database {path}: "
                                  f"{e.strerror or e}") from None
+        self._lock = _lock_database(path)
         try:
             conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None,
                                    check_same_thread=False)
         except sqlite3.Error as e:
+            self._unlock()
             raise self._explain(e) from None
         try:
             loaded = self._prepare(conn)
         except sqlite3.Error as e:
             conn.close()
+            self._unlock()
             raise self._explain(e) from None
         except BaseException:
             conn.close()
+            self._unlock()
             raise
         self._conn = conn
         self.registered = loaded.registered
@@ -765,6 +814,7 @@ class ChatStore:
                     self._conn.close()
                 except sqlite3.Error:
                     pass
+            self._unlock()
             return defer.succeed(None)
         d = defer.Deferred()
         if self._close_waiters is None:
@@ -788,10 +838,16 @@ class ChatStore:
         for d in waiters:
             d.callback(None)
 
+    def _unlock(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.close()  # closing the file releases its lock
+
     def _writer_exited(self, error: Optional[BaseException]) -> None:
         """Called on the reactor thread when the writer thread ends."""
         self._exited = True
         self._accepting = False
+        self._unlock()
         if error is not None:
             self.log.critical("the database writer stopped: {error!r}", error=error)
         reason = StoreError(f"the database {self.path} is closed"

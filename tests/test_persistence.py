@@ -553,6 +553,27 @@ def test_corrupt_database_is_a_clear_start_up_error(tmp_path):
     assert database.read_bytes() == garbage
 
 
+def test_second_server_on_one_database_is_a_clear_start_up_error(tmp_path):
+    """A second twistd on the data directory of a running one stops at start-up with one line naming the database and the first server's pid; the first keeps serving."""
+    data_dir = tmp_path / "state"
+    first = start_twistd(tmp_path, "--data-dir", str(data_dir))
+    try:
+        database = data_dir / "chat.db"
+        assert_clear_start_up_error(
+            tmp_path,
+            f"twistd chat: the database {database} is in use by another chat server "
+            f"(pid {first.process.pid}): stop it, or give this one its own --data-dir "
+            f"or --database",
+            "--data-dir", str(data_dir))
+        client = first.connect()
+        try:
+            log_in(client, "alice")
+        finally:
+            client.close()
+    finally:
+        first.stop()
+
+
 def test_database_under_a_regular_file_is_a_clear_start_up_error(tmp_path):
     """A data directory (or --database parent) that is a regular file stops twistd at start-up with one 'twistd chat:' line naming it."""
     blocker = tmp_path / "not-a-directory"

@@ -185,6 +185,21 @@ def test_older_schema_is_upgraded_on_open(stores, tmp_path):
     assert (yield wait(store.take_offline("bob"))) == [OfflineMessage(53.0, "Carol", "waves", True)]
 
 
+@pytest_twisted.inlineCallbacks
+def test_a_database_in_use_is_refused_until_closed(stores, tmp_path):
+    """A second store on an open database is refused, naming the holder's pid; once the first closes, the database opens again."""
+    path = tmp_path / "chat.db"
+    first, _ = stores(path)
+    with pytest.raises(StoreError) as error:
+        ChatStore(str(path), None).open()
+    assert str(error.value) == (
+        f"the database {path} is in use by another chat server (pid {os.getpid()}): "
+        f"stop it, or give this one its own --data-dir or --database")
+    yield wait(first.close())
+    again, _ = stores(path)
+    assert again.is_registered("nobody") is False
+
+
 def test_newer_schema_is_refused(tmp_path):
     """A database from a newer chatservice is refused with a clear message."""
     path = tmp_path / "chat.db"

@@ -80,7 +80,7 @@ def test_listen_backlog_default_and_option(chat):
 
     default = yield chat()
     assert default.listening.backlog == LISTEN_BACKLOG
-    chosen = yield chat("--listen-backlog", "7")
+    chosen = yield chat("--listen-backlog", "7", "--no-database")
     assert chosen.listening.backlog == 7
 
 
