@@ -14,6 +14,7 @@ from . import limits as L
 from .admin import AdminOptions, make_admin_service
 from .limits import Limits
 from .service import ChatService
+from .statslog import STATS_INTERVAL, StatsLogService
 from .store import HISTORY_LIMIT, MAX_OFFLINE, ChatStore, StoreError, default_database_path
 from .text import check_room_name, clean_room_name
 
@@ -144,6 +145,9 @@ class Options(AdminOptions, usage.Options):
          _count],
         ["replay-lines", None, REPLAY_LINES,
          "Lines of history shown to someone entering a room.", _count],
+        ["stats-interval", None, STATS_INTERVAL,
+         "Seconds between two 'stats:' lines in the log (users, connections, "
+         "rooms, traffic since the last line). 0 turns them off.", _seconds],
         ["listen-backlog", None, L.LISTEN_BACKLOG,
          "Connections the kernel queues for each tcp, ssl or unix --port "
          "until the server accepts them (a --port with its own backlog= "
@@ -263,6 +267,8 @@ def makeService(options: Options, reactor=None) -> MultiService:
     top.factory = factory
     top.store = store
     ChatService(factory).setServiceParent(top)
+    if options["stats-interval"]:
+        StatsLogService(factory, options["stats-interval"]).setServiceParent(top)
     for description in options["ports"]:
         description = with_backlog(description, options["listen-backlog"])
         strports.service(description, factory, reactor=reactor).setServiceParent(top)
