@@ -94,8 +94,11 @@ class ChatProtocol(ChatCommands, LineReceiver):
     """
     A person at a terminal, connected to the chat.
 
-    States: I{naming} (until a valid name is given), I{chatting}, and
-    I{closing} (after C{/quit}, a kick or a shutdown; input is ignored).
+    States: I{naming} (until a valid name is given), I{password} and
+    I{checking} (a registered name was given: its password is typed, then
+    checked), I{chatting}, and I{closing} (after C{/quit}, a kick or a
+    shutdown; input is ignored).  Telnet clients are asked not to echo
+    while the password is typed and checked.
 
     Framing is done here rather than by L{LineReceiver.dataReceived},
     whose C{split} per line is quadratic in the number of lines in one
@@ -111,9 +114,11 @@ class ChatProtocol(ChatCommands, LineReceiver):
 
     log = Logger()
 
+    _telnet = None
+
     def __init__(self) -> None:
         self.user = None
-        self.state = "naming"
+        self._state = "naming"
         self.peer = "?"
         self._discarding = False
         self._cr_ended_last_read = False
@@ -125,6 +130,17 @@ class ChatProtocol(ChatCommands, LineReceiver):
         self._pending_name = ""
         self._password_failures = 0
         self._retry = None
+
+    @property
+    def state(self) -> str:
+        """Where the connection is: naming, password, checking, chatting or closing."""
+        return self._state
+
+    @state.setter
+    def state(self, state: str) -> None:
+        self._state = state
+        if self._telnet is not None:
+            self._telnet.hide_input(state in ("password", "checking"))
 
     # -- connection ---------------------------------------------------------
 

@@ -722,6 +722,31 @@ def test_back_at_the_password_prompt_returns_to_the_name_prompt(stored):
 
 
 @pytest_twisted.inlineCallbacks
+def test_telnet_client_is_asked_not_to_echo_the_password(stored):
+    """A telnet client gets IAC WILL ECHO with the password prompt and IAC WONT ECHO once logged in; a netcat client gets neither."""
+    factory, connect = stored
+    yield wait(factory.accounts.register("alice", "Alice", PASSWORD))
+    will_echo, wont_echo = b"\xff\xfb\x01", b"\xff\xfc\x01"
+
+    telnet = connect()
+    telnet.feed(b"\xff\xfd\x03alice\r\n")  # IAC DO SGA, as telnet clients send
+    assert telnet.state == "password"
+    prompt_at = telnet.transport.value().index(b"Password")
+    assert telnet.transport.value().count(will_echo) == 1
+    assert telnet.transport.value().index(will_echo) < prompt_at
+    telnet.feed(b"\xff\xfd\x01" + PASSWORD.encode() + b"\r\n")  # IAC DO ECHO
+    yield wait_until(lambda: telnet.state == "chatting")
+    assert telnet.transport.value().count(wont_echo) == 1
+
+    yield wait(factory.accounts.register("bob", "Bob", PASSWORD))
+    nc = connect()
+    nc.send("bob")
+    assert nc.state == "password"
+    nc.send("/back")
+    assert b"\xff" not in nc.transport.value()
+
+
+@pytest_twisted.inlineCallbacks
 def test_quit_at_the_password_prompt_says_goodbye_and_closes(stored):
     """/quit at the password prompt closes the connection without logging anyone in."""
     factory, connect = stored

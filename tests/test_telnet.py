@@ -53,6 +53,60 @@ def run_filter(*chunks: bytes) -> Tuple[bytes, bytes]:
 # -- the filter on its own ----------------------------------------------------------
 
 
+def test_hide_input_says_nothing_to_a_client_that_never_negotiated():
+    """A netcat client (no telnet command seen) never gets negotiation bytes."""
+    recorder = Recorder()
+    recorder.feed(b"alice\n")
+    recorder.filter.hide_input(True)
+    recorder.filter.hide_input(False)
+    assert recorder.replied() == b""
+
+
+def test_hide_input_offers_echo_to_a_telnet_client_and_takes_it_back():
+    """After a telnet command, hiding offers WILL ECHO; DO ECHO is accepted silently; showing sends WONT ECHO; DONT ECHO is not answered."""
+    recorder = Recorder()
+    recorder.feed(cmd(IAC, NOP))
+    assert recorder.filter.negotiating
+    recorder.filter.hide_input(True)
+    recorder.filter.hide_input(True)  # once is enough
+    assert recorder.replied() == cmd(IAC, WILL, ECHO)
+    recorder.replies.clear()
+    assert recorder.feed(cmd(IAC, DO, ECHO) + b"secret\r\n") == b"secret\r\n"
+    assert recorder.replied() == b""
+    recorder.filter.hide_input(False)
+    recorder.filter.hide_input(False)
+    assert recorder.replied() == cmd(IAC, WONT, ECHO)
+    recorder.replies.clear()
+    recorder.feed(cmd(IAC, DONT, ECHO))
+    assert recorder.replied() == b""
+
+
+def test_echo_refused_by_the_client_is_not_pressed():
+    """A client that answers WILL ECHO with DONT ECHO gets no further ECHO bytes."""
+    recorder = Recorder()
+    recorder.feed(cmd(IAC, DO, SGA))
+    recorder.filter.hide_input(True)
+    recorder.feed(cmd(IAC, DONT, ECHO))
+    recorder.replies.clear()
+    recorder.filter.hide_input(False)
+    assert recorder.replied() == b""
+
+
+def test_client_turning_echo_off_after_agreeing_is_acknowledged():
+    """DONT ECHO while the server echoes is acknowledged with WONT ECHO (RFC 854)."""
+    recorder = Recorder()
+    recorder.feed(cmd(IAC, NOP))
+    recorder.filter.hide_input(True)
+    recorder.feed(cmd(IAC, DO, ECHO))
+    recorder.replies.clear()
+    recorder.feed(cmd(IAC, DONT, ECHO))
+    assert recorder.replied() == cmd(IAC, WONT, ECHO)
+    recorder.replies.clear()
+    recorder.filter.hide_input(False)
+    assert recorder.replied() == b""
+
+
+
 def test_plain_data_passes_untouched():
     """Bytes with no IAC are returned as they are, with no reply."""
     assert run_filter(b"hello\r\nworld\n") == (b"hello\r\nworld\n", b"")
