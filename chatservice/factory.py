@@ -16,6 +16,7 @@ from twisted.logger import Logger
 
 from . import errors, events
 from .limits import Limits
+from .recent import RecentHistory
 from .room import Outbox, Room
 from .text import (
     check_name,
@@ -90,11 +91,15 @@ class ChatFactory(ServerFactory):
         # Persistence (None: guests only, nothing kept across restarts).
         self.store = store
         self.accounts = None
+        self.recent: Optional[RecentHistory] = None
         if store is not None:
             from .accounts import Accounts
 
             self.accounts = (Accounts(store, clock) if run_blocking is None
                              else Accounts(store, clock, run_blocking))
+            kept = getattr(store, "history_limit", 0)
+            self.recent = RecentHistory(
+                store, min(replay_lines, kept) if kept else replay_lines)
         self.replay_lines = replay_lines
         self._stored_topics = dict(stored_topics or {})
         self.default_room = self._create_room(default_room, persistent=True)
@@ -365,6 +370,8 @@ class ChatFactory(ServerFactory):
             user.focus(remaining[-1] if remaining else None)
         if not room.members and not room.persistent:
             del self.rooms[room.key]
+            if self.recent is not None:
+                self.recent.forget(room.key)
             self.log.info("room {room} closed: empty", room=room.display)
 
     def set_topic(self, user: User, raw_topic: str) -> Room:
@@ -381,7 +388,7 @@ class ChatFactory(ServerFactory):
         if self.store is not None:
             now = self.clock.seconds()
             self.store.set_topic(room.key, topic, user.name, now)
-            self.store.record_line(room.key, now, "topic", user.name, topic)
+            self.recent.record(room.key, now, "topic", user.name, topic)
             self._stored_topics[room.key] = _StoredTopic(topic, user.name, now)
         return room
 
@@ -403,6 +410,8 @@ class ChatFactory(ServerFactory):
             self._remove_member(room, member)
         if room is not self.default_room:
             self.rooms.pop(room.key, None)
+            if self.recent is not None:
+                self.recent.forget(room.key)
         self.log.info("room {room} closed by the operator", room=room.display)
         return room
 
@@ -422,10 +431,10 @@ class ChatFactory(ServerFactory):
         event = (events.Acted if action else events.Said)(room, user, text)
         self.lines_relayed += 1
         room.broadcast(event, exclude=user)
-        store = self.store
-        if store is not None:
-            store.record_line(room.key, self.clock.seconds(),
-                              "act" if action else "say", user.name, text)
+        recent = self.recent
+        if recent is not None:
+            recent.record(room.key, self.clock.seconds(),
+                          "act" if action else "say", user.name, text)
         return room
 
     def history(self, room: Room, count: int) -> defer.Deferred:
@@ -433,9 +442,9 @@ class ChatFactory(ServerFactory):
         Fire with the last C{count} stored lines of C{room} (messages,
         actions, topic changes), oldest first; none without a store.
         """
-        if self.store is None or count <= 0:
+        if self.recent is None or count <= 0:
             return defer.succeed([])
-        return self.store.history(room.key, count)
+        return self.recent.lines(room.key, count)
 
     def take_offline(self, user: User) -> defer.Deferred:
         """Fire with (and forget) the private messages kept for C{user}."""

@@ -747,6 +747,23 @@ def test_telnet_client_is_asked_not_to_echo_the_password(stored):
 
 
 @pytest_twisted.inlineCallbacks
+def test_replay_comes_right_after_the_join_once_the_room_was_read(stored):
+    """Once a room's history has been read, a newcomer gets it in the same breath as the join: nothing said meanwhile can come before it."""
+    factory, connect = stored
+    alice = connect()
+    alice.send("alice")
+    yield wait(factory.store.flush())  # the lobby's (empty) history was read
+    alice.send("first", "second")
+    bob = connect()
+    bob.send("bob")
+    lines = bob.lines()
+    start = lines.index("-> You joined #lobby")
+    assert lines[start + 2] == "-- History of #lobby, last 2 lines:", lines
+    assert untagged(lines[start + 3:start + 5]) == ["<alice> first", "<alice> second"]
+    assert lines[start + 5] == "-- End of history of #lobby."
+
+
+@pytest_twisted.inlineCallbacks
 def test_quit_at_the_password_prompt_says_goodbye_and_closes(stored):
     """/quit at the password prompt closes the connection without logging anyone in."""
     factory, connect = stored
