@@ -5,6 +5,7 @@ Socket helpers for the tests that talk to a real listening chat server:
   sends and lets a test wait (with a timeout) for one that matches;
 - L{BlockingClient}, a plain blocking socket that types lines the way netcat
   does, for tests that run the server in a subprocess;
+- L{wait_until} and L{wait}, waiting on the reactor with a timeout;
 - L{free_port}, a TCP port on 127.0.0.1 that nothing listens on right now.
 
 The reactor is imported inside functions only: pytest-twisted installs it.
@@ -208,6 +209,13 @@ def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT,
             yield task.deferLater(reactor, interval, lambda: None)
 
     return poll()
+
+
+def wait(d: defer.Deferred, timeout: float = TIMEOUT) -> defer.Deferred:
+    """Give C{d} a timeout, so that a Deferred that never fires fails the test."""
+    from twisted.internet import reactor
+
+    return d.addTimeout(timeout, reactor)
 
 
 def free_port() -> int:

@@ -22,7 +22,6 @@ import itertools
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import time
 
@@ -37,7 +36,8 @@ from chatservice.factory import ChatFactory
 from chatservice.limits import Limits
 from chatservice.passwords import verify_password
 from chatservice.store import ChatStore
-from netclient import TIMEOUT, LineClient, connect_client, wait_until
+from dbfile import query
+from netclient import TIMEOUT, LineClient, connect_client, wait, wait_until
 from twistd_process import EXIT_TIMEOUT, log_in, run_chat, start_twistd
 
 SHUTDOWN_LINE = "-- The server is shutting down. Goodbye!"
@@ -79,15 +79,6 @@ def between(lines, first: str, last: str):
 def untagged(lines):
     """Each history line without its leading C{[#room time] } tag."""
     return [line.split("] ", 1)[1] for line in lines]
-
-
-def query(path, sql, *args):
-    """Run one statement on the database file C{path} with a fresh connection."""
-    conn = sqlite3.connect(str(path))
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture
@@ -694,13 +685,6 @@ def stored(tmp_path):
     for client in clients:
         client.lose()
     pytest_twisted.blockon(store.close().addTimeout(TIMEOUT, reactor))
-
-
-def wait(d: defer.Deferred) -> defer.Deferred:
-    """C{d} with a timeout."""
-    from twisted.internet import reactor
-
-    return d.addTimeout(TIMEOUT, reactor)
 
 
 @pytest_twisted.inlineCallbacks

@@ -33,17 +33,13 @@ from chatservice.store import (
     StoreError,
     Topic,
 )
+from dbfile import query
+from netclient import wait
 
+#: Seconds to wait for a child process in the SIGKILL test.
 TIMEOUT = 10
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HASH = "$scrypt$n=16384,r=8,p=1$c2FsdA==$aGFzaA=="
-
-
-def wait(d: defer.Deferred, timeout: float = TIMEOUT) -> defer.Deferred:
-    """Give C{d} a timeout, so that a Deferred that never fires fails the test."""
-    from twisted.internet import reactor
-
-    return d.addTimeout(timeout, reactor)
 
 
 @pytest.fixture
@@ -75,15 +71,6 @@ def reopen(stores, store, **kwargs):
         return stores(store.path, **kwargs)
 
     return go()
-
-
-def query(path, sql, *args):
-    """Run one query on the database file directly; return all rows."""
-    conn = sqlite3.connect(str(path))
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 # -- creation, reopening and upgrades ------------------------------------------
