@@ -63,6 +63,7 @@ class TelnetFilter:
         self._state = _DATA
         self._verb = 0
         self._echo = _ECHO_OFF
+        self._echo_refused = False  # the client said DONT ECHO: never offer again
 
     def hide_input(self, hidden: bool) -> None:
         """
@@ -71,7 +72,8 @@ class TelnetFilter:
         that has not shown it speaks telnet.
         """
         if hidden:
-            if self.negotiating and self._echo in (_ECHO_OFF, _ECHO_WANT_OFF):
+            if (self.negotiating and not self._echo_refused
+                    and self._echo in (_ECHO_OFF, _ECHO_WANT_OFF)):
                 self._echo = _ECHO_WANT_ON
                 self.reply(bytes((IAC, WILL, ECHO)))
         elif self._echo in (_ECHO_ON, _ECHO_WANT_ON):
@@ -156,4 +158,6 @@ class TelnetFilter:
         else:  # DONT
             if echo == _ECHO_ON:
                 self.reply(bytes((IAC, WONT, ECHO)))  # must be acknowledged
+            if echo != _ECHO_WANT_OFF:  # not the answer to our own WONT
+                self._echo_refused = True
             self._echo = _ECHO_OFF

@@ -89,6 +89,7 @@ def test_echo_refused_by_the_client_is_not_pressed():
     recorder.feed(cmd(IAC, DONT, ECHO))
     recorder.replies.clear()
     recorder.filter.hide_input(False)
+    recorder.filter.hide_input(True)  # the next password prompt
     assert recorder.replied() == b""
 
 
@@ -228,6 +229,42 @@ telnet_pieces = st.lists(
     ),
     max_size=30,
 ).map(b"".join)
+
+
+echo_steps = st.lists(st.one_of(
+    st.booleans(),  # hide_input(True / False)
+    st.sampled_from([cmd(IAC, DO, ECHO), cmd(IAC, DONT, ECHO), cmd(IAC, NOP),
+                     cmd(IAC, WILL, ECHO), cmd(IAC, WONT, ECHO), b"abc\r\n"]),
+), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=echo_steps)
+def test_echo_negotiation_never_loops_or_repeats(steps):
+    """
+    Whatever the client answers and however often the password prompt comes
+    and goes, every reply is one well-formed command, WILL ECHO is never
+    offered twice without a WONT between, the data never keeps an IAC, and
+    a client that never negotiated gets nothing.
+    """
+    recorder = Recorder()
+    echo_replies = []
+    for step in steps:
+        before = len(recorder.replies)
+        if isinstance(step, bool):
+            recorder.filter.hide_input(step)
+        else:
+            assert b"\xff" not in recorder.feed(step)
+        for reply in recorder.replies[before:]:
+            assert len(reply) == 3 and reply[0] == IAC, reply
+            if reply[2] == ECHO and reply[1] in (WILL, WONT):
+                echo_replies.append(reply[1])
+        if not recorder.filter.negotiating:
+            assert recorder.replies == []
+    for first, second in zip(echo_replies, echo_replies[1:]):
+        # A WONT may answer an unprompted DO right after our own WONT; a WILL
+        # is never offered twice without a WONT between.
+        assert not (first == WILL and second == WILL), echo_replies
 
 
 @settings(max_examples=300, deadline=None)
