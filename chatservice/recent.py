@@ -37,7 +37,7 @@ class RecentHistory:
     def __init__(self, store: ChatStore, size: int) -> None:
         self.store = store
         self.size = size
-        self._rooms: Dict[str, Deque[HistoryLine]] = {}
+        self._rooms: Dict[str, Deque[tuple]] = {}
         self._loading: Dict[str, _Loading] = {}
 
     def record(self, room_key: str, when: float, kind: str, sender: str, text: str) -> None:
@@ -45,7 +45,9 @@ class RecentHistory:
         self.store.record_line(room_key, when, kind, sender, text)
         recent = self._rooms.get(room_key)
         if recent is not None:
-            recent.append(HistoryLine(0, when, kind, sender, text))
+            # A plain tuple (made a HistoryLine when read): this is on the
+            # path of every message said.
+            recent.append((0, when, kind, sender, text))
         elif room_key in self._loading:
             self._loading[room_key].said.append(HistoryLine(0, when, kind, sender, text))
 
@@ -95,7 +97,9 @@ class RecentHistory:
 
 
 def _last(lines, count: int) -> List[HistoryLine]:
-    """The last C{count} of C{lines} (a list or a deque), oldest first."""
+    """The last C{count} of C{lines} (a list or a deque of tuples), oldest first."""
     lines = list(lines)
-    return lines[-count:] if count < len(lines) else lines
+    if count < len(lines):
+        lines = lines[-count:]
+    return [HistoryLine._make(line) for line in lines]
 
