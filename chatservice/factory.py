@@ -103,6 +103,11 @@ class ChatFactory(ServerFactory):
         self.replay_lines = replay_lines
         self._stored_topics = dict(stored_topics or {})
         self.default_room = self._create_room(default_room, persistent=True)
+        if self.recent is not None and self.recent.size:
+            # Everyone lands here: read its last lines now, not at the first login.
+            self.recent.lines(self.default_room.key, self.recent.size).addErrback(
+                lambda failure: self.log.failure("reading the history of {room}", failure,
+                                                 room=self.default_room.display))
 
     # -- connections ------------------------------------------------------
 

@@ -748,6 +748,29 @@ def test_replay_comes_right_after_the_join_once_the_room_was_read(stored):
 
 
 @pytest_twisted.inlineCallbacks
+def test_default_room_history_is_read_at_start_not_at_the_first_login(tmp_path):
+    """The factory reads the default room's last lines when it starts, so even the first login after a restart gets its replay at once."""
+    from twisted.internet import reactor
+
+    store = ChatStore(str(tmp_path / "chat.db"), reactor)
+    store.open()
+    try:
+        store.record_line("lobby", 1000.0, "say", "alice", "before the restart")
+        yield wait(store.flush())
+        factory = ChatFactory(clock=reactor, limits=Limits(login_timeout=0), store=store)
+        yield wait(store.flush())  # the start-up read has answered
+        client = Client(factory)
+        client.send("bob")
+        lines = client.lines()
+        assert "-- History of #lobby, last 1 line:" in lines, lines
+        assert untagged([l for l in lines if "before the restart" in l]) == [
+            "<alice> before the restart"]
+        client.lose()
+    finally:
+        yield wait(store.close())
+
+
+@pytest_twisted.inlineCallbacks
 def test_quit_at_the_password_prompt_says_goodbye_and_closes(stored):
     """/quit at the password prompt closes the connection without logging anyone in."""
     factory, connect = stored
