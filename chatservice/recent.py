@@ -22,7 +22,7 @@ class _Loading:
     """A room whose recent lines are being read: what came meanwhile, who waits."""
 
     def __init__(self) -> None:
-        self.said: List[HistoryLine] = []
+        self.said: List[tuple] = []
         self.waiting: List[defer.Deferred] = []
 
 
@@ -43,13 +43,13 @@ class RecentHistory:
     def record(self, room_key: str, when: float, kind: str, sender: str, text: str) -> None:
         """Store one room line, and remember it if the room's recent lines are known."""
         self.store.record_line(room_key, when, kind, sender, text)
+        # A plain tuple, made a HistoryLine only when read: this is on the
+        # path of every message said.
         recent = self._rooms.get(room_key)
         if recent is not None:
-            # A plain tuple (made a HistoryLine when read): this is on the
-            # path of every message said.
             recent.append((0, when, kind, sender, text))
         elif room_key in self._loading:
-            self._loading[room_key].said.append(HistoryLine(0, when, kind, sender, text))
+            self._loading[room_key].said.append((0, when, kind, sender, text))
 
     def lines(self, room_key: str, count: int) -> defer.Deferred:
         """
@@ -81,7 +81,7 @@ class RecentHistory:
                     result + loading.said, maxlen=self.size)
         for waiter in loading.waiting:
             if isinstance(result, list):
-                waiter.callback(result + loading.said)
+                waiter.callback(result + loading.said)  # made HistoryLines by _last
             else:
                 waiter.errback(result)
         return None
