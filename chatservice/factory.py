@@ -15,6 +15,7 @@ from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
 from . import errors, events
+from .connlog import ConnectionLog
 from .limits import Limits
 from .recent import RecentHistory
 from .room import Outbox, Room
@@ -84,6 +85,7 @@ class ChatFactory(ServerFactory):
         self.logins_total = 0
         self.lines_relayed = 0
         self.outbox = Outbox()
+        self.connection_log = ConnectionLog(clock)
         self.shutting_down = False
         self._drained: List[defer.Deferred] = []
         # room key -> (names joined, names left, timer) awaiting a batch notice
@@ -130,8 +132,7 @@ class ChatFactory(ServerFactory):
                        f"({limits.max_per_address} at most). Close one and try again.")
         if refusal is not None:
             self.connections_refused += 1
-            self.log.info("refused connection from {address}: {refusal}",
-                          address=address, refusal=refusal)
+            self.connection_log.refused(address, refusal)
             return refusal
         self.clients[client] = address
         self.connections_total += 1
@@ -529,6 +530,7 @@ class ChatFactory(ServerFactory):
         Return a Deferred that fires once every connection is gone.
         """
         self.shutting_down = True
+        self.connection_log.stop()
         for _, _, call in self._presence.values():
             if call.active():
                 call.cancel()

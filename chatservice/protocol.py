@@ -130,6 +130,8 @@ class ChatProtocol(ChatCommands, LineReceiver):
         self._pending_name = ""
         self._password_failures = 0
         self._retry = None
+        self._admitted = False
+        self._connected_at = 0.0
 
     @property
     def state(self) -> str:
@@ -157,11 +159,12 @@ class ChatProtocol(ChatCommands, LineReceiver):
         peer = self.transport.getPeer()
         host = getattr(peer, "host", None)
         self.peer = f"{host}:{getattr(peer, 'port', '')}" if host else str(peer)
+        self._connected_at = self.clock.seconds()
         refusal = factory.admit(self, host)
         if refusal is not None:
             self.disconnect(refusal)
             return
-        self.log.info("connection from {peer}", peer=self.peer)
+        self._admitted = True
         if limits.max_output:
             self._producing = True
             self.transport.registerProducer(self, True)
@@ -183,8 +186,11 @@ class ChatProtocol(ChatCommands, LineReceiver):
             if call is not None and call.active():
                 call.cancel()
         self._timer = self._retry = None
+        name = self.user.name if self.user is not None else None
         self.factory.client_disconnected(self, "connection closed")
-        self.log.info("connection from {peer} closed", peer=self.peer)
+        if self._admitted:
+            self.factory.connection_log.closed(
+                self.peer, self.clock.seconds() - self._connected_at, name)
 
     def _timed_out(self) -> None:
         # One timer per connection: the login deadline, then (if set) the
