@@ -24,7 +24,9 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python import usage
 from twisted.python.components import Componentized
 
-from chatservice import admin, passwords
+from chatservice import passwords
+from chatservice.admin import credentials, hostkey, namespace, ssh
+from chatservice.admin import service as admin_service
 from chatservice.tap import Options, makeService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -416,7 +418,7 @@ async def test_host_key_is_private_and_stable_across_restarts(tmp_path):
         line = next(line for line in scan.stdout.decode().splitlines()
                     if not line.startswith("#"))
         seen.append(line.split()[1:3])
-    key_file = tmp_path / "data" / admin.HOST_KEY_FILE
+    key_file = tmp_path / "data" / hostkey.HOST_KEY_FILE
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
     assert seen[0] == seen[1]
@@ -520,9 +522,9 @@ def test_authorized_keys_lines_with_options_are_not_trusted(tmp_path):
     path = tmp_path / "keys"
     path.write_text(f'from="10.0.0.1" {" ".join(key)} restricted\n'
                     "# a comment\n\nnot a key at all\n" + " ".join(key) + " plain\n")
-    found = admin.read_authorized_keys(str(path))
+    found = credentials.read_authorized_keys(str(path))
     assert [k.toString("openssh").decode() for k in found] == [" ".join(key)]
-    db = admin.AuthorizedKeysFile(str(path))
+    db = credentials.AuthorizedKeysFile(str(path))
     assert list(db.getAuthorizedKeys(b"admin")) == found
     assert list(db.getAuthorizedKeys(b"root")) == []
 
@@ -532,9 +534,9 @@ async def test_remote_admin_port_is_logged_as_a_warning(tmp_path, admin_log):
     """An admin port allowed to be remote says so in the log when it starts."""
     from twisted.internet import reactor
 
-    factory = admin.AdminSSHFactory(None, admin.load_or_create_host_key(str(tmp_path)))
+    factory = ssh.AdminSSHFactory(None, hostkey.load_or_create_host_key(str(tmp_path)))
     endpoint = endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1")
-    service = admin.AdminService(endpoint, factory, "tcp:2222:interface=0.0.0.0", remote=True)
+    service = admin_service.AdminService(endpoint, factory, "tcp:2222:interface=0.0.0.0", remote=True)
     service.startService()
     await service.listening.addTimeout(TIMEOUT, reactor)
     await service.stopService()
@@ -549,31 +551,31 @@ async def test_remote_admin_port_is_logged_as_a_warning(tmp_path, admin_log):
 def test_host_key_file_is_created_private_and_reused(tmp_path):
     """The key is generated once, 0600 in a 0700 directory, and loaded after."""
     data = tmp_path / "state" / "chat"
-    first = admin.load_or_create_host_key(str(data))
-    path = data / admin.HOST_KEY_FILE
+    first = hostkey.load_or_create_host_key(str(data))
+    path = data / hostkey.HOST_KEY_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert first.type() == "Ed25519" and not first.isPublic()
-    assert admin.load_or_create_host_key(str(data)) == first
+    assert hostkey.load_or_create_host_key(str(data)) == first
     path.chmod(0o644)
-    assert admin.load_or_create_host_key(str(data)) == first
+    assert hostkey.load_or_create_host_key(str(data)) == first
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert not [p for p in data.iterdir() if p.name.startswith(".")]
 
 
 def test_unusable_host_key_is_a_clear_error(tmp_path):
     """A corrupt host key file stops start-up with a message naming it."""
-    (tmp_path / admin.HOST_KEY_FILE).write_text("garbage")
-    with pytest.raises(admin.AdminSetupError, match=admin.HOST_KEY_FILE):
-        admin.load_or_create_host_key(str(tmp_path))
+    (tmp_path / hostkey.HOST_KEY_FILE).write_text("garbage")
+    with pytest.raises(hostkey.AdminSetupError, match=hostkey.HOST_KEY_FILE):
+        hostkey.load_or_create_host_key(str(tmp_path))
 
 
 def test_factories_do_not_share_key_dicts(tmp_path):
     """Each SSH factory has its own key dicts; ConchFactory's class dicts stay empty."""
     from twisted.conch.manhole_ssh import ConchFactory
 
-    one = admin.AdminSSHFactory(None, admin.load_or_create_host_key(str(tmp_path / "a")))
-    two = admin.AdminSSHFactory(None, admin.load_or_create_host_key(str(tmp_path / "b")))
+    one = ssh.AdminSSHFactory(None, hostkey.load_or_create_host_key(str(tmp_path / "a")))
+    two = ssh.AdminSSHFactory(None, hostkey.load_or_create_host_key(str(tmp_path / "b")))
     assert one.privateKeys is not two.privateKeys
     assert one.privateKeys != two.privateKeys
     assert ConchFactory.publicKeys == {} and ConchFactory.privateKeys == {}
@@ -597,7 +599,7 @@ def test_helpers_show_and_change_live_state(factory, connect):
     bob.send("/join games", "/topic cards tonight")
     alice.take()
     bob.take()
-    ns = admin.make_namespace(factory, reactor=None)
+    ns = namespace.make_namespace(factory, reactor=None)
     assert ns["users"] is factory.users and ns["rooms"] is factory.rooms
 
     who = shell_output(ns["who"])
@@ -625,7 +627,7 @@ def test_helpers_show_and_change_live_state(factory, connect):
 
 def test_every_helper_is_documented_and_listed(factory):
     """helpers() and help() list every helper with its docstring; help(obj) never pages."""
-    ns = admin.make_namespace(factory, reactor=None)
+    ns = namespace.make_namespace(factory, reactor=None)
     names = ["who", "room", "stats", "kick", "announce", "close_room", "helpers", "help"]
     listing = shell_output(ns["helpers"])
     for name in names:
@@ -634,7 +636,7 @@ def test_every_helper_is_documented_and_listed(factory):
     assert shell_output(ns["help"]) == listing
     assert "Disconnect the user" in shell_output(ns["help"], ns["kick"])
     assert "not available here" in shell_output(ns["help"], "modules")
-    assert admin.make_namespace(factory, None) is not ns
+    assert namespace.make_namespace(factory, None) is not ns
 
 
 class FakeChannel:
@@ -663,8 +665,8 @@ class FakeProcessProtocol:
 
 def open_session(factory):
     """An AdminSession with an open shell on a fake channel."""
-    session = admin.AdminSession(Componentized())
-    session.namespace_factory = lambda: admin.make_namespace(factory, None)
+    session = ssh.AdminSession(Componentized())
+    session.namespace_factory = lambda: namespace.make_namespace(factory, None)
     session.getPty(b"xterm", (24, 80, 0, 0), [])
     proto = FakeProcessProtocol()
     session.openShell(proto)

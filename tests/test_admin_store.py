@@ -5,7 +5,7 @@ import pytest_twisted
 from conftest import FakeClient
 from twisted.internet import defer
 
-from chatservice.admin import make_namespace
+from chatservice.admin.namespace import make_namespace
 from chatservice.factory import ChatFactory
 from chatservice.limits import Limits
 from chatservice.store import ChatStore

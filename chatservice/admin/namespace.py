@@ -1,0 +1,260 @@
+"""
+What an operator finds in the admin shell: the live objects and the
+helpers (C{who()}, C{room(name)}, C{stats()}, C{kick(name, reason)}, ...),
+each printing a readable answer.
+"""
+
+import inspect
+import pydoc
+import time
+from typing import Optional
+
+from .. import errors
+from ..text import clean_room_name, name_key
+
+#: Most users or members a helper lists before saying "and N more".
+MAX_LISTED = 100
+
+
+def _duration(seconds: float) -> str:
+    """C{3d 04h}, C{2h 05m}, C{4m 09s}, C{12s}."""
+    seconds = int(max(seconds, 0))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def _size(count: float) -> str:
+    """C{1.5 MiB (1572864)}."""
+    value, unit = float(count), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{int(count)} B" if unit == "B" else f"{value:.1f} {unit} ({int(count)})"
+
+
+class AdminHelpers:
+    """
+    The helpers of one admin shell session, over the live chat.
+
+    Each helper prints a readable answer and returns nothing (the live
+    objects are there for anything more), or, for the ones that read the
+    database, returns a Deferred the shell shows when it fires; each has a
+    docstring, and C{helpers()} lists them.
+    """
+
+    #: The helpers, in the order C{helpers()} lists them.
+    LISTED = ("who", "room", "stats", "kick", "announce", "close_room",
+              "accounts", "history", "reset_password", "helpers", "help")
+
+    def __init__(self, factory, reactor) -> None:
+        self.factory = factory
+        self.reactor = reactor
+
+    def who(self) -> None:
+        """Who is online: each user, their rooms (* marks the current one),
+        where they connect from and for how long."""
+        users = sorted(self.factory.users.values(), key=lambda u: u.key)
+        now = self.factory.clock.seconds()
+        print(f"{len(users)} user{'' if len(users) == 1 else 's'} online")
+        for user in users[:MAX_LISTED]:
+            rooms = ", ".join(
+                room.display + ("*" if room is user.current else "")
+                for room in user.rooms.values()) or "no room"
+            peer = getattr(user.client, "peer", "?")
+            print(f"  {user.name:<24} {rooms}  from {peer}, "
+                  f"online {_duration(now - user.connected_at)}")
+        if len(users) > MAX_LISTED:
+            print(f"  ... and {len(users) - MAX_LISTED} more (all in `users`)")
+
+    def room(self, name: str) -> None:
+        """One room: its topic and members (`rooms` holds them all)."""
+        try:
+            found = self.factory.find_room(name)
+        except errors.ChatError as e:
+            print(f"{e} Rooms: {', '.join(r.display for r in self.factory.rooms.values())}")
+            return
+        tags = []
+        if found is self.factory.default_room:
+            tags.append("default room")
+        tags.append(f"{len(found.members)} member{'' if len(found.members) == 1 else 's'}")
+        print(f"{found.display} ({', '.join(tags)})")
+        if found.topic:
+            setter = f" (set by {found.topic_set_by})" if found.topic_set_by else ""
+            print(f"  topic: {found.topic}{setter}")
+        else:
+            print("  no topic")
+        names = [member.name for member in found.members.values()]
+        if names:
+            shown = ", ".join(names[:MAX_LISTED])
+            more = f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
+            print(f"  members: {shown}{more}")
+
+    def stats(self) -> None:
+        """Counters: uptime, connections, users, rooms, lines relayed,
+        bytes out (`factory.stats()` returns them as a dict)."""
+        counters = dict(self.factory.stats())
+        width = max(len(key) for key in counters) + 2
+        for key, value in counters.items():
+            if key == "uptime":
+                shown = _duration(value)
+            elif key.startswith("bytes"):
+                shown = _size(value)
+            else:
+                shown = f"{value:g}" if isinstance(value, float) else str(value)
+            print(f"  {key.replace('_', ' '):<{width}} {shown}")
+
+    def kick(self, name: str, reason: str = "") -> None:
+        """Disconnect the user `name`, who is first shown `reason`; their
+        rooms see that they were kicked."""
+        try:
+            user = self.factory.kick(name, reason)
+        except errors.ChatError as e:
+            print(f"{e} (who() lists who is online)")
+            return
+        print(f"Kicked {user.name}.")
+
+    def announce(self, text: str, room: Optional[str] = None) -> None:
+        """Show `text` as an announcement to everyone online, or only to
+        the members of `room`."""
+        try:
+            count = self.factory.announce(text, room)
+        except errors.ChatError as e:
+            print(e)
+            return
+        print(f"Announced to {count} user{'' if count == 1 else 's'}.")
+
+    def close_room(self, name: str, reason: str = "") -> None:
+        """Close the room `name`: its members are told (with `reason`) and
+        removed; the default room is emptied but stays."""
+        try:
+            closed = self.factory.close_room(name, reason)
+        except errors.ChatError as e:
+            print(e)
+            return
+        print(f"Closed {closed.display}.")
+
+    def _no_store(self) -> bool:
+        if self.factory.store is None:
+            print("This server keeps nothing on disk (--no-database).")
+            return True
+        return False
+
+    def accounts(self, pattern: Optional[str] = None):
+        """Registered names containing `pattern` (50 at most), with when
+        they were created and last seen. The answer arrives as
+        "Deferred #n called back"."""
+        if self._no_store():
+            return None
+        now = self.factory.clock.seconds()
+
+        def show(found):
+            lines = [f"{len(found)} account{'' if len(found) == 1 else 's'}"]
+            for account in found:
+                seen = (f"last seen {_duration(now - account.last_seen)} ago"
+                        if account.last_seen else "never logged in since")
+                online = " (online)" if account.key in self.factory.users else ""
+                lines.append(f"  {account.name:<24} registered "
+                             f"{_duration(now - account.created)} ago, {seen}{online}")
+            return _Report("\n".join(lines))
+
+        return self.factory.store.accounts(pattern).addCallback(show)
+
+    def history(self, room: str, count: int = 20, text: Optional[str] = None,
+                sender: Optional[str] = None):
+        """The last `count` stored lines of `room`, optionally only those
+        containing `text` or said by `sender`. The answer arrives as
+        "Deferred #n called back"."""
+        if self._no_store():
+            return None
+        key = name_key(clean_room_name(room))
+        store = self.factory.store
+        d = store.flush().addCallback(lambda _: store.search_history(
+            text=text, room_key=key, sender=sender, limit=count))
+
+        def show(found):
+            lines = [f"{len(found)} line{'' if len(found) == 1 else 's'} from #{key}"]
+            for line in found:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(line.when))
+                lines.append(f"  {stamp} {line.kind:<5} <{line.sender}> {line.text}")
+            return _Report("\n".join(lines))
+
+        return d.addCallback(show)
+
+    def reset_password(self, name: str, new_password: str):
+        """Set a new password for the registered name `name` (tell its
+        owner, who can change it with /password). The answer arrives as
+        "Deferred #n called back"."""
+        if self._no_store():
+            return None
+        d = self.factory.accounts.reset_password(name_key(name), new_password)
+        return d.addCallback(lambda _: _Report(f"Password of {name} reset."))
+
+    def helpers(self) -> None:
+        """List the helpers and the live objects of this shell."""
+        print("Helpers:")
+        for name in self.LISTED:
+            helper = getattr(self, name)
+            summary = " ".join((helper.__doc__ or "").split())
+            print(f"  {name}{_signature(helper)}")
+            print(f"      {summary}")
+        print("Live objects: factory (the ChatFactory), users (name key -> User), "
+              "rooms (name key -> Room), reactor.")
+        print("Everything runs on the reactor thread: a blocking call freezes the chat.")
+
+    def help(self, thing=None) -> None:
+        """help() lists the helpers; help(obj) prints obj's documentation
+        (without the pager, which would hang this shell)."""
+        if thing is None:
+            self.helpers()
+        elif isinstance(thing, str):
+            print("help(NAME) is not available here: pass the object itself, "
+                  "for example help(kick) or help(factory).")
+        else:
+            print(pydoc.render_doc(thing, renderer=pydoc.plaintext))  # type: ignore[attr-defined]
+
+
+def make_namespace(factory, reactor) -> dict:
+    """
+    Return a fresh shell namespace: the live objects (C{factory},
+    C{users}, C{rooms}, C{reactor}) and the helpers of a new
+    L{AdminHelpers}.  Python's C{help()} (whose pager hangs a manhole) is
+    replaced by one that prints.
+    """
+    helpers = AdminHelpers(factory, reactor)
+    namespace: dict = {name: getattr(helpers, name) for name in AdminHelpers.LISTED}
+    namespace.update(
+        __name__="__admin__",
+        factory=factory,
+        users=factory.users,
+        rooms=factory.rooms,
+        reactor=reactor,
+    )
+    return namespace
+
+
+class _Report(str):
+    """Text whose repr is itself, so the shell shows a Deferred's answer
+    as readable lines rather than a quoted string."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _signature(function) -> str:
+    """C{(name, reason='')}: the parameters, without annotations."""
+    parameters = []
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.default is inspect.Parameter.empty:
+            parameters.append(parameter.name)
+        else:
+            parameters.append(f"{parameter.name}={parameter.default!r}")
+    return f"({', '.join(parameters)})"
