@@ -11,7 +11,7 @@ one line instead of logged one by one.
 
 from typing import Optional
 
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 #: Connection lines (closed or refused) logged one by one per second; the
@@ -50,7 +50,7 @@ class ConnectionLog:
         self._logged = 0
         self._window_started = float("-inf")
         self.suppressed = 0
-        self._summary = None
+        self._summary: Optional[IDelayedCall] = None
 
     def _may_log(self) -> bool:
         """Count one line against this window; return whether it may be logged."""

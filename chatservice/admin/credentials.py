@@ -6,6 +6,7 @@ hashes, both re-read at every login, as L{twisted.cred} checkers.
 
 from typing import Iterable, List, Optional, Tuple
 
+from twisted.conch.checkers import IAuthorizedKeysDB
 from twisted.conch.ssh import keys
 from twisted.cred import credentials as cred_credentials
 from twisted.cred.checkers import ICredentialsChecker
@@ -14,7 +15,12 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from ..passwords import PasswordFileError, dummy_hash, read_password_file, verify_password
+from ..passwords import (
+    PasswordFileError,
+    dummy_hash,
+    read_password_file,
+    verify_password,
+)
 
 log = Logger()
 
@@ -59,6 +65,7 @@ def read_authorized_keys(path: str) -> List[keys.Key]:
     return found
 
 
+@implementer(IAuthorizedKeysDB)
 class AuthorizedKeysFile:
     """
     An L{twisted.conch.checkers.IAuthorizedKeysDB} reading an OpenSSH

@@ -78,9 +78,9 @@ def normalize_admin_endpoint(description: str) -> Tuple[str, bool]:
     return description, not is_loopback(interface)
 
 
-class AdminOptions:
+class AdminOptions(usage.Options):
     """
-    The admin options, mixed into L{chatservice.tap.Options} (whose
+    The admin options, a base of L{chatservice.tap.Options} (whose
     C{postOptions} calls L{check_admin_options}).
     """
 

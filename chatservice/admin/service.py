@@ -3,11 +3,12 @@ The admin service: listens for operators' SSH connections while it runs,
 built from the checked options by L{make_admin_service}.
 """
 
-from typing import Optional
+from typing import List, Optional
 
 from twisted.application.service import Service
 from twisted.conch.checkers import SSHPublicKeyChecker
 from twisted.conch.ssh import keys
+from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.portal import Portal
 from twisted.internet import defer, endpoints
 from twisted.logger import Logger
@@ -31,7 +32,7 @@ class AdminService(Service):
         L{startService}.
     """
 
-    name = "admin"
+    name = "admin"  # type: ignore[assignment]  # Service declares it None
 
     def __init__(self, endpoint, factory: AdminSSHFactory, description: str,
                  remote: bool) -> None:
@@ -85,7 +86,7 @@ def make_admin_service(options, factory, reactor) -> Optional[AdminService]:
     """
     if not options.get("admin-port"):
         return None
-    checkers = []
+    checkers: List[ICredentialsChecker] = []
     if options.get("admin-keys"):
         checkers.append(SSHPublicKeyChecker(AuthorizedKeysFile(options["admin-keys"])))
     if options.get("admin-passwd"):

@@ -5,7 +5,7 @@ dicts per factory), and the session that runs Twisted's colored manhole in
 a pty, with a namespace built for each session.
 """
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Set
 
 from twisted.conch import error as conch_error
 from twisted.conch.insults import insults
@@ -13,7 +13,7 @@ from twisted.conch.interfaces import IConchUser, ISession
 from twisted.conch.manhole import ColoredManhole
 from twisted.conch.manhole_ssh import ConchFactory, TerminalRealm, TerminalSession
 from twisted.conch.ssh import keys, transport, userauth
-from twisted.cred.portal import Portal
+from twisted.cred.portal import IRealm, Portal
 from twisted.internet import defer
 from twisted.internet.error import ProcessDone
 from twisted.logger import Logger
@@ -77,6 +77,8 @@ class AdminSSHTransport(transport.SSHServerTransport):
     it so that stopping the service closes it.
     """
 
+    factory: "AdminSSHFactory"
+
     def connectionMade(self) -> None:
         """Register with the factory, then start the SSH handshake."""
         self.factory.connections.add(self)
@@ -117,11 +119,12 @@ class AdminSSHFactory(ConchFactory):
 
     def __init__(self, portal: Portal, host_key: keys.Key) -> None:
         super().__init__(portal)
+        # Twisted annotates privateKeys as bytes, but it holds Key objects.
         self.publicKeys = {host_key.sshType(): host_key.public()}
-        self.privateKeys = {host_key.sshType(): host_key}
+        self.privateKeys = {host_key.sshType(): host_key}  # type: ignore[dict-item]
         self.services = dict(ConchFactory.services)
         self.services[b"ssh-userauth"] = AdminUserAuthServer
-        self.connections = set()
+        self.connections: Set[AdminSSHTransport] = set()
 
 
 # -- the shell ----------------------------------------------------------------
@@ -173,6 +176,7 @@ class AdminTerminal(insults.ServerProtocol):
     def loseConnection(self) -> None:
         """Restore the terminal's modes and end the session."""
         self.resetModes([insults.modes.IRM])
+        assert self.transport is not None
         self.transport.loseConnection()
 
 
@@ -270,6 +274,7 @@ class AdminSession(TerminalSession):
             log.info("admin shell closed for {user}", user=self.user)
 
 
+@implementer(IRealm)
 class AdminRealm(TerminalRealm):
     """
     Gives each logged-in operator an L{AdminSession} whose shell namespace
