@@ -9,14 +9,14 @@ from twisted.application.service import MultiService
 from twisted.internet import endpoints
 from twisted.python import usage
 
-from .factory import DEFAULT_ROOM, DEFAULT_SERVER_NAME, REPLAY_LINES, ChatFactory
-from . import limits as L
+from .core.chat import DEFAULT_ROOM, DEFAULT_SERVER_NAME, REPLAY_LINES, ChatFactory
+from .core import limits as L
 from .admin import AdminOptions, make_admin_service
-from .limits import Limits
+from .core.limits import Limits
 from .service import ChatService
 from .statslog import STATS_INTERVAL, StatsLogService
-from .store import HISTORY_LIMIT, MAX_OFFLINE, ChatStore, StoreError, default_database_path
-from .text import check_room_name, clean_room_name
+from .persistence.store import HISTORY_LIMIT, MAX_OFFLINE, ChatStore, StoreError, default_database_path
+from .core.text import check_room_name, clean_room_name
 
 #: Where the chat listens when no --port is given.
 DEFAULT_PORT = "tcp:8123"

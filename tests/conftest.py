@@ -13,7 +13,7 @@ from twisted.internet import task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
-from chatservice.factory import ChatFactory
+from chatservice.core.chat import ChatFactory
 
 
 class FakeClient:

@@ -7,7 +7,7 @@ import socket
 
 import pytest_twisted
 
-from chatservice.protocol import pending_output
+from chatservice.frontends.line.protocol import pending_output
 from netclient import connect_client, wait_until
 
 @pytest_twisted.inlineCallbacks

@@ -6,9 +6,9 @@ from conftest import FakeClient
 from twisted.internet import defer
 
 from chatservice.admin.namespace import make_namespace
-from chatservice.factory import ChatFactory
-from chatservice.limits import Limits
-from chatservice.store import ChatStore
+from chatservice.core.chat import ChatFactory
+from chatservice.core.limits import Limits
+from chatservice.persistence.store import ChatStore
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """
-Every slash command of L{chatservice.commands}, with its replies, its usage
+Every slash command of L{chatservice.frontends.line.commands}, with its replies, its usage
 and error messages, and what the other users see.
 """
 
@@ -8,10 +8,10 @@ import re
 import pytest
 from conftest import FakeClient
 
-from chatservice import commands
-from chatservice.commands import ALIASES, ChatCommands
-from chatservice.factory import ChatFactory
-from chatservice.limits import Limits
+from chatservice.frontends.line import commands
+from chatservice.frontends.line.commands import ALIASES, ChatCommands
+from chatservice.core.chat import ChatFactory
+from chatservice.core.limits import Limits
 
 NOT_IN_ROOM = "!! You are not in any room. Type /join ROOM to enter a room."
 

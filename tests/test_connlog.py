@@ -8,7 +8,7 @@ from typing import List
 import pytest
 from twisted.logger import formatEvent, globalLogPublisher
 
-from chatservice.connlog import CONNECTION_LOG_RATE, ConnectionLog, describe_duration
+from chatservice.core.connlog import CONNECTION_LOG_RATE, ConnectionLog, describe_duration
 
 
 @pytest.fixture

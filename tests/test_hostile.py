@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.internet import task
 
-from chatservice.factory import ChatFactory
-from chatservice.limits import Limits
+from chatservice.core.chat import ChatFactory
+from chatservice.core.limits import Limits
 
 FRAGMENTS = [
     b"\n", b"\r", b"\r\n", b"\r\x00", b"\x00", b"\xff", b"\xff\xff", b"\xff\xfd\x01",

@@ -7,8 +7,8 @@ import pytest
 from conftest import FakeClient
 from twisted.internet import task
 
-from chatservice.factory import ChatFactory
-from chatservice.limits import Limits
+from chatservice.core.chat import ChatFactory
+from chatservice.core.limits import Limits
 
 
 def make_chat(**limits):

@@ -31,11 +31,11 @@ from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
-from chatservice import protocol as protocol_module
-from chatservice.factory import ChatFactory
-from chatservice.limits import Limits
+from chatservice.frontends.line import protocol as protocol_module
+from chatservice.core.chat import ChatFactory
+from chatservice.core.limits import Limits
 from chatservice.passwords import verify_password
-from chatservice.store import ChatStore
+from chatservice.persistence.store import ChatStore
 from dbfile import query
 from netclient import TIMEOUT, LineClient, connect_client, wait, wait_until
 from twistd_process import EXIT_TIMEOUT, log_in, run_chat, start_twistd
@@ -305,7 +305,7 @@ def test_stored_hash_is_salted_scrypt_and_passwords_are_never_logged(
 @pytest_twisted.inlineCallbacks
 def test_max_offline_option_sets_the_mailbox_cap(chat):
     """--max-offline is the cap the store checks (default MAX_OFFLINE)."""
-    from chatservice.store import MAX_OFFLINE
+    from chatservice.persistence.store import MAX_OFFLINE
 
     default = yield chat()
     assert default.service.store.max_offline == MAX_OFFLINE

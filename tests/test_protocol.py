@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from twisted.internet import task
 from twisted.logger import globalLogPublisher
 
-from chatservice.factory import ChatFactory
-from chatservice.limits import Limits
+from chatservice.core.chat import ChatFactory
+from chatservice.core.limits import Limits
 from chatservice.service import SHUTDOWN_MESSAGE, ChatService
 
 ASK = "What's your name?"

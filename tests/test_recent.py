@@ -6,8 +6,8 @@ whose reads the test answers by hand.
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from chatservice.recent import RecentHistory
-from chatservice.store import HistoryLine
+from chatservice.persistence.recent import RecentHistory
+from chatservice.persistence.store import HistoryLine
 
 
 class FakeStore:

@@ -1,5 +1,5 @@
 """
-Rooms and their delivery plans (L{chatservice.room}): the unit behaviour of
+Rooms and their delivery plans (L{chatservice.core.room}): the unit behaviour of
 L{Room}, multi-room delivery through the line protocol, and a stateful
 property test that drives random logins, joins, leaves, focus switches,
 lines, renames, slow-reader writer swaps and disconnections against a
@@ -17,11 +17,11 @@ from twisted.internet import task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
-from chatservice import events
-from chatservice.factory import ChatFactory
-from chatservice.limits import Limits
-from chatservice.room import Room
-from chatservice.user import User
+from chatservice.core import events
+from chatservice.core.chat import ChatFactory
+from chatservice.core.limits import Limits
+from chatservice.core.room import Room
+from chatservice.core.user import User
 
 
 # -- Room on its own, with stub clients -----------------------------------------------

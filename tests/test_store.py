@@ -1,5 +1,5 @@
 """
-The SQLite store (L{chatservice.store}): schema creation and upgrades,
+The SQLite store (L{chatservice.persistence.store}): schema creation and upgrades,
 accounts, history, topics and offline messages surviving a restart,
 pruning, start-up errors for unusable databases, and what survives a
 clean stop and a C{SIGKILL}.
@@ -21,8 +21,8 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 
-from chatservice import store as store_module
-from chatservice.store import (
+from chatservice.persistence import store as store_module
+from chatservice.persistence.store import (
     APPLICATION_ID,
     SCHEMA_VERSION,
     Account,
@@ -662,7 +662,7 @@ def test_damaged_database_is_refused(stores, tmp_path):
 CHILD = """
 import sys, time
 from twisted.internet import reactor, task
-from chatservice.store import ChatStore
+from chatservice.persistence.store import ChatStore
 
 store = ChatStore(sys.argv[1], reactor, batch_interval=float(sys.argv[2]))
 store.open()

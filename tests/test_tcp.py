@@ -76,7 +76,7 @@ def test_server_sockets_send_at_once_and_keep_alive(chat):
 @pytest_twisted.inlineCallbacks
 def test_listen_backlog_default_and_option(chat):
     """Listening ports queue LISTEN_BACKLOG connections, or what --listen-backlog says."""
-    from chatservice.limits import LISTEN_BACKLOG
+    from chatservice.core.limits import LISTEN_BACKLOG
 
     default = yield chat()
     assert default.listening.backlog == LISTEN_BACKLOG
@@ -345,7 +345,7 @@ def test_shutdown_aborts_a_client_that_does_not_read(chat):
     """At shutdown a client that stopped reading is aborted after --shutdown-grace, so stopService completes."""
     from twisted.internet import reactor
 
-    from chatservice.protocol import pending_output
+    from chatservice.frontends.line.protocol import pending_output
 
     grace = 0.5
     # no output cap: only the shutdown grace period can get rid of slowpoke

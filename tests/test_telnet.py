@@ -1,5 +1,5 @@
 """
-Telnet negotiation: L{chatservice.telnet.TelnetFilter} on its own, and the
+Telnet negotiation: L{chatservice.frontends.line.telnet.TelnetFilter} on its own, and the
 line protocol with telnet bytes mixed into what users type.
 
 Telnet replies are raw bytes in the client's output (not UTF-8 lines), so
@@ -13,9 +13,9 @@ from conftest import FakeClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatservice.factory import ChatFactory
-from chatservice.limits import Limits
-from chatservice.telnet import DO, DONT, IAC, SB, SE, WILL, WONT, TelnetFilter
+from chatservice.core.chat import ChatFactory
+from chatservice.core.limits import Limits
+from chatservice.frontends.line.telnet import DO, DONT, IAC, SB, SE, WILL, WONT, TelnetFilter
 
 ECHO, SGA, TIMING_MARK, TTYPE, NAWS, LINEMODE = 1, 3, 6, 24, 31, 34
 NOP, DM, BRK, IP, AO, AYT, EC, EL, GA = 241, 242, 243, 244, 245, 246, 247, 248, 249

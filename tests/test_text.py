@@ -1,5 +1,5 @@
 """
-The text rules of L{chatservice.text}: sanitising relayed text, the keys that
+The text rules of L{chatservice.core.text}: sanitising relayed text, the keys that
 make names unique, and the validation of user and room names.
 """
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatservice.text import (
+from chatservice.core.text import (
     MAX_NAME_LENGTH,
     MAX_ROOM_NAME_LENGTH,
     RESERVED_NAMES,

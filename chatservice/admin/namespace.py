@@ -9,8 +9,8 @@ import pydoc
 import time
 from typing import Optional
 
-from .. import errors
-from ..text import clean_room_name, name_key
+from ..core import errors
+from ..core.text import clean_room_name, name_key
 
 #: Most users or members a helper lists before saying "and N more".
 MAX_LISTED = 100

@@ -13,12 +13,12 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
-from . import errors, events
+from ...core import errors, events
 from .commands import ChatCommands, CommandUsageError
-from .interfaces import IChatClient
-from .limits import MAX_LINE_LENGTH
+from ...core.interfaces import IChatClient
+from ...core.limits import MAX_LINE_LENGTH
 from .telnet import TelnetFilter
-from .text import name_key
+from ...core.text import name_key
 
 #: What every line the server sends ends with: CRLF suits telnet and
 #: terminals alike.

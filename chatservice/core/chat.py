@@ -2,7 +2,7 @@
 The chat's shared state and its rules: who is online, which rooms exist, who
 is in them, and what each request does to them.
 
-Front ends (the line protocol in L{chatservice.protocol}) parse what a user
+Front ends (the line protocol in L{chatservice.frontends.line.protocol}) parse what a user
 types and call the methods here; everything a user can change goes through
 this one place.
 """
@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from . import errors, events
 from .connlog import ConnectionLog
 from .limits import Limits
-from .recent import RecentHistory
+from ..persistence.recent import RecentHistory
 from .room import Outbox, Room
 from .text import (
     check_name,
@@ -67,7 +67,7 @@ class ChatFactory(ServerFactory):
         replay_lines: int = REPLAY_LINES,
         run_blocking=None,
     ) -> None:
-        from .protocol import ChatProtocol
+        from ..frontends.line.protocol import ChatProtocol
 
         self.protocol = ChatProtocol
         self.clock = clock
@@ -95,7 +95,7 @@ class ChatFactory(ServerFactory):
         self.accounts = None
         self.recent: Optional[RecentHistory] = None
         if store is not None:
-            from .accounts import Accounts
+            from ..persistence.accounts import Accounts
 
             self.accounts = (Accounts(store, clock) if run_blocking is None
                              else Accounts(store, clock, run_blocking))

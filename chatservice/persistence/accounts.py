@@ -12,8 +12,8 @@ from typing import Callable
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
-from . import errors
-from .passwords import dummy_hash, hash_password, verify_password
+from ..core import errors
+from ..passwords import dummy_hash, hash_password, verify_password
 from .store import AccountExists
 
 #: Shortest password /register and /password accept.
@@ -31,7 +31,7 @@ def _verify(password: str, stored) -> bool:
 
 class Accounts:
     """
-    The account rules, over a L{chatservice.store.ChatStore}.
+    The account rules, over a L{chatservice.persistence.store.ChatStore}.
 
     @ivar store: where accounts are kept.
     @ivar run_blocking: runs a CPU-heavy function off the reactor thread and

@@ -61,7 +61,7 @@ transaction.  C{PRAGMA application_id} marks the file as ours.
 
   - C{meta(name, value)}: C{created} and C{opened_at} times.
   - C{accounts(key, name, password_hash, created, last_seen)}: C{key} is the
-    name key (L{chatservice.text.name_key}); C{password_hash} is whatever
+    name key (L{chatservice.core.text.name_key}); C{password_hash} is whatever
     the caller stored (a slow salted hash from L{chatservice.passwords});
     C{last_seen} came with version 2.
   - C{topics(room_key, topic, set_by, set_at)}: a cleared topic has no row.

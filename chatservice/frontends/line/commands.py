@@ -11,8 +11,8 @@ import inspect
 from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
-from . import errors
-from .text import sanitize
+from ...core import errors
+from ...core.text import sanitize
 
 #: Other names people type for the same commands.
 ALIASES: Dict[str, str] = {
@@ -59,7 +59,7 @@ class ChatCommands:
     The command table, mixed into the line protocol.
 
     Expects C{self.factory}, C{self.user}, and the output methods C{send},
-    C{info} and C{error} of L{chatservice.protocol.ChatProtocol}.
+    C{info} and C{error} of L{chatservice.frontends.line.protocol.ChatProtocol}.
     """
 
     # -- the table ----------------------------------------------------------
