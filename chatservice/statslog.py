@@ -17,24 +17,24 @@ STATS_INTERVAL = 300.0
 
 class StatsLogService(Service):
     """
-    Logs L{ChatFactory.stats} every C{interval} seconds, with the lines and
-    bytes relayed since the previous line (and the database's counters when
-    there is one), on the factory's clock.
+    Logs L{Chat.stats<chatservice.core.chat.Chat.stats>} every C{interval}
+    seconds, with the lines and bytes relayed since the previous line (and
+    the database's counters when there is one), on the chat's clock.
     """
 
     log = Logger()
 
-    def __init__(self, factory, interval: float = STATS_INTERVAL) -> None:
-        self.factory = factory
+    def __init__(self, chat, interval: float = STATS_INTERVAL) -> None:
+        self.chat = chat
         self.interval = interval
         self._previous: Optional[Dict[str, float]] = None
         self._loop = LoopingCall(self.log_stats)
-        self._loop.clock = factory.clock
+        self._loop.clock = chat.clock
 
     def startService(self) -> None:
         """Start counting from now; the first line comes one interval later."""
         super().startService()
-        self._previous = self.factory.stats()
+        self._previous = self.chat.stats()
         self._loop.start(self.interval, now=False)
 
     def stopService(self) -> None:
@@ -45,13 +45,13 @@ class StatsLogService(Service):
 
     def log_stats(self) -> None:
         """Log one stats line."""
-        now = self.factory.stats()
+        now = self.chat.stats()
         before = self._previous or now
         self._previous = now
         elapsed = max(now["uptime"] - before["uptime"], 1e-9)
         lines = now["lines_relayed"] - before["lines_relayed"]
         sent = now["bytes_relayed"] - before["bytes_relayed"]
-        store = self.factory.store
+        store = self.chat.store
         database = ""
         if store is not None:
             database = (f"; database lines_written={store.lines_written} "

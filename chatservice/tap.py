@@ -9,7 +9,9 @@ from twisted.application.service import MultiService
 from twisted.internet import endpoints
 from twisted.python import usage
 
-from .core.chat import DEFAULT_ROOM, DEFAULT_SERVER_NAME, REPLAY_LINES, ChatFactory
+from .core.chat import DEFAULT_ROOM, DEFAULT_SERVER_NAME, REPLAY_LINES, Chat
+from .frontends.line.factory import ChatFactory
+from .persistence import remember
 from .core import limits as L
 from .admin import AdminOptions, make_admin_service
 from .core.limits import Limits
@@ -237,9 +239,10 @@ class Options(AdminOptions, usage.Options):
 
 def makeService(options: Options, reactor=None) -> MultiService:
     """
-    Build the chat: a L{ChatService} owning the L{ChatFactory}, and one
-    listening service per C{--port}.  The factory is the returned service's
-    C{factory} attribute.
+    Build the chat: a L{ChatService} owning the L{Chat}, and one listening
+    service per C{--port} with the line protocol's L{ChatFactory}.  The
+    chat and the factory are the returned service's C{chat} and
+    C{factory} attributes.
     """
     if reactor is None:
         from twisted.internet import reactor
@@ -253,7 +256,9 @@ def makeService(options: Options, reactor=None) -> MultiService:
             topics = store.open().topics
         except StoreError as e:
             raise SystemExit(f"twistd chat: {e}") from None
-    factory = ChatFactory(
+    accounts, recent = (None, None) if store is None else remember(
+        store, reactor, options["replay-lines"])
+    chat = Chat(
         clock=reactor,
         server_name=options["server-name"],
         default_room=options["default-room"],
@@ -262,17 +267,21 @@ def makeService(options: Options, reactor=None) -> MultiService:
         store=store,
         stored_topics=topics,
         replay_lines=options["replay-lines"],
+        accounts=accounts,
+        recent=recent,
     )
+    factory = ChatFactory(chat)
     top = MultiService()
-    top.factory = factory
-    top.store = store
-    ChatService(factory).setServiceParent(top)
+    top.chat = chat  # type: ignore[attr-defined]
+    top.factory = factory  # type: ignore[attr-defined]
+    top.store = store  # type: ignore[attr-defined]
+    ChatService(chat).setServiceParent(top)
     if options["stats-interval"]:
-        StatsLogService(factory, options["stats-interval"]).setServiceParent(top)
+        StatsLogService(chat, options["stats-interval"]).setServiceParent(top)
     for description in options["ports"]:
         description = with_backlog(description, options["listen-backlog"])
         strports.service(description, factory, reactor=reactor).setServiceParent(top)
-    admin = make_admin_service(options, factory, reactor)
+    admin = make_admin_service(options, chat, reactor)
     if admin is not None:
         admin.setServiceParent(top)
     return top

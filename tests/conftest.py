@@ -13,7 +13,25 @@ from twisted.internet import task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
-from chatservice.core.chat import ChatFactory
+from chatservice.core.chat import REPLAY_LINES, Chat
+from chatservice.frontends.line.factory import ChatFactory
+from chatservice.persistence import remember
+
+
+
+def make_factory(clock, store=None, run_blocking=None, **options) -> ChatFactory:
+    """
+    A line-protocol factory over a new, started L{Chat} on C{clock} (with
+    C{options} for the chat; with C{store}, its accounts and recent lines
+    too, password checks run by C{run_blocking}).
+    """
+    accounts = recent = None
+    if store is not None:
+        accounts, recent = remember(store, clock, options.get("replay_lines", REPLAY_LINES),
+                                    run_blocking)
+    chat = Chat(clock=clock, store=store, accounts=accounts, recent=recent, **options)
+    chat.start()
+    return ChatFactory(chat)
 
 
 class FakeClient:
@@ -81,7 +99,7 @@ def clock() -> task.Clock:
 
 @pytest.fixture
 def factory(clock) -> ChatFactory:
-    return ChatFactory(clock=clock, server_name="testchat", motd="Be nice.")
+    return make_factory(clock=clock, server_name="testchat", motd="Be nice.")
 
 
 @pytest.fixture

@@ -352,4 +352,4 @@ class RunningChat:
             for client in self.clients:
                 yield client.wait_closed()
             yield wait_until(lambda: not self.listening.connected)
-            yield wait_until(lambda: not self.factory.clients)
+            yield wait_until(lambda: not self.factory.chat.clients)

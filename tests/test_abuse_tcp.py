@@ -7,7 +7,7 @@ import socket
 
 import pytest_twisted
 
-from chatservice.frontends.line.protocol import pending_output
+from chatservice.frontends.session import pending_output
 from netclient import connect_client, wait_until
 
 @pytest_twisted.inlineCallbacks
@@ -19,15 +19,15 @@ def test_slow_reader_dropped_others_served(chat):
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.sendall(b"slowpoke\n")
     try:
-        yield wait_until(lambda: "slowpoke" in factory.users)
+        yield wait_until(lambda: "slowpoke" in factory.chat.users)
         talker = yield server.connect("talker")
         observer = yield server.connect("observer")
-        slow_protocol = factory.users["slowpoke"].client
+        slow_protocol = factory.chat.users["slowpoke"].client
         worst = [0]
 
         def watch():
             worst[0] = max(worst[0], pending_output(slow_protocol.transport))
-            return "slowpoke" not in factory.users
+            return "slowpoke" not in factory.chat.users
 
         payload = "x" * 1000
         count = 8000
@@ -75,7 +75,7 @@ def test_connection_limits(chat):
     line = yield third.expect("Too many connections")
     assert line == "-- Too many connections from your address (2 at most). Close one and try again."
     yield third.wait_closed()
-    assert len(server.factory.clients) == 2
+    assert len(server.factory.chat.clients) == 2
 
 
 @pytest_twisted.inlineCallbacks
@@ -99,5 +99,5 @@ def test_login_and_idle_timeouts(chat):
     yield newcomer.wait_closed()
     yield idler.expect("You were idle for more than 0.6 seconds.")
     yield idler.wait_closed()
-    assert server.factory.users == {}
+    assert server.factory.chat.users == {}
     assert newcomer.lines[-1] == "-- You took too long to choose a name. Goodbye!"

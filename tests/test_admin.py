@@ -306,7 +306,7 @@ async def test_shell_reads_live_state_and_kicks_a_user(tmp_path, admin_log):
         factory = top.getServiceNamed("admin").factory
         await eventually(reactor, lambda: not factory.connections)
         assert top.running
-        assert "alice" not in top.factory.users
+        assert "alice" not in top.factory.chat.users
     finally:
         if ssh is not None:
             ssh.kill()
@@ -599,8 +599,8 @@ def test_helpers_show_and_change_live_state(factory, connect):
     bob.send("/join games", "/topic cards tonight")
     alice.take()
     bob.take()
-    ns = namespace.make_namespace(factory, reactor=None)
-    assert ns["users"] is factory.users and ns["rooms"] is factory.rooms
+    ns = namespace.make_namespace(factory.chat, reactor=None)
+    assert ns["users"] is factory.chat.users and ns["rooms"] is factory.chat.rooms
 
     who = shell_output(ns["who"])
     assert "2 users online" in who
@@ -617,17 +617,17 @@ def test_helpers_show_and_change_live_state(factory, connect):
     assert "Announced to 1 user." in shell_output(ns["announce"], "games only", room="games")
     assert bob.take()[-1].endswith("games only") and alice.take() == []
     assert "Closed #games." in shell_output(ns["close_room"], "games", "cleanup")
-    assert "games" not in factory.rooms
+    assert "games" not in factory.chat.rooms
 
     assert "who() lists" in shell_output(ns["kick"], "nobody")
     assert shell_output(ns["kick"], "bob", "spam") == "Kicked bob.\n"
     assert bob.take()[-1] == "-- You have been kicked: spam" and bob.closed
-    assert "bob" not in factory.users
+    assert "bob" not in factory.chat.users
 
 
 def test_every_helper_is_documented_and_listed(factory):
     """helpers() and help() list every helper with its docstring; help(obj) never pages."""
-    ns = namespace.make_namespace(factory, reactor=None)
+    ns = namespace.make_namespace(factory.chat, reactor=None)
     names = ["who", "room", "stats", "kick", "announce", "close_room", "helpers", "help"]
     listing = shell_output(ns["helpers"])
     for name in names:
@@ -636,7 +636,7 @@ def test_every_helper_is_documented_and_listed(factory):
     assert shell_output(ns["help"]) == listing
     assert "Disconnect the user" in shell_output(ns["help"], ns["kick"])
     assert "not available here" in shell_output(ns["help"], "modules")
-    assert namespace.make_namespace(factory, None) is not ns
+    assert namespace.make_namespace(factory.chat, None) is not ns
 
 
 class FakeChannel:
@@ -666,7 +666,7 @@ class FakeProcessProtocol:
 def open_session(factory):
     """An AdminSession with an open shell on a fake channel."""
     session = ssh.AdminSession(Componentized())
-    session.namespace_factory = lambda: namespace.make_namespace(factory, None)
+    session.namespace_factory = lambda: namespace.make_namespace(factory.chat, None)
     session.getPty(b"xterm", (24, 80, 0, 0), [])
     proto = FakeProcessProtocol()
     session.openShell(proto)
@@ -690,7 +690,7 @@ def test_session_handles_window_changes_and_end_of_input(factory):
 def test_shell_evaluates_and_system_exit_ends_only_the_session(factory):
     """Python typed in the shell runs; SystemExit ends the session, not the server."""
     session, proto = open_session(factory)
-    session.shell.chained.dataReceived(b"factory.server_name.upper()\r")
+    session.shell.chained.dataReceived(b"chat.server_name.upper()\r")
     assert "'TESTCHAT'" in plain(proto.written)
     session.shell.chained.dataReceived(b"raise SystemExit(3)\r")
     assert proto.ended == [0]

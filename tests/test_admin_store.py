@@ -2,11 +2,10 @@
 
 import pytest
 import pytest_twisted
-from conftest import FakeClient
+from conftest import FakeClient, make_factory
 from twisted.internet import defer
 
 from chatservice.admin.namespace import make_namespace
-from chatservice.core.chat import ChatFactory
 from chatservice.core.limits import Limits
 from chatservice.persistence.store import ChatStore
 
@@ -18,7 +17,7 @@ def chat_with_store(tmp_path):
 
     store = ChatStore(str(tmp_path / "chat.db"), reactor)
     loaded = store.open()
-    factory = ChatFactory(clock=reactor, store=store, stored_topics=loaded.topics,
+    factory = make_factory(clock=reactor, store=store, stored_topics=loaded.topics,
                           limits=Limits(flood_rate=0, login_timeout=0),
                           run_blocking=lambda f, *a: defer.maybeDeferred(f, *a))
     yield factory
@@ -34,8 +33,8 @@ def test_accounts_history_and_reset_password(chat_with_store, capsys):
 
     alice = FakeClient(factory)
     alice.send("alice", "/register sesame1", "hello from alice", "/me waves")
-    yield factory.store.flush()
-    namespace = make_namespace(factory, reactor)
+    yield factory.chat.store.flush()
+    namespace = make_namespace(factory.chat, reactor)
 
     listing = yield namespace["accounts"]("ali")
     assert repr(listing).splitlines()[0] == "1 account"
@@ -51,16 +50,16 @@ def test_accounts_history_and_reset_password(chat_with_store, capsys):
 
     done = yield namespace["reset_password"]("Alice", "open-sesame")
     assert repr(done) == "Password of Alice reset."
-    assert (yield factory.accounts.authenticate("alice", "open-sesame")) == "alice"
-    assert (yield factory.accounts.authenticate("alice", "sesame1")) is None
+    assert (yield factory.chat.accounts.authenticate("alice", "open-sesame")) == "alice"
+    assert (yield factory.chat.accounts.authenticate("alice", "sesame1")) is None
 
 
 def test_helpers_say_when_there_is_no_store(capsys):
     """Without a database the store helpers say so instead of failing."""
     from twisted.internet import task
 
-    factory = ChatFactory(clock=task.Clock())
-    namespace = make_namespace(factory, None)
+    factory = make_factory(clock=task.Clock())
+    namespace = make_namespace(factory.chat, None)
     assert namespace["accounts"]() is None
     assert "keeps nothing on disk" in capsys.readouterr().out
     namespace["helpers"]()

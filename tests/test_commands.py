@@ -6,11 +6,10 @@ and error messages, and what the other users see.
 import re
 
 import pytest
-from conftest import FakeClient
+from conftest import FakeClient, make_factory
 
 from chatservice.frontends.line import commands
 from chatservice.frontends.line.commands import ALIASES, ChatCommands
-from chatservice.core.chat import ChatFactory
 from chatservice.core.limits import Limits
 
 NOT_IN_ROOM = "!! You are not in any room. Type /join ROOM to enter a room."
@@ -19,7 +18,7 @@ NOT_IN_ROOM = "!! You are not in any room. Type /join ROOM to enter a room."
 @pytest.fixture
 def factory(clock):
     """A factory like conftest's, with flood control off (tests/test_limits.py covers it)."""
-    return ChatFactory(clock=clock, server_name="testchat", motd="Be nice.",
+    return make_factory(clock=clock, server_name="testchat", motd="Be nice.",
                        limits=Limits(flood_rate=0))
 
 
@@ -309,7 +308,7 @@ def test_join_new_room(trio, factory):
     alice.send("/join games")
     assert alice.take() == ["-> You joined #games", "-- You are alone in #games."]
     assert bob.take() == [] and carol.take() == []
-    assert alice.user.current is factory.rooms["games"]
+    assert alice.user.current is factory.chat.rooms["games"]
     assert list(alice.user.rooms) == ["lobby", "games"]
 
 
@@ -347,7 +346,7 @@ def test_join_hash_is_optional(connect, factory, typed):
     alice = connect("alice")
     alice.send(typed)
     assert alice.take()[0] == "-> You joined #games"
-    assert set(factory.rooms) == {"lobby", "games"}
+    assert set(factory.chat.rooms) == {"lobby", "games"}
 
 
 def test_join_keeps_case_of_first_creator(trio, factory):
@@ -356,7 +355,7 @@ def test_join_keeps_case_of_first_creator(trio, factory):
     alice.send("/join Games")
     bob.send("/join games")
     assert bob.take()[0] == "-> You joined #Games"
-    assert list(factory.rooms) == ["lobby", "games"]
+    assert list(factory.chat.rooms) == ["lobby", "games"]
 
 
 @pytest.mark.parametrize(
@@ -373,7 +372,7 @@ def test_join_invalid_room_name(connect, factory, typed, error):
     alice = connect("alice")
     alice.send(typed)
     assert alice.take() == [f"!! {error} Type /join ROOM with a name such as /join games."]
-    assert set(factory.rooms) == {"lobby"}
+    assert set(factory.chat.rooms) == {"lobby"}
 
 
 @pytest.mark.parametrize("typed", ["/join", "/join   ", "/join a b"])
@@ -464,8 +463,8 @@ def test_default_room_persists_when_empty(connect, factory):
     """The default room stays when its last member leaves."""
     alice = connect("alice")
     alice.send("/leave")
-    assert "lobby" in factory.rooms
-    assert len(factory.rooms["lobby"]) == 0
+    assert "lobby" in factory.chat.rooms
+    assert len(factory.chat.rooms["lobby"]) == 0
 
 
 def test_empty_room_disappears(trio, factory):
@@ -474,9 +473,9 @@ def test_empty_room_disappears(trio, factory):
     alice.send("/join games", "/topic old topic")
     bob.send("/join games")
     bob.send("/leave games")
-    assert "games" in factory.rooms
+    assert "games" in factory.chat.rooms
     alice.send("/leave games")
-    assert "games" not in factory.rooms
+    assert "games" not in factory.chat.rooms
     alice.send("/join games")
     drain(alice)
     alice.send("/topic")
@@ -596,8 +595,8 @@ def test_nick(trio, factory):
     assert alice.take() == ["-- You are now known as alicia (was alice)."]
     assert bob.take() == ["-- alice is now known as alicia"]
     assert carol.take() == ["-- alice is now known as alicia"]
-    assert set(factory.users) == {"alicia", "bob", "carol"}
-    assert "alicia" in factory.rooms["lobby"].members
+    assert set(factory.chat.users) == {"alicia", "bob", "carol"}
+    assert "alicia" in factory.chat.rooms["lobby"].members
     bob.send("hi")
     assert alice.take() == ["<bob> hi"]
     alice.send("hey")
@@ -631,7 +630,7 @@ def test_nick_case_change_of_own_name(trio, factory):
     alice.send("/nick ALICE")
     assert alice.take() == ["-- You are now known as ALICE (was alice)."]
     assert bob.take() == ["-- alice is now known as ALICE"]
-    assert factory.users["alice"].name == "ALICE"
+    assert factory.chat.users["alice"].name == "ALICE"
 
 
 @pytest.mark.parametrize("typed", ["/nick alice", "/nick ａｌｉｃｅ"])
@@ -714,7 +713,7 @@ def test_topic_clear(trio):
 def test_topic_too_long(trio, factory):
     """A topic over the limit is refused with its length and the limit; nobody is told."""
     alice, bob, carol = trio
-    limit = factory.limits.max_topic_length
+    limit = factory.chat.limits.max_topic_length
     alice.send("/topic " + "t" * (limit + 1))
     assert alice.take() == [
         f"!! That topic is {limit + 1} characters long; the limit is {limit}."]
@@ -792,7 +791,7 @@ def test_quit_with_message(trio, factory, command):
     assert bob.closed
     assert alice.take() == ["<- bob quit (see you later)"]
     assert carol.take() == ["<- bob quit (see you later)"]
-    assert "bob" not in factory.users
+    assert "bob" not in factory.chat.users
 
 
 def test_quit_without_message(trio):
@@ -816,14 +815,14 @@ def test_quit_then_connection_lost_tells_once(trio, factory):
     alice.take()
     bob.protocol.connectionLost(None)
     assert alice.take() == []
-    assert bob.protocol not in factory.clients
+    assert bob.protocol not in factory.chat.clients
 
 
 def test_quit_removes_empty_rooms(trio, factory):
     """Rooms left empty by a quit disappear."""
     alice, bob, carol = trio
     bob.send("/join solo", "/quit")
-    assert "solo" not in factory.rooms
+    assert "solo" not in factory.chat.rooms
 
 
 # -- unknown commands ---------------------------------------------------------------------------

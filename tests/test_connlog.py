@@ -49,7 +49,7 @@ def test_a_connection_that_never_logs_in_says_so(connect, logged):
 
 def test_a_refused_connection_is_one_line(factory, connect, logged):
     """Refused at the door: the refusal is logged, not also its closing."""
-    factory.limits.max_connections = 1
+    factory.chat.limits.max_connections = 1
     connect()
     refused = connect()
     refused.lose()

@@ -6,12 +6,12 @@ the others unaffected.
 
 import re
 
-from conftest import FakeClient
+from chatservice.frontends.line.factory import ChatFactory
+from conftest import FakeClient, make_factory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.internet import task
 
-from chatservice.core.chat import ChatFactory
 from chatservice.core.limits import Limits
 
 FRAGMENTS = [
@@ -35,17 +35,17 @@ ALLOWED = re.compile(
 
 def check_consistent(factory: ChatFactory) -> None:
     """Every user and room agrees with every other about membership."""
-    for key, user in factory.users.items():
+    for key, user in factory.chat.users.items():
         assert user.key == key
-        assert user.client in factory.clients
+        assert user.client in factory.chat.clients
         for room_key, room in user.rooms.items():
-            assert factory.rooms[room_key] is room
+            assert factory.chat.rooms[room_key] is room
             assert room.members[key] is user
         assert user.current is None or user.current.key in user.rooms
-    for key, room in factory.rooms.items():
+    for key, room in factory.chat.rooms.items():
         assert room.members or room.persistent
         for member_key, member in room.members.items():
-            assert factory.users[member_key] is member
+            assert factory.chat.users[member_key] is member
             assert member.rooms[key] is room
 
 
@@ -63,7 +63,7 @@ def check_clean_output(client: FakeClient) -> None:
 def test_arbitrary_bytes_leave_others_unaffected(data, cuts):
     """Whatever mallory sends, bob and carol keep chatting and state stays consistent."""
     clock = task.Clock()
-    factory = ChatFactory(clock=clock, limits=Limits(max_line_length=256))
+    factory = make_factory(clock=clock, limits=Limits(max_line_length=256))
     bob, carol, mallory = (FakeClient(factory) for _ in range(3))
     for client, name in ((bob, "bob"), (carol, "carol"), (mallory, "mallory")):
         client.send(name)
@@ -90,4 +90,4 @@ def test_arbitrary_bytes_leave_others_unaffected(data, cuts):
     assert carol.take() == ["<bob> and now?"]
     mallory.lose()
     check_consistent(factory)
-    assert set(factory.users) == {"bob", "carol"}
+    assert set(factory.chat.users) == {"bob", "carol"}

@@ -4,17 +4,16 @@ control, output cap, timeouts, connection and room limits.
 """
 
 import pytest
-from conftest import FakeClient
+from conftest import FakeClient, make_factory
 from twisted.internet import task
 
-from chatservice.core.chat import ChatFactory
 from chatservice.core.limits import Limits
 
 
 def make_chat(**limits):
     """Return a clock and a factory with the given limits."""
     clock = task.Clock()
-    return clock, ChatFactory(clock=clock, limits=Limits(**limits))
+    return clock, make_factory(clock=clock, limits=Limits(**limits))
 
 
 def login(factory, name, **kwargs):
@@ -86,7 +85,7 @@ def test_flood_is_throttled_then_disconnected():
     assert bob.closed
     assert bob.take()[-1] == "-- You were disconnected for flooding."
     assert alice.take() == ["<- bob quit (flooding)"]
-    assert "bob" not in factory.users
+    assert "bob" not in factory.chat.users
 
 
 def test_flood_episode_ends_when_bucket_refills():
@@ -131,7 +130,7 @@ def test_slow_reader_dropped_at_output_cap():
         if bob.transport.disconnected:
             break
     assert bob.transport.disconnected  # aborted, not a polite close
-    assert "bob" not in factory.users
+    assert "bob" not in factory.chat.users
     assert "<- bob quit (not reading: output buffer full)" in alice.take()
     carol.send("still here")
     assert alice.take()[-1] == "<carol> still here"
@@ -218,8 +217,8 @@ def test_max_connections():
         "-- The server is full (2 connections). Please try again later."]
     assert third.closed
     third.protocol.connectionLost(None)
-    assert len(factory.clients) == 2
-    assert factory.connections_refused == 1
+    assert len(factory.chat.clients) == 2
+    assert factory.chat.connections_refused == 1
 
 
 def test_max_per_address():
@@ -247,7 +246,7 @@ def test_max_rooms_per_user():
     assert bob.take() == [
         "!! You are already in 2 rooms, the most allowed. "
         "Type /leave ROOM to leave one first."]
-    assert "b" not in factory.rooms
+    assert "b" not in factory.chat.rooms
     bob.send("/join lobby")
     assert bob.take() == ["-- You are now talking in #lobby."]
 

@@ -54,14 +54,14 @@ def test_member_joining_mid_read_sees_only_later_lines(connect, factory):
     alice, bob = connect("alice"), connect("bob")
     carol = FakeClient(factory)
     alice.take()
-    factory.outbox.gathering = True  # as during a read of bob's
+    factory.chat.outbox.gathering = True  # as during a read of bob's
     try:
-        factory.say(bob.user, "before carol")
+        factory.chat.say(bob.user, "before carol")
         carol.send("carol")
-        factory.say(bob.user, "after carol")
+        factory.chat.say(bob.user, "after carol")
     finally:
-        factory.outbox.gathering = False
-        factory.outbox.flush()
+        factory.chat.outbox.gathering = False
+        factory.chat.outbox.flush()
     carol_lines = carol.take()
     assert "<bob> before carol" not in carol_lines
     assert carol_lines[-1] == "<bob> after carol"
@@ -71,6 +71,6 @@ def test_member_joining_mid_read_sees_only_later_lines(connect, factory):
 def test_bytes_relayed_counts_batched_writes(connect, factory):
     """The bytes_relayed statistic counts what gathered writes sent."""
     alice, bob, carol = connect("alice"), connect("bob"), connect("carol")
-    before = factory.stats()["bytes_relayed"]
+    before = factory.chat.stats()["bytes_relayed"]
     bob.feed(b"one\ntwo\n")
-    assert factory.stats()["bytes_relayed"] - before == 2 * len(b"<bob> one\r\n<bob> two\r\n")
+    assert factory.chat.stats()["bytes_relayed"] - before == 2 * len(b"<bob> one\r\n<bob> two\r\n")

@@ -31,8 +31,9 @@ from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
+from chatservice.frontends.line.factory import ChatFactory
+from conftest import make_factory
 from chatservice.frontends.line import protocol as protocol_module
-from chatservice.core.chat import ChatFactory
 from chatservice.core.limits import Limits
 from chatservice.passwords import verify_password
 from chatservice.persistence.store import ChatStore
@@ -154,7 +155,7 @@ def test_restart_keeps_accounts_topics_history_and_offline_messages(chat, fast_r
     yield first.stop()
 
     second = yield chat("--flood-rate", "0")
-    assert second.factory.is_registered("alice")
+    assert second.factory.chat.is_registered("alice")
 
     # A guest is asked for the password; three wrong ones disconnect.
     guest = yield second.connect()
@@ -167,7 +168,7 @@ def test_restart_keeps_accounts_topics_history_and_offline_messages(chat, fast_r
     yield guest.expect(exactly("-- Too many wrong passwords. Goodbye!"))
     yield guest.wait_closed()
     assert not [line for line in guest.lines if "Hello" in line], guest.lines
-    assert "alice" not in second.factory.users
+    assert "alice" not in second.factory.chat.users
 
     # The right password logs in under the registered spelling.
     alice = yield log_in_with_password(second, "alice", PASSWORD, "Alice")
@@ -354,7 +355,7 @@ def test_replay_lines_and_history_limit_options(chat):
 def test_no_database_means_guests_only_and_no_files(chat, tmp_path):
     """With --no-database, /register, /password and /history are refused as unavailable, /msg only reaches online users, and nothing is written to the data directory."""
     running = yield chat("--no-database")
-    assert running.factory.store is None
+    assert running.factory.chat.store is None
     alice = yield running.connect("alice")
     alice.say(f"/register {PASSWORD}")
     yield alice.expect(lambda line: line.startswith(
@@ -671,7 +672,7 @@ def stored(tmp_path):
 
     store = ChatStore(str(tmp_path / "chat.db"), reactor)
     loaded = store.open()
-    factory = ChatFactory(clock=reactor, limits=Limits(login_timeout=0), store=store,
+    factory = make_factory(clock=reactor, limits=Limits(login_timeout=0), store=store,
                           stored_topics=loaded.topics,
                           run_blocking=lambda f, *a: defer.maybeDeferred(f, *a))
     clients = []
@@ -691,7 +692,7 @@ def stored(tmp_path):
 def test_back_at_the_password_prompt_returns_to_the_name_prompt(stored):
     """/back at the password prompt asks for a name again, and a guest name then works."""
     factory, connect = stored
-    yield wait(factory.accounts.register("alice", "Alice", PASSWORD))
+    yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
     client = connect()
     client.send("alice")
     assert client.lines()[-1] == f"The name alice {PROMPT_TAIL}"
@@ -702,14 +703,14 @@ def test_back_at_the_password_prompt_returns_to_the_name_prompt(stored):
     client.send("carol")
     assert client.state == "chatting"
     assert "-- Hello carol, welcome to chatservice!" in client.lines()
-    assert "alice" not in factory.users
+    assert "alice" not in factory.chat.users
 
 
 @pytest_twisted.inlineCallbacks
 def test_telnet_client_is_asked_not_to_echo_the_password(stored):
     """A telnet client gets IAC WILL ECHO with the password prompt and IAC WONT ECHO once logged in; a netcat client gets neither."""
     factory, connect = stored
-    yield wait(factory.accounts.register("alice", "Alice", PASSWORD))
+    yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
     will_echo, wont_echo = b"\xff\xfb\x01", b"\xff\xfc\x01"
 
     telnet = connect()
@@ -722,7 +723,7 @@ def test_telnet_client_is_asked_not_to_echo_the_password(stored):
     yield wait_until(lambda: telnet.state == "chatting")
     assert telnet.transport.value().count(wont_echo) == 1
 
-    yield wait(factory.accounts.register("bob", "Bob", PASSWORD))
+    yield wait(factory.chat.accounts.register("bob", "Bob", PASSWORD))
     nc = connect()
     nc.send("bob")
     assert nc.state == "password"
@@ -736,7 +737,7 @@ def test_replay_comes_right_after_the_join_once_the_room_was_read(stored):
     factory, connect = stored
     alice = connect()
     alice.send("alice")
-    yield wait(factory.store.flush())  # the lobby's (empty) history was read
+    yield wait(factory.chat.store.flush())  # the lobby's (empty) history was read
     alice.send("first", "second")
     bob = connect()
     bob.send("bob")
@@ -757,7 +758,7 @@ def test_default_room_history_is_read_at_start_not_at_the_first_login(tmp_path):
     try:
         store.record_line("lobby", 1000.0, "say", "alice", "before the restart")
         yield wait(store.flush())
-        factory = ChatFactory(clock=reactor, limits=Limits(login_timeout=0), store=store)
+        factory = make_factory(clock=reactor, limits=Limits(login_timeout=0), store=store)
         yield wait(store.flush())  # the start-up read has answered
         client = Client(factory)
         client.send("bob")
@@ -774,13 +775,13 @@ def test_default_room_history_is_read_at_start_not_at_the_first_login(tmp_path):
 def test_quit_at_the_password_prompt_says_goodbye_and_closes(stored):
     """/quit at the password prompt closes the connection without logging anyone in."""
     factory, connect = stored
-    yield wait(factory.accounts.register("alice", "Alice", PASSWORD))
+    yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
     client = connect()
     client.send("alice", "/quit")
     assert client.lines()[-1] == "-- Goodbye!"
     assert client.closed
     assert client.state == "closing"
-    assert not factory.users
+    assert not factory.chat.users
 
 
 @pytest_twisted.inlineCallbacks
@@ -788,7 +789,7 @@ def test_lines_typed_while_the_password_is_checked_are_ignored(stored, monkeypat
     """While a password is checked (and during the delay after a wrong one), typed lines are neither said, run, nor taken as the next password."""
     monkeypatch.setattr(protocol_module, "PASSWORD_RETRY_DELAY", 0.3)
     factory, connect = stored
-    yield wait(factory.accounts.register("alice", "Alice", PASSWORD))
+    yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
     bob = connect()
     bob.send("bob")
     client = connect()
@@ -808,7 +809,7 @@ def test_lines_typed_while_the_password_is_checked_are_ignored(stored, monkeypat
     yield wait_until(lambda: client.state != "checking")
     assert client.state == "chatting"
     assert "-- Hello Alice, welcome to chatservice!" in client.lines()
-    yield wait(factory.store.flush())  # the offline messages and history have answered
+    yield wait(factory.chat.store.flush())  # the offline messages and history have answered
     assert not client.closed
     assert not [line for line in client.lines() if "online:" in line or "Goodbye" in line]
     assert not [line for line in bob.lines() if "hello everyone" in line], bob.lines()
@@ -820,24 +821,24 @@ def test_disconnecting_while_the_password_is_checked_leaves_no_ghost(stored, mon
     """A connection that drops while its password is checked, or during the delay after a wrong one, logs nobody in and leaves nothing behind."""
     monkeypatch.setattr(protocol_module, "PASSWORD_RETRY_DELAY", 0.2)
     factory, connect = stored
-    yield wait(factory.accounts.register("alice", "Alice", PASSWORD))
-    lobby = factory.default_room
+    yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
+    lobby = factory.chat.default_room
 
     client = connect()
     client.send("alice", PASSWORD)
     assert client.state == "checking"
     seen = client.lines()
     client.lose()
-    yield wait(factory.store.flush())  # the check has answered by now
+    yield wait(factory.chat.store.flush())  # the check has answered by now
     yield pause(0.05)
     assert client.lines() == seen
-    assert not factory.users
+    assert not factory.chat.users
     assert not lobby.members
-    assert client.protocol not in factory.clients
+    assert client.protocol not in factory.chat.clients
 
     wrong = connect()
     wrong.send("alice", WRONG_PASSWORD)
-    yield wait(factory.store.flush())
+    yield wait(factory.chat.store.flush())
     assert wrong.state == "checking"  # waiting out the delay
     seen = wrong.lines()
     wrong.lose()
@@ -849,15 +850,15 @@ def test_disconnecting_while_the_password_is_checked_leaves_no_ghost(stored, mon
     again.send("alice", PASSWORD)
     yield wait_until(lambda: again.state != "checking")
     assert again.state == "chatting", again.lines()
-    assert list(factory.users) == ["alice"]
-    assert len(factory.clients) == 1
+    assert list(factory.chat.users) == ["alice"]
+    assert len(factory.chat.clients) == 1
 
 
 @pytest_twisted.inlineCallbacks
 def test_two_logins_with_the_right_password_at_once(stored):
     """Two connections giving the right password for the same name at once: one logs in, the other is told the name is taken and asked again."""
     factory, connect = stored
-    yield wait(factory.accounts.register("alice", "Alice", PASSWORD))
+    yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
     first, second = connect(), connect()
     first.send("alice", PASSWORD)
     second.send("alice", PASSWORD)
@@ -866,14 +867,14 @@ def test_two_logins_with_the_right_password_at_once(stored):
     assert second.state == "naming"
     assert second.lines()[-2:] == [
         "!! The name 'Alice' is taken. Please choose another name.", "What's your name?"]
-    assert list(factory.users) == ["alice"]
+    assert list(factory.chat.users) == ["alice"]
 
 
 @pytest_twisted.inlineCallbacks
 def test_a_registered_name_is_registered_in_every_spelling(stored):
     """Case and width variants of a registered name ask for its password, and the user gets the registered spelling."""
     factory, connect = stored
-    yield wait(factory.accounts.register("alice", "Alice", PASSWORD))
+    yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
     client = connect()
     client.send("\uff21\uff2c\uff29\uff23\uff25")  # fullwidth ALICE
     assert client.lines()[-1] == f"The name ALICE {PROMPT_TAIL}"
@@ -893,7 +894,7 @@ def test_a_registered_name_is_registered_in_every_spelling(stored):
 def test_offline_messages_wait_for_the_registered_user_and_come_once(stored):
     """Private messages to a registered user who is offline are shown at their next login, counted and with their times, and only once."""
     factory, connect = stored
-    yield wait(factory.accounts.register("alice", "Alice", PASSWORD))
+    yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
     bob = connect()
     bob.send("bob", "/msg alice first one", "/msg ALICE second one")
     assert bob.lines()[-1] == ("-- ALICE is offline; they will get your message when they "
@@ -913,7 +914,7 @@ def test_offline_messages_wait_for_the_registered_user_and_come_once(stored):
     again = connect()
     again.send("alice", PASSWORD)
     yield wait_until(lambda: again.state == "chatting")
-    yield wait(factory.store.flush())
+    yield wait(factory.chat.store.flush())
     assert not [line for line in again.lines() if "while you were away" in line]
 
 
@@ -921,8 +922,8 @@ def test_offline_messages_wait_for_the_registered_user_and_come_once(stored):
 def test_a_full_mailbox_refuses_the_message_and_says_so(stored):
     """Past the cap of waiting offline messages, the sender is told the message was not kept; after the recipient logs in, messages are kept again."""
     factory, connect = stored
-    factory.store.max_offline = 2
-    yield wait(factory.accounts.register("alice", "Alice", PASSWORD))
+    factory.chat.store.max_offline = 2
+    yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
     bob = connect()
     bob.send("bob", "/msg alice one", "/msg alice two")
     assert bob.lines()[-1].startswith("-- alice is offline; they will get your message")
@@ -944,7 +945,7 @@ def test_a_full_mailbox_refuses_the_message_and_says_so(stored):
 def test_back_does_not_reset_the_count_of_wrong_passwords(stored, fast_retry):
     """Going /back and giving the name again does not buy more tries: the third wrong password on one connection disconnects."""
     factory, connect = stored
-    yield wait(factory.accounts.register("alice", "Alice", PASSWORD))
+    yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
     client = connect()
     client.send("alice")
     for _ in range(2):
@@ -954,7 +955,7 @@ def test_back_does_not_reset_the_count_of_wrong_passwords(stored, fast_retry):
     client.send("/back", "alice", WRONG_PASSWORD)
     yield wait_until(lambda: client.closed)
     assert client.lines()[-1] == "-- Too many wrong passwords. Goodbye!"
-    assert not factory.users
+    assert not factory.chat.users
 
 
 @pytest_twisted.inlineCallbacks
@@ -965,12 +966,12 @@ def test_login_timeout_applies_at_the_password_prompt(tmp_path):
     store = ChatStore(str(tmp_path / "chat.db"), reactor)
     loaded = store.open()
     clock = task.Clock()
-    factory = ChatFactory(clock=clock, limits=Limits(login_timeout=60), store=store,
+    factory = make_factory(clock=clock, limits=Limits(login_timeout=60), store=store,
                           stored_topics=loaded.topics,
                           run_blocking=lambda f, *a: defer.maybeDeferred(f, *a))
     client = Client(factory)
     try:
-        yield wait(factory.accounts.register("alice", "Alice", PASSWORD))
+        yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
         client.send("alice")
         assert client.state == "password"
         clock.advance(61)

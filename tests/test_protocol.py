@@ -8,13 +8,12 @@ import re
 from typing import List
 
 import pytest
-from conftest import FakeClient
+from conftest import FakeClient, make_factory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet import task
 from twisted.logger import globalLogPublisher
 
-from chatservice.core.chat import ChatFactory
 from chatservice.core.limits import Limits
 from chatservice.service import SHUTDOWN_MESSAGE, ChatService
 
@@ -31,7 +30,7 @@ SORRY = "!! Sorry, something went wrong on the server; it has been logged."
 @pytest.fixture
 def factory(clock):
     """A factory like conftest's, with flood control off (tests/test_limits.py covers it)."""
-    return ChatFactory(clock=clock, server_name="testchat", motd="Be nice.",
+    return make_factory(clock=clock, server_name="testchat", motd="Be nice.",
                        limits=Limits(flood_rate=0))
 
 
@@ -68,7 +67,7 @@ def test_login_with_bare_name(factory):
     client.send("alice")
     assert client.take() == WELCOME + ["-- You are alone in #lobby."]
     assert client.protocol.state == "chatting"
-    assert factory.users["alice"] is client.user
+    assert factory.chat.users["alice"] is client.user
 
 
 @pytest.mark.parametrize("line", ["login alice", "/login alice", "LOGIN alice", "  login   alice  "])
@@ -90,12 +89,12 @@ def test_slash_login_without_name_is_usage_error(factory):
 
 def test_multi_line_motd_and_no_motd(clock):
     """Each MOTD line is its own notice; with no MOTD there is no empty notice."""
-    factory = ChatFactory(clock=clock, server_name="testchat", motd="Line one\nLine two")
+    factory = make_factory(clock=clock, server_name="testchat", motd="Line one\nLine two")
     client = newcomer(factory)
     client.send("alice")
     assert client.take()[:3] == [
         "-- Hello alice, welcome to testchat!", "-- Line one", "-- Line two"]
-    bare = ChatFactory(clock=clock, server_name="bare")
+    bare = make_factory(clock=clock, server_name="bare")
     other = FakeClient(bare)
     other.take()
     other.send("bob")
@@ -118,11 +117,11 @@ def test_others_see_arrival_and_newcomer_sees_them(connect):
 
 def test_custom_default_room(clock):
     """The default room is where users land, whatever it is called."""
-    factory = ChatFactory(clock=clock, server_name="testchat", default_room="main")
+    factory = make_factory(clock=clock, server_name="testchat", default_room="main")
     client = newcomer(factory)
     client.send("alice")
     assert "-> You joined #main" in client.take()
-    assert client.user.current is factory.default_room
+    assert client.user.current is factory.chat.default_room
 
 
 @pytest.mark.parametrize(
@@ -178,7 +177,7 @@ def test_taken_names_case_and_width_insensitive(connect, factory, attempt, shown
     client.send(attempt)
     assert client.take() == [f"!! The name {shown!r} is taken. Please choose another name.", ASK]
     assert client.protocol.state == "naming"
-    assert len(factory.users) == 1
+    assert len(factory.chat.users) == 1
 
 
 def test_taken_name_blocks_by_original_case(connect, factory):
@@ -215,7 +214,7 @@ def test_quit_at_name_prompt(factory, line):
     assert client.closed
     client.send("alice")
     assert client.take() == []
-    assert factory.users == {}
+    assert factory.chat.users == {}
 
 
 @pytest.mark.parametrize("line", ["/help", "help"])
@@ -237,7 +236,7 @@ def test_commands_refused_at_name_prompt(factory, line):
     client.send(line)
     assert client.take() == ["!! Please choose a name first. What's your name?"]
     assert client.protocol.state == "naming"
-    assert factory.rooms.keys() == {"lobby"}
+    assert factory.chat.rooms.keys() == {"lobby"}
 
 
 def test_blank_lines_at_name_prompt_ignored(factory):
@@ -250,13 +249,13 @@ def test_blank_lines_at_name_prompt_ignored(factory):
 
 def test_failed_login_leaves_no_ghost(clock):
     """A login that fails while entering the default room does not hold the name."""
-    factory = ChatFactory(clock=clock, server_name="testchat",
+    factory = make_factory(clock=clock, server_name="testchat",
                           limits=Limits(flood_rate=0, max_room_name_length=3))
     client = newcomer(factory)
     client.send("alice")
     assert client.protocol.state == "naming"
     client.lose()
-    assert factory.users == {}
+    assert factory.chat.users == {}
 
 
 # -- disconnection without /quit --------------------------------------------------------
@@ -272,12 +271,12 @@ def test_disconnect_without_quit_cleans_up(connect, factory):
     bob.lose()
     assert alice.take() == ["<- bob quit (connection closed)"]
     assert carol.take() == ["<- bob quit (connection closed)"]
-    assert "bob" not in factory.users
-    assert bob.protocol not in factory.clients
-    for room in factory.rooms.values():
+    assert "bob" not in factory.chat.users
+    assert bob.protocol not in factory.chat.clients
+    for room in factory.chat.rooms.values():
         assert "bob" not in room.members
-    assert set(factory.rooms) == {"lobby", "games"}  # #solo was emptied and removed
-    assert list(factory.rooms["games"].members) == ["alice"]
+    assert set(factory.chat.rooms) == {"lobby", "games"}  # #solo was emptied and removed
+    assert list(factory.chat.rooms["games"].members) == ["alice"]
 
 
 def test_neighbour_in_two_rooms_told_of_quit_once(connect):
@@ -303,8 +302,8 @@ def test_disconnect_at_name_prompt(factory):
     """A connection closed before login is forgotten and tells nobody."""
     client = newcomer(factory)
     client.lose()
-    assert factory.clients == {}
-    assert factory.users == {}
+    assert factory.chat.clients == {}
+    assert factory.chat.users == {}
 
 
 def test_lines_after_quit_in_same_read_ignored(connect):
@@ -443,7 +442,7 @@ def test_partial_line_below_limit_kept(connect):
 
 def test_split_crlf_counts_as_one_line_for_flood_control(clock):
     """A CRLF split across reads is charged as one line, not two."""
-    factory = ChatFactory(clock=clock, server_name="testchat",
+    factory = make_factory(clock=clock, server_name="testchat",
                           limits=Limits(flood_burst=3, flood_rate=1))
     alice, bob = FakeClient(factory), FakeClient(factory)
     alice.send("alice")
@@ -531,7 +530,7 @@ text_typed = st.lists(
 def test_others_never_get_escape_or_controls(texts):
     """Whatever bob types as text, /me, /msg, /topic or a /quit reason, alice gets clean bytes."""
     clock = task.Clock()
-    factory = ChatFactory(clock=clock, limits=Limits(flood_rate=0))
+    factory = make_factory(clock=clock, limits=Limits(flood_rate=0))
     alice, bob = FakeClient(factory), FakeClient(factory)
     alice.send("alice")
     bob.send("bob")
@@ -557,7 +556,7 @@ def test_server_error_reported_and_session_continues(connect, factory, monkeypat
         def boom(*args, **kwargs):
             raise RuntimeError("kaboom")
 
-        monkeypatch.setattr(factory, "say", boom)
+        monkeypatch.setattr(factory.chat, "say", boom)
         bob.send("hello")
         assert bob.take() == [SORRY]
         assert not bob.closed
@@ -579,7 +578,7 @@ def test_server_error_in_command_reported(connect, factory, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyError("oops")
 
-    monkeypatch.setattr(factory, "find_user", boom)
+    monkeypatch.setattr(factory.chat, "find_user", boom)
     bob.send("/who alice", "/ping")
     assert bob.take() == [SORRY, "PONG"]
     assert not bob.closed
@@ -588,11 +587,11 @@ def test_server_error_in_command_reported(connect, factory, monkeypatch):
 def test_server_error_at_login_reported(factory, monkeypatch):
     """An exception during login is an apology; the user can try again."""
     client = newcomer(factory)
-    original = factory.login
-    monkeypatch.setattr(factory, "login", lambda *a: 1 / 0)
+    original = factory.chat.login
+    monkeypatch.setattr(factory.chat, "login", lambda *a: 1 / 0)
     client.send("alice")
     assert client.take() == [SORRY]
-    monkeypatch.setattr(factory, "login", original)
+    monkeypatch.setattr(factory.chat, "login", original)
     client.send("alice")
     assert client.user.name == "alice"
 
@@ -607,7 +606,7 @@ def test_error_in_one_read_keeps_later_lines(connect, factory, monkeypatch):
         if len(calls) == 1:
             raise RuntimeError("first call fails")
 
-    monkeypatch.setattr(factory, "say", flaky)
+    monkeypatch.setattr(factory.chat, "say", flaky)
     bob.feed(b"one\ntwo\n/ping three\n")
     assert bob.take() == [SORRY, "PONG three"]
     assert calls == ["one", "two"]
@@ -634,7 +633,7 @@ def record_aborts(client: FakeClient) -> List[bool]:
 def test_shutdown_with_nobody_fires_at_once(factory, clock):
     """With no connection the shutdown Deferred has already fired."""
     fired = []
-    factory.shutdown("Bye", 2.0).addCallback(fired.append)
+    factory.chat.shutdown("Bye", 2.0).addCallback(fired.append)
     assert fired == [None]
     assert clock.getDelayedCalls() == []
 
@@ -647,7 +646,7 @@ def test_shutdown_tells_everyone_and_waits_for_them(connect, factory, clock):
         client.take()
     aborts = [record_aborts(c) for c in (alice, bob, pending)]
     fired = []
-    factory.shutdown("The server is shutting down. Goodbye!", 2.0).addCallback(fired.append)
+    factory.chat.shutdown("The server is shutting down. Goodbye!", 2.0).addCallback(fired.append)
     for client in (alice, bob, pending):
         assert client.take() == ["-- The server is shutting down. Goodbye!"]
         assert client.transport.disconnecting
@@ -659,7 +658,7 @@ def test_shutdown_tells_everyone_and_waits_for_them(connect, factory, clock):
     # nobody was told of the others' quits, and nobody was aborted
     assert alice.take() == bob.take() == []
     assert aborts == [[], [], []]
-    assert factory.users == {} and factory.clients == {}
+    assert factory.chat.users == {} and factory.chat.clients == {}
     assert clock.getDelayedCalls() == []  # grace timer cancelled
 
 
@@ -668,7 +667,7 @@ def test_shutdown_aborts_clients_that_never_close(connect, factory, clock):
     alice, bob = connect("alice"), connect("bob")
     alice_aborts, bob_aborts = record_aborts(alice), record_aborts(bob)
     fired = []
-    factory.shutdown("Bye", 5.0).addCallback(fired.append)
+    factory.chat.shutdown("Bye", 5.0).addCallback(fired.append)
     alice.protocol.connectionLost(None)
     clock.advance(4.9)
     assert bob_aborts == [] and fired == []
@@ -683,7 +682,7 @@ def test_shutdown_aborts_clients_that_never_close(connect, factory, clock):
 def test_shutdown_refuses_newcomers(connect, factory):
     """During shutdown a new connection is told to come back later and closed."""
     connect("alice")
-    factory.shutdown("Bye", 2.0)
+    factory.chat.shutdown("Bye", 2.0)
     late = FakeClient(factory)
     assert late.lines() == ["-- The server is shutting down. Please come back later."]
     assert late.closed
@@ -694,7 +693,7 @@ def test_shutdown_deferred_fires_once(connect, factory, clock):
     """The Deferred fires exactly once even if connections are lost twice."""
     alice = connect("alice")
     fired = []
-    factory.shutdown("Bye", 1.0).addCallback(fired.append)
+    factory.chat.shutdown("Bye", 1.0).addCallback(fired.append)
     alice.protocol.connectionLost(None)
     alice.protocol.connectionLost(None)
     clock.advance(10)
@@ -703,13 +702,13 @@ def test_shutdown_deferred_fires_once(connect, factory, clock):
 
 def test_service_stop_shuts_the_factory_down(clock):
     """Stopping the service tells users the shutdown message and aborts after the grace period."""
-    factory = ChatFactory(clock=clock, server_name="testchat",
+    factory = make_factory(clock=clock, server_name="testchat",
                           limits=Limits(flood_rate=0, shutdown_grace=3.0))
     alice = FakeClient(factory)
     alice.send("alice")
     alice.take()
     aborts = record_aborts(alice)
-    service = ChatService(factory)
+    service = ChatService(factory.chat)
     service.startService()
     fired = []
     service.stopService().addCallback(fired.append)

@@ -9,7 +9,7 @@ simple model of who should see what.
 from typing import Dict, List, Optional, Tuple
 
 import pytest
-from conftest import FakeClient
+from conftest import FakeClient, make_factory
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -18,7 +18,6 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
 from chatservice.core import events
-from chatservice.core.chat import ChatFactory
 from chatservice.core.limits import Limits
 from chatservice.core.room import Room
 from chatservice.core.user import User
@@ -27,29 +26,46 @@ from chatservice.core.user import User
 # -- Room on its own, with stub clients -----------------------------------------------
 
 
+class StubRenderer:
+    """A front end's renderer that counts its encodings."""
+
+    distinguishes_focus = True
+
+    @staticmethod
+    def encode(event, focused):
+        StubClient.encoded.append((event, focused))
+        tag = b"F" if focused else b"U"
+        return tag + b":" + event.text.encode("utf-8")
+
+    @staticmethod
+    def combine(payloads):
+        return b"".join(payloads)
+
+
+class OtherStubRenderer(StubRenderer):
+    """A second front end's renderer: its clients get their own encoding."""
+
+    @staticmethod
+    def encode(event, focused):
+        StubClient.encoded.append((event, focused))
+        return b"other:" + event.text.encode("utf-8")
+
+
 class StubClient:
-    """A front end that records what it is written and counts its encodings."""
+    """A front end that records what it is written."""
 
     encoded: List[tuple] = []
+    renderer = StubRenderer()
 
     def __init__(self) -> None:
         self.received: List[bytes] = []
         self.write = self.received.append
 
-    @staticmethod
-    def encode_room_event(event, focused):
-        StubClient.encoded.append((event, focused))
-        tag = b"F" if focused else b"U"
-        return tag + b":" + event.text.encode("utf-8")
-
 
 class OtherStubClient(StubClient):
-    """A second front-end class: it gets its own encoding."""
+    """A client of a second front end."""
 
-    @staticmethod
-    def encode_room_event(event, focused):
-        StubClient.encoded.append((event, focused))
-        return b"other:" + event.text.encode("utf-8")
+    renderer = OtherStubRenderer()
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +84,7 @@ def member(room: Room, name: str, client_class=StubClient, focus: bool = True) -
 
 
 def said(room: Room, sender: Optional[User], text: str) -> events.Said:
-    return events.Said(room, sender, text)
+    return events.Said(room.name, sender.name if sender is not None else "", text)
 
 
 def test_room_basics():
@@ -304,7 +320,7 @@ def test_broadcast_in_another_room_flushes_the_first():
 @pytest.fixture
 def factory(clock):
     """A factory like conftest's, with flood control off (tests/test_limits.py covers it)."""
-    return ChatFactory(clock=clock, server_name="testchat", motd="Be nice.",
+    return make_factory(clock=clock, server_name="testchat", motd="Be nice.",
                        limits=Limits(flood_rate=0))
 
 
@@ -357,7 +373,7 @@ def test_sender_in_many_rooms_speaks_only_to_current(connect):
 
 def test_default_room_name_as_tag(clock):
     """The tag uses the room's display name, whatever the default room is called."""
-    factory = ChatFactory(clock=clock, default_room="Main", limits=Limits(flood_rate=0))
+    factory = make_factory(clock=clock, default_room="Main", limits=Limits(flood_rate=0))
     alice, bob = FakeClient(factory), FakeClient(factory)
     alice.send("alice")
     bob.send("bob", "/join side")
@@ -514,7 +530,7 @@ class ChatMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = task.Clock()
-        self.factory = ChatFactory(clock=self.clock, limits=Limits(flood_rate=0))
+        self.factory = make_factory(clock=self.clock, limits=Limits(flood_rate=0))
         self.people: Dict[int, Person] = {}
         self.counter = 0
 
@@ -736,14 +752,14 @@ class ChatMachine(RuleBasedStateMachine):
     @invariant()
     def factory_matches_model(self):
         factory = self.factory
-        assert {u.name for u in factory.users.values()} == {p.name for p in self.people.values()}
+        assert {u.name for u in factory.chat.users.values()} == {p.name for p in self.people.values()}
         live_rooms = {r for p in self.people.values() for r in p.rooms} | {"lobby"}
-        assert set(factory.rooms) == live_rooms
+        assert set(factory.chat.rooms) == live_rooms
         for person in self.people.values():
             user = person.client.user
             assert list(user.rooms) == person.rooms
             assert (user.current.name if user.current else None) == person.current
-        for key, room in factory.rooms.items():
+        for key, room in factory.chat.rooms.items():
             assert {u.name for u in room.members.values()} == {
                 p.name for p in self.members(key)}
 

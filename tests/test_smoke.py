@@ -20,5 +20,5 @@ def test_quit_cleans_up(connect, factory):
     assert bob.take() == ["-- Goodbye, bob!"]
     assert bob.closed
     assert alice.take() == ["<- bob quit (see you)"]
-    assert "bob" not in factory.users
-    assert list(factory.default_room.members) == ["alice"]
+    assert "bob" not in factory.chat.users
+    assert list(factory.chat.default_room.members) == ["alice"]

@@ -11,7 +11,7 @@ from chatservice.statslog import StatsLogService
 def stats_lines(clock, factory, interval=60.0):
     """Start a stats service on C{factory}; return it and the list its lines go to."""
     events = []
-    service = StatsLogService(factory, interval)
+    service = StatsLogService(factory.chat, interval)
     service.log = Logger(observer=events.append)
     service.startService()
     return service, events
@@ -42,8 +42,8 @@ def test_line_counts_users_rooms_and_traffic_since_the_last_line(clock, factory,
     text = formatEvent(events[-1])
     assert text.startswith("stats: users=2 connections=2 rooms=2; last 60 s: ")
     assert " logins=1 refused=0" in text
-    assert f" lines={factory.lines_relayed} " in text
-    assert factory.lines_relayed > 0
+    assert f" lines={factory.chat.lines_relayed} " in text
+    assert factory.chat.lines_relayed > 0
     assert "database" not in text  # no store on this factory
 
     bob.lose()

@@ -48,7 +48,7 @@ def test_three_users_log_in_and_talk_in_the_lobby(chat):
     yield bob.expect("-> carol joined #lobby")
     assert "-- Welcome to the test" in carol.lines
     assert "-- Here with you: alice, bob (3 users)" in carol.lines
-    assert sorted(server.factory.users) == ["alice", "bob", "carol"]
+    assert sorted(server.factory.chat.users) == ["alice", "bob", "carol"]
 
     alice.say("hello everyone")
     yield bob.expect(lambda line: line == "<alice> hello everyone")
@@ -67,7 +67,7 @@ def test_server_sockets_send_at_once_and_keep_alive(chat):
     """Each accepted socket has TCP_NODELAY (no Nagle delay on chat lines) and SO_KEEPALIVE."""
     server = yield chat()
     yield server.connect("alice")
-    transport = server.factory.users["alice"].client.transport
+    transport = server.factory.chat.users["alice"].client.transport
     sock = transport.getHandle()
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
@@ -139,7 +139,7 @@ def test_two_rooms_tag_lines_from_the_other_room(chat):
     carol.say("/leave #games")
     yield carol.expect(lambda line: line == "<- You left #games")
     yield carol.sync("c1")
-    assert sorted(server.factory.rooms) == ["lobby"]
+    assert sorted(server.factory.chat.rooms) == ["lobby"]
 
 
 @pytest_twisted.inlineCallbacks
@@ -187,7 +187,7 @@ def test_nick_tells_the_rooms_and_frees_the_old_name(chat):
     newcomer.say("bob")
     yield newcomer.expect(lambda line: line == "-- Hello bob, welcome to chatservice!")
     yield carol.expect(lambda line: line == "-> bob joined #lobby")
-    assert sorted(server.factory.users) == ["alice", "bob", "carol", "robert"]
+    assert sorted(server.factory.chat.users) == ["alice", "bob", "carol", "robert"]
 
 
 @pytest_twisted.inlineCallbacks
@@ -217,10 +217,10 @@ def test_vanished_clients_are_cleaned_up(chat):
     yield alice.expect(lambda line: line.startswith("<- carol quit"))
     yield dave.expect(lambda line: line.startswith("<- carol quit"))
 
-    yield wait_until(lambda: len(server.factory.clients) == 2)
-    assert sorted(server.factory.users) == ["alice", "dave"]
-    assert "games" in server.factory.rooms  # alice is still there
-    assert [u.name for u in server.factory.rooms["games"].members.values()] == ["alice"]
+    yield wait_until(lambda: len(server.factory.chat.clients) == 2)
+    assert sorted(server.factory.chat.users) == ["alice", "dave"]
+    assert "games" in server.factory.chat.rooms  # alice is still there
+    assert [u.name for u in server.factory.chat.rooms["games"].members.values()] == ["alice"]
 
     bob2 = yield server.connect("bob")
     carol2 = yield server.connect("carol")
@@ -243,8 +243,8 @@ def test_quit_says_goodbye_and_closes(chat):
     yield alice.wait_closed()
     yield bob.expect(lambda line: line == "<- alice quit (see you)")
     yield carol.expect(lambda line: line == "<- alice quit (see you)")
-    yield wait_until(lambda: len(server.factory.clients) == 2)
-    assert sorted(server.factory.users) == ["bob", "carol"]
+    yield wait_until(lambda: len(server.factory.chat.clients) == 2)
+    assert sorted(server.factory.chat.users) == ["bob", "carol"]
 
 
 @pytest_twisted.inlineCallbacks
@@ -307,7 +307,7 @@ def test_shutdown_tells_everyone_and_closes_every_connection(chat):
     carol.say("/join games")
     yield carol.expect("-> You joined #games")
     newcomer = yield server.connect()  # still at the name prompt
-    assert len(server.factory.clients) == 4
+    assert len(server.factory.chat.clients) == 4
 
     started = time.monotonic()
     stopped = defer.maybeDeferred(server.service.stopService).addTimeout(TIMEOUT, reactor)
@@ -318,8 +318,8 @@ def test_shutdown_tells_everyone_and_closes_every_connection(chat):
     yield stopped
     # clients that read are closed at once, not aborted after the grace period
     assert time.monotonic() - started < 2
-    assert server.factory.clients == {}
-    assert server.factory.users == {}
+    assert server.factory.chat.clients == {}
+    assert server.factory.chat.users == {}
     assert not server.listening.connected
     assert_refused(server.port)
     # at shutdown nobody is told about each of the others leaving
@@ -345,7 +345,7 @@ def test_shutdown_aborts_a_client_that_does_not_read(chat):
     """At shutdown a client that stopped reading is aborted after --shutdown-grace, so stopService completes."""
     from twisted.internet import reactor
 
-    from chatservice.frontends.line.protocol import pending_output
+    from chatservice.frontends.session import pending_output
 
     grace = 0.5
     # no output cap: only the shutdown grace period can get rid of slowpoke
@@ -358,10 +358,10 @@ def test_shutdown_aborts_a_client_that_does_not_read(chat):
         slow.settimeout(TIMEOUT)
         slow.connect(("127.0.0.1", server.port))
         slow.sendall(b"slowpoke\n")
-        yield wait_until(lambda: "slowpoke" in factory.users)
+        yield wait_until(lambda: "slowpoke" in factory.chat.users)
         talker = yield server.connect("talker")
         observer = yield server.connect("observer")
-        transport = factory.users["slowpoke"].client.transport
+        transport = factory.chat.users["slowpoke"].client.transport
 
         # Talk until slowpoke's kernel buffers are full and the server keeps
         # output for it even after a pause (output only waits for the
@@ -377,7 +377,7 @@ def test_shutdown_aborts_a_client_that_does_not_read(chat):
             talker.say(*[f"{n} {payload}" for n in range(sent, sent + 200)])
             sent += 200
             yield observer.expect(f"<talker> {sent - 1} ")
-        assert "slowpoke" in factory.users  # not dropped for any other reason
+        assert "slowpoke" in factory.chat.users  # not dropped for any other reason
 
         closed_at = {}
         for client in (talker, observer):
@@ -392,7 +392,7 @@ def test_shutdown_aborts_a_client_that_does_not_read(chat):
             yield client.wait_closed()
             # the readers were closed at once, without waiting for the grace period
             assert closed_at[client] - started < grace
-        assert factory.clients == {}
+        assert factory.chat.clients == {}
 
         # slowpoke's connection was cut: draining it ends in EOF or a reset
         deadline = time.monotonic() + TIMEOUT

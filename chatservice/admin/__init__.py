@@ -4,7 +4,7 @@ Admin access: an SSH manhole into the live server.
 With C{--admin-port}, operators log in with OpenSSH's C{ssh} and get an
 interactive Python shell (Twisted's colored manhole, with line editing and
 history) inside the running chat server.  The shell's namespace holds the
-live objects (C{factory}, C{users}, C{rooms}, C{reactor}) and a few helpers
+live objects (C{chat}, C{users}, C{rooms}, C{reactor}) and a few helpers
 (C{who()}, C{room(name)}, C{stats()}, C{kick(name, reason)},
 C{announce(text, room=None)}, C{close_room(name)}; C{helpers()} lists them).
 

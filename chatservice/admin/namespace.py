@@ -55,15 +55,15 @@ class AdminHelpers:
     LISTED = ("who", "room", "stats", "kick", "announce", "close_room",
               "accounts", "history", "reset_password", "helpers", "help")
 
-    def __init__(self, factory, reactor) -> None:
-        self.factory = factory
+    def __init__(self, chat, reactor) -> None:
+        self.chat = chat
         self.reactor = reactor
 
     def who(self) -> None:
         """Who is online: each user, their rooms (* marks the current one),
         where they connect from and for how long."""
-        users = sorted(self.factory.users.values(), key=lambda u: u.key)
-        now = self.factory.clock.seconds()
+        users = sorted(self.chat.users.values(), key=lambda u: u.key)
+        now = self.chat.clock.seconds()
         print(f"{len(users)} user{'' if len(users) == 1 else 's'} online")
         for user in users[:MAX_LISTED]:
             rooms = ", ".join(
@@ -78,12 +78,12 @@ class AdminHelpers:
     def room(self, name: str) -> None:
         """One room: its topic and members (`rooms` holds them all)."""
         try:
-            found = self.factory.find_room(name)
+            found = self.chat.find_room(name)
         except errors.ChatError as e:
-            print(f"{e} Rooms: {', '.join(r.display for r in self.factory.rooms.values())}")
+            print(f"{e} Rooms: {', '.join(r.display for r in self.chat.rooms.values())}")
             return
         tags = []
-        if found is self.factory.default_room:
+        if found is self.chat.default_room:
             tags.append("default room")
         tags.append(f"{len(found.members)} member{'' if len(found.members) == 1 else 's'}")
         print(f"{found.display} ({', '.join(tags)})")
@@ -100,8 +100,8 @@ class AdminHelpers:
 
     def stats(self) -> None:
         """Counters: uptime, connections, users, rooms, lines relayed,
-        bytes out (`factory.stats()` returns them as a dict)."""
-        counters = dict(self.factory.stats())
+        bytes out (`chat.stats()` returns them as a dict)."""
+        counters = dict(self.chat.stats())
         width = max(len(key) for key in counters) + 2
         for key, value in counters.items():
             if key == "uptime":
@@ -116,7 +116,7 @@ class AdminHelpers:
         """Disconnect the user `name`, who is first shown `reason`; their
         rooms see that they were kicked."""
         try:
-            user = self.factory.kick(name, reason)
+            user = self.chat.kick(name, reason)
         except errors.ChatError as e:
             print(f"{e} (who() lists who is online)")
             return
@@ -126,7 +126,7 @@ class AdminHelpers:
         """Show `text` as an announcement to everyone online, or only to
         the members of `room`."""
         try:
-            count = self.factory.announce(text, room)
+            count = self.chat.announce(text, room)
         except errors.ChatError as e:
             print(e)
             return
@@ -136,14 +136,14 @@ class AdminHelpers:
         """Close the room `name`: its members are told (with `reason`) and
         removed; the default room is emptied but stays."""
         try:
-            closed = self.factory.close_room(name, reason)
+            closed = self.chat.close_room(name, reason)
         except errors.ChatError as e:
             print(e)
             return
         print(f"Closed {closed.display}.")
 
     def _no_store(self) -> bool:
-        if self.factory.store is None:
+        if self.chat.store is None:
             print("This server keeps nothing on disk (--no-database).")
             return True
         return False
@@ -154,19 +154,19 @@ class AdminHelpers:
         "Deferred #n called back"."""
         if self._no_store():
             return None
-        now = self.factory.clock.seconds()
+        now = self.chat.clock.seconds()
 
         def show(found):
             lines = [f"{len(found)} account{'' if len(found) == 1 else 's'}"]
             for account in found:
                 seen = (f"last seen {_duration(now - account.last_seen)} ago"
                         if account.last_seen else "never logged in since")
-                online = " (online)" if account.key in self.factory.users else ""
+                online = " (online)" if account.key in self.chat.users else ""
                 lines.append(f"  {account.name:<24} registered "
                              f"{_duration(now - account.created)} ago, {seen}{online}")
             return _Report("\n".join(lines))
 
-        return self.factory.store.accounts(pattern).addCallback(show)
+        return self.chat.store.accounts(pattern).addCallback(show)
 
     def history(self, room: str, count: int = 20, text: Optional[str] = None,
                 sender: Optional[str] = None):
@@ -176,7 +176,7 @@ class AdminHelpers:
         if self._no_store():
             return None
         key = name_key(clean_room_name(room))
-        store = self.factory.store
+        store = self.chat.store
         d = store.flush().addCallback(lambda _: store.search_history(
             text=text, room_key=key, sender=sender, limit=count))
 
@@ -195,7 +195,7 @@ class AdminHelpers:
         "Deferred #n called back"."""
         if self._no_store():
             return None
-        d = self.factory.accounts.reset_password(name_key(name), new_password)
+        d = self.chat.accounts.reset_password(name_key(name), new_password)
         return d.addCallback(lambda _: _Report(f"Password of {name} reset."))
 
     def helpers(self) -> None:
@@ -206,7 +206,7 @@ class AdminHelpers:
             summary = " ".join((helper.__doc__ or "").split())
             print(f"  {name}{_signature(helper)}")
             print(f"      {summary}")
-        print("Live objects: factory (the ChatFactory), users (name key -> User), "
+        print("Live objects: chat (the Chat; also called factory), users (name key -> User), "
               "rooms (name key -> Room), reactor.")
         print("Everything runs on the reactor thread: a blocking call freezes the chat.")
 
@@ -217,25 +217,26 @@ class AdminHelpers:
             self.helpers()
         elif isinstance(thing, str):
             print("help(NAME) is not available here: pass the object itself, "
-                  "for example help(kick) or help(factory).")
+                  "for example help(kick) or help(chat).")
         else:
             print(pydoc.render_doc(thing, renderer=pydoc.plaintext))  # type: ignore[attr-defined]
 
 
-def make_namespace(factory, reactor) -> dict:
+def make_namespace(chat, reactor) -> dict:
     """
-    Return a fresh shell namespace: the live objects (C{factory},
-    C{users}, C{rooms}, C{reactor}) and the helpers of a new
-    L{AdminHelpers}.  Python's C{help()} (whose pager hangs a manhole) is
+    Return a fresh shell namespace: the live objects (C{chat}, also
+    called C{factory} as before the core had its own name, C{users},
+    C{rooms}, C{reactor}) and the helpers of a new L{AdminHelpers}.  Python's C{help()} (whose pager hangs a manhole) is
     replaced by one that prints.
     """
-    helpers = AdminHelpers(factory, reactor)
+    helpers = AdminHelpers(chat, reactor)
     namespace: dict = {name: getattr(helpers, name) for name in AdminHelpers.LISTED}
     namespace.update(
         __name__="__admin__",
-        factory=factory,
-        users=factory.users,
-        rooms=factory.rooms,
+        chat=chat,
+        factory=chat,
+        users=chat.users,
+        rooms=chat.rooms,
         reactor=reactor,
     )
     return namespace

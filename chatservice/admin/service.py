@@ -79,7 +79,7 @@ class AdminService(Service):
         return defer.maybeDeferred(port.stopListening)
 
 
-def make_admin_service(options, factory, reactor) -> Optional[AdminService]:
+def make_admin_service(options, chat, reactor) -> Optional[AdminService]:
     """
     Build the admin SSH service from the checked options (see
     L{AdminOptions}), or return L{None} when C{--admin-port} is not given.
@@ -94,7 +94,7 @@ def make_admin_service(options, factory, reactor) -> Optional[AdminService]:
     if not checkers:
         raise AdminSetupError("--admin-port needs --admin-keys and/or --admin-passwd")
     host_key = load_or_create_host_key(options["data-dir"])
-    realm = AdminRealm(lambda: make_namespace(factory, reactor))
+    realm = AdminRealm(lambda: make_namespace(chat, reactor))
     ssh_factory = AdminSSHFactory(Portal(realm, checkers), host_key)
     endpoint = endpoints.serverFromString(reactor, options["admin-port"])
     return AdminService(endpoint, ssh_factory, options["admin-port"],

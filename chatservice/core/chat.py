@@ -2,23 +2,24 @@
 The chat's shared state and its rules: who is online, which rooms exist, who
 is in them, and what each request does to them.
 
-Front ends (the line protocol in L{chatservice.frontends.line.protocol}) parse what a user
-types and call the methods here; everything a user can change goes through
-this one place.
+Front ends (the line protocol in L{chatservice.frontends.line}) parse what a
+person types and call the methods of L{Chat}; everything a user can change
+goes through this one place.  A refusal is a L{chatservice.core.errors}
+exception, and what happens is told as L{chatservice.core.events}: the
+wording is the front ends'.
 """
 
 from typing import Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
 from . import errors, events
 from .connlog import ConnectionLog
+from .delivery import Outbox
 from .limits import Limits
-from ..persistence.recent import RecentHistory
-from .room import Outbox, Room
+from .room import Room
 from .text import (
     check_name,
     check_room_name,
@@ -43,14 +44,21 @@ class _StoredTopic(NamedTuple):
     set_at: float
 
 
-class ChatFactory(ServerFactory):
+class Chat:
     """
-    Holds users and rooms and applies the rules of the chat.
+    Holds users and rooms and applies the rules of the chat, for every
+    front end alike.
 
     @ivar users: logged-in users by name key.
     @ivar rooms: existing rooms by name key.
-    @ivar clients: every connected front end, logged in or not.
+    @ivar clients: every connected front end (L{IChatClient}), logged in or not.
     @ivar clock: the time source (the reactor, or a L{task.Clock} in tests).
+    @ivar store: the store (L{chatservice.persistence.store.ChatStore}), or
+        L{None} when nothing is kept across restarts.
+    @ivar accounts: the registered names (L{chatservice.persistence.accounts.Accounts}),
+        or L{None} without a store.
+    @ivar recent: each room's last lines (L{chatservice.persistence.recent.RecentHistory}),
+        or L{None} without a store.
     """
 
     log = Logger()
@@ -65,11 +73,9 @@ class ChatFactory(ServerFactory):
         store=None,
         stored_topics: Optional[Dict[str, object]] = None,
         replay_lines: int = REPLAY_LINES,
-        run_blocking=None,
+        accounts=None,
+        recent=None,
     ) -> None:
-        from ..frontends.line.protocol import ChatProtocol
-
-        self.protocol = ChatProtocol
         self.clock = clock
         self.server_name = server_name
         self.motd = motd
@@ -92,60 +98,61 @@ class ChatFactory(ServerFactory):
         self._presence: Dict[str, tuple] = {}
         # Persistence (None: guests only, nothing kept across restarts).
         self.store = store
-        self.accounts = None
-        self.recent: Optional[RecentHistory] = None
-        if store is not None:
-            from ..persistence.accounts import Accounts
-
-            self.accounts = (Accounts(store, clock) if run_blocking is None
-                             else Accounts(store, clock, run_blocking))
-            kept = getattr(store, "history_limit", 0)
-            self.recent = RecentHistory(
-                store, min(replay_lines, kept) if kept else replay_lines)
+        self.accounts = accounts
+        self.recent = recent
         self.replay_lines = replay_lines
         self._stored_topics = dict(stored_topics or {})
         self.default_room = self._create_room(default_room, persistent=True)
+
+    def start(self) -> None:
+        """
+        Start what needs the store running (called from C{startService}):
+        read the default room's last lines, since everyone lands there, now
+        rather than at the first login.
+        """
         if self.recent is not None and self.recent.size:
-            # Everyone lands here: read its last lines now, not at the first login.
             self.recent.lines(self.default_room.key, self.recent.size).addErrback(
                 lambda failure: self.log.failure("reading the history of {room}", failure,
                                                  room=self.default_room.display))
 
     # -- connections ------------------------------------------------------
 
-    def admit(self, client, address: Optional[str]) -> Optional[str]:
+    def admit(self, client, address: Optional[str]) -> None:
         """
         Record a new connection from C{address} (a host, or L{None} for
-        local sockets), or return why it is refused: the server is full,
-        that address has too many connections, or the server is stopping.
+        local sockets), or raise L{errors.Refused} saying why not: the
+        server is full, that address has too many connections, or the
+        server is stopping.
         """
         limits = self.limits
-        refusal = None
+        refusal: Optional[errors.Refused] = None
         if self.shutting_down:
-            refusal = "The server is shutting down. Please come back later."
+            refusal = errors.ShuttingDown(
+                "The server is shutting down. Please come back later.")
         elif limits.max_connections and len(self.clients) >= limits.max_connections:
-            refusal = (f"The server is full ({limits.max_connections} connections). "
-                       "Please try again later.")
+            refusal = errors.ServerFull(
+                f"The server is full ({limits.max_connections} connections). "
+                "Please try again later.")
         elif (address is not None and limits.max_per_address
               and self._per_address.get(address, 0) >= limits.max_per_address):
-            refusal = (f"Too many connections from your address "
-                       f"({limits.max_per_address} at most). Close one and try again.")
+            refusal = errors.TooManyFromAddress(
+                f"Too many connections from your address "
+                f"({limits.max_per_address} at most). Close one and try again.")
         if refusal is not None:
             self.connections_refused += 1
-            self.connection_log.refused(address, refusal)
-            return refusal
+            self.connection_log.refused(address, str(refusal))
+            raise refusal
         self.clients[client] = address
         self.connections_total += 1
         if address is not None:
             self._per_address[address] = self._per_address.get(address, 0) + 1
-        return None
 
     def client_disconnected(self, client, reason: str = "connection lost") -> None:
         """
         Forget a closed connection and, if it was logged in, its user, who
         leaves every room exactly as with C{/quit}.
         """
-        user = getattr(client, "user", None)
+        user = client.user
         if user is not None:
             self.logout(user, reason)
         if client not in self.clients:
@@ -175,12 +182,14 @@ class ChatFactory(ServerFactory):
             raise errors.InvalidName(problem)
         return name
 
-    def login(self, client, raw_name: str, authenticated: bool = False) -> User:
+    def login(self, client, raw_name: str, authenticated: bool = False,
+              enter_default_room: bool = True) -> User:
         """
         Log C{client} in as C{raw_name} and place the user in the default
-        room.  Raise L{errors.InvalidName}, L{errors.NameTaken}, or
-        L{errors.NeedsPassword} for a registered name unless the caller has
-        checked its password (C{authenticated}).
+        room (unless C{enter_default_room} is false: IRC clients choose
+        their channels).  Raise L{errors.InvalidName}, L{errors.NameTaken},
+        or L{errors.NeedsPassword} for a registered name unless the caller
+        has checked its password (C{authenticated}).
         """
         name = self.validate_name(raw_name)
         key = name_key(name)
@@ -191,14 +200,14 @@ class ChatFactory(ServerFactory):
         user = User(name, client, self.clock.seconds())
         user.registered = authenticated
         self.users[key] = user
-        try:
-            self.join(user, self.default_room.name)
-        except BaseException:
-            self.logout(user, "login failed")
-            raise
+        if enter_default_room:
+            try:
+                self.join(user, self.default_room.name)
+            except BaseException:
+                self.logout(user, "login failed")
+                raise
         self.logins_total += 1
-        self.log.info("login {name} from {peer}", name=name,
-                      peer=getattr(client, "peer", "?"))
+        self.log.info("login {name} from {peer}", name=name, peer=client.peer)
         return user
 
     def logout(self, user: User, reason: str = "") -> None:
@@ -219,7 +228,7 @@ class ChatFactory(ServerFactory):
         user.current = None
         del self.users[user.key]
         if not self.shutting_down:  # at shutdown, N quits to N users is N squared
-            event = events.Quit(user, sanitize(reason))
+            event = events.Quit(user.name, sanitize(reason))
             for other in neighbours:
                 other.client.deliver(event)
         self.log.info("quit {name} ({reason})", name=user.name,
@@ -258,15 +267,13 @@ class ChatFactory(ServerFactory):
             raise errors.NameTaken(f"The name {name!r} is taken.")
         if key != user.key and self.is_registered(name):
             raise errors.NameTaken(f"The name {name} is registered to someone else.")
-        # Lines gathered from this read show the name they were said under.
-        self.outbox.flush()
         old_name, old_key = user.name, user.key
         del self.users[old_key]
         user.name, user.key = name, key
         self.users[key] = user
         for room in user.rooms.values():
             room.rekey(user, old_key)
-        event = events.Renamed(user, old_name)
+        event = events.Renamed(old_name, name)
         for other in self.neighbours(user):
             other.client.deliver(event)
         self.log.info("rename {old} to {new}", old=old_name, new=name)
@@ -318,7 +325,7 @@ class ChatFactory(ServerFactory):
         user.focus(room)
         self.log.info("join {name} {room}", name=user.name, room=room.display)
         if not self._queue_presence(room, user, joined=True):
-            room.broadcast(events.Joined(room, user), exclude=user)
+            room.broadcast(events.Joined(room.name, user.name), exclude=user)
         return room, True
 
     def _queue_presence(self, room: Room, user: User, joined: bool) -> bool:
@@ -341,7 +348,7 @@ class ChatFactory(ServerFactory):
     def _flush_presence(self, room: Room) -> None:
         joined, left, _ = self._presence.pop(room.key)
         if room.members and self.rooms.get(room.key) is room:
-            room.broadcast(events.Presence(room, tuple(joined), tuple(left)))
+            room.broadcast(events.Presence(room.name, tuple(joined), tuple(left)))
 
     def leave(self, user: User, raw_room: Optional[str] = None,
               reason: str = "") -> Room:
@@ -362,7 +369,7 @@ class ChatFactory(ServerFactory):
             self._remove_member(room, user)
         else:
             self._remove_member(room, user)
-            room.broadcast(events.Left(room, user, sanitize(reason)))
+            room.broadcast(events.Left(room.name, user.name, sanitize(reason)))
         self.log.info("leave {name} {room}", name=user.name, room=room.display)
         return room
 
@@ -390,7 +397,7 @@ class ChatFactory(ServerFactory):
                 f"{self.limits.max_topic_length}.")
         room.topic = topic
         room.topic_set_by = user.name
-        room.broadcast(events.TopicChanged(room, user, topic))
+        room.broadcast(events.TopicChanged(room.name, user.name, topic))
         if self.store is not None:
             now = self.clock.seconds()
             self.store.set_topic(room.key, topic, user.name, now)
@@ -411,7 +418,7 @@ class ChatFactory(ServerFactory):
         default room is emptied but stays).
         """
         room = self.find_room(raw_room)
-        room.broadcast(events.RoomClosed(room, sanitize(reason)))
+        room.broadcast(events.RoomClosed(room.name, sanitize(reason)))
         for member in list(room.members.values()):
             self._remove_member(room, member)
         if room is not self.default_room:
@@ -434,7 +441,7 @@ class ChatFactory(ServerFactory):
         text = sanitize(raw_text)
         if not text:
             raise errors.InvalidText("There is nothing to say.")
-        event = (events.Acted if action else events.Said)(room, user, text)
+        event = (events.Acted if action else events.Said)(room.name, user.name, text)
         self.lines_relayed += 1
         room.broadcast(event, exclude=user)
         recent = self.recent
@@ -454,7 +461,7 @@ class ChatFactory(ServerFactory):
 
     def take_offline(self, user: User) -> defer.Deferred:
         """Fire with (and forget) the private messages kept for C{user}."""
-        if self.store is None or not getattr(user, "registered", False):
+        if self.store is None or not user.registered:
             return defer.succeed([])
         return self.store.take_offline(user.key)
 
@@ -487,7 +494,7 @@ class ChatFactory(ServerFactory):
                     "Try again after they next log in.")
             self.lines_relayed += 1
             return None
-        target.client.deliver(events.Private(user, target, text, action))
+        target.client.deliver(events.Private(user.name, target.name, text, action))
         self.lines_relayed += 1
         return target
 
@@ -499,7 +506,7 @@ class ChatFactory(ServerFactory):
         text = sanitize(raw_text)
         if raw_room is not None:
             room = self.find_room(raw_room)
-            event = events.Announcement(text, room)
+            event = events.Announcement(text, room.name)
             targets: Iterable[User] = list(room.members.values())
         else:
             event = events.Announcement(text)

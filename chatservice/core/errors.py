@@ -68,3 +68,19 @@ class NeedsPassword(ChatError):
 
 class MailboxFull(ChatError):
     """A private message for an offline user could not be kept."""
+
+
+class Refused(ChatError):
+    """A new connection is turned away."""
+
+
+class ServerFull(Refused):
+    """The server has as many connections as it accepts."""
+
+
+class TooManyFromAddress(Refused):
+    """The connection's address has as many connections as one address may."""
+
+
+class ShuttingDown(Refused):
+    """The server is stopping."""

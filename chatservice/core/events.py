@@ -1,42 +1,47 @@
 """
 What happens in the chat, as plain data.
 
-The factory and rooms produce these events; each front end (the line
-protocol today, IRC or a web page later) decides how to show them.  Nothing
-here knows about wording, bytes or terminals.
+The core produces these events; each front end (the line protocol today,
+IRC or a web page later) decides how to show them.  An event is frozen and
+holds only names, text and times, never a live user or room: it means the
+same thing whenever it is rendered (after a rename, say), and it can be
+serialised as it is (C{event._asdict()}) to travel to another process.
+
+Rooms are named as created, without C{#} (C{"lobby"}); users by the name
+others see.  Nothing here knows about wording, bytes or terminals.
 """
 
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Tuple, Union
 
 
 class Said(NamedTuple):
     """C{sender} said C{text} in C{room}."""
 
-    room: object
-    sender: object
+    room: str
+    sender: str
     text: str
 
 
 class Acted(NamedTuple):
     """C{sender} performed an action (C{/me waves}) in C{room}."""
 
-    room: object
-    sender: object
+    room: str
+    sender: str
     text: str
 
 
 class Joined(NamedTuple):
     """C{user} entered C{room}."""
 
-    room: object
-    user: object
+    room: str
+    user: str
 
 
 class Left(NamedTuple):
     """C{user} left C{room}; C{reason} is their parting message, if any."""
 
-    room: object
-    user: object
+    room: str
+    user: str
     reason: str
 
 
@@ -47,7 +52,7 @@ class Presence(NamedTuple):
     is N squared lines).
     """
 
-    room: object
+    room: str
     joined: Tuple[str, ...]
     left: Tuple[str, ...]
 
@@ -55,37 +60,37 @@ class Presence(NamedTuple):
 class TopicChanged(NamedTuple):
     """C{user} set the topic of C{room} (C{user} is L{None} for the server)."""
 
-    room: object
-    user: Optional[object]
+    room: str
+    user: Optional[str]
     topic: str
 
 
 class RoomClosed(NamedTuple):
     """The server closed C{room}; everyone in it was removed."""
 
-    room: object
+    room: str
     reason: str
 
 
 class Renamed(NamedTuple):
-    """C{user}, formerly called C{old_name}, has a new name."""
+    """The user formerly called C{old_name} is now called C{new_name}."""
 
-    user: object
     old_name: str
+    new_name: str
 
 
 class Quit(NamedTuple):
     """C{user} left the chat altogether."""
 
-    user: object
+    user: str
     reason: str
 
 
 class Private(NamedTuple):
     """C{sender} sent C{text} privately to C{recipient}."""
 
-    sender: object
-    recipient: object
+    sender: str
+    recipient: str
     text: str
     action: bool = False
 
@@ -94,4 +99,11 @@ class Announcement(NamedTuple):
     """The server or its operator says C{text} (to everyone, or one room)."""
 
     text: str
-    room: Optional[object] = None
+    room: Optional[str] = None
+
+
+#: The events a room broadcasts to its members.
+RoomEvent = Union[Said, Acted, Joined, Left, Presence, TopicChanged, RoomClosed,
+                  Announcement]
+#: The events delivered to one user alone.
+PersonalEvent = Union[Private, Renamed, Quit, Announcement]

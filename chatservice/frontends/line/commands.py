@@ -3,7 +3,8 @@ The slash commands of the line protocol.
 
 Each command is a C{do_<name>} method of L{ChatCommands}; its docstring is
 its C{/help} text: the first line gives the arguments, the rest explains it.
-The methods parse arguments and word replies; the rules are the factory's.
+The methods parse arguments and word replies; the rules are the core's
+(L{chatservice.core.chat.Chat}).
 """
 
 import difflib
@@ -58,7 +59,7 @@ class ChatCommands:
     """
     The command table, mixed into the line protocol.
 
-    Expects C{self.factory}, C{self.user}, and the output methods C{send},
+    Expects C{self.chat}, C{self.user}, and the output methods C{send},
     C{info} and C{error} of L{chatservice.frontends.line.protocol.ChatProtocol}.
     """
 
@@ -118,7 +119,7 @@ class ChatCommands:
         else:
             self.info(f"You are alone in {room.display}.")
         if joined:
-            self.show_history(room, self.factory.replay_lines)
+            self.show_history(room, self.chat.replay_lines)
 
     # -- the commands, in /help order ----------------------------------------
 
@@ -151,13 +152,13 @@ class ChatCommands:
         """[NAME]
         List everyone online and the rooms they are in, or show one user.
         """
-        factory = self.factory
+        chat = self.chat
         if arg:
-            user = factory.find_user(arg)
+            user = chat.find_user(arg)
             rooms = ", ".join(r.display for r in user.rooms.values()) or "no room"
             self.info(f"{user.name} is online, in {rooms}.")
             return
-        users = sorted(factory.users.values(), key=lambda u: u.key)
+        users = sorted(chat.users.values(), key=lambda u: u.key)
         self.info(f"{_plural(len(users), 'user')} online:")
         for user in users[:MAX_LISTED]:
             rooms = ", ".join(r.display for r in user.rooms.values()) or "no room"
@@ -169,7 +170,7 @@ class ChatCommands:
         """
         Show your current room: its topic and who is in it.
         """
-        room = self.factory.current_room(self.user)
+        room = self.chat.current_room(self.user)
         names = (u.name for u in room.members.values())
         self.info(f"You are in {room.display}" + (f". Topic: {room.topic}" if room.topic else "."))
         self.info(f"{_plural(len(room), 'user')} here: {_names(names, len(room))}")
@@ -178,7 +179,7 @@ class ChatCommands:
         """
         List the rooms with how many people are in each, and their topics.
         """
-        rooms = sorted(self.factory.rooms.values(), key=lambda r: (-len(r), r.key))
+        rooms = sorted(self.chat.rooms.values(), key=lambda r: (-len(r), r.key))
         self.info(f"{_plural(len(rooms), 'room')}:")
         for room in rooms[:MAX_LISTED]:
             if room is self.user.current:
@@ -201,7 +202,7 @@ class ChatCommands:
         """
         if not arg or " " in arg:
             raise self._usage("join")
-        room, entered = self.factory.join(self.user, arg)
+        room, entered = self.chat.join(self.user, arg)
         if entered:
             self.describe_room(room, joined=True)
         else:
@@ -215,7 +216,7 @@ class ChatCommands:
         if " " in arg:
             raise self._usage("leave")
         before = self.user.current
-        room = self.factory.leave(self.user, arg or None)
+        room = self.chat.leave(self.user, arg or None)
         self.send(f"<- You left {room.display}")
         current = self.user.current
         if current is None:
@@ -230,7 +231,7 @@ class ChatCommands:
         name, _, text = arg.partition(" ")
         if not name or not text.strip():
             raise self._usage("msg")
-        target = self.factory.whisper(self.user, name, text)
+        target = self.chat.whisper(self.user, name, text)
         if target is None:
             self.info(f"{name} is offline; they will get your message when they "
                       "next log in.")
@@ -243,7 +244,7 @@ class ChatCommands:
         """
         if not arg:
             raise self._usage("me")
-        self.factory.say(self.user, arg, action=True)
+        self.chat.say(self.user, arg, action=True)
 
     def do_nick(self, arg: str) -> None:
         """NEWNAME
@@ -251,7 +252,7 @@ class ChatCommands:
         """
         if not arg or " " in arg:
             raise self._usage("nick")
-        old = self.factory.rename(self.user, arg)
+        old = self.chat.rename(self.user, arg)
         self.info(f"You are now known as {self.user.name} (was {old}).")
 
     def do_topic(self, arg: str) -> None:
@@ -259,14 +260,14 @@ class ChatCommands:
         Show your current room's topic, or set it to TEXT (/topic - clears it).
         """
         if not arg:
-            room = self.factory.current_room(self.user)
+            room = self.chat.current_room(self.user)
             if room.topic:
                 by = f" (set by {room.topic_set_by})" if room.topic_set_by else ""
                 self.info(f"The topic of {room.display} is: {room.topic}{by}")
             else:
                 self.info(f"{room.display} has no topic. Type /topic TEXT to set one.")
             return
-        self.factory.set_topic(self.user, "" if arg == "-" else arg)
+        self.chat.set_topic(self.user, "" if arg == "-" else arg)
 
     def do_say(self, arg: str) -> None:
         """TEXT
@@ -275,7 +276,7 @@ class ChatCommands:
         """
         if not arg:
             raise self._usage("say")
-        self.factory.say(self.user, arg)
+        self.chat.say(self.user, arg)
 
     def do_history(self, arg: str) -> None:
         """[N]
@@ -287,7 +288,7 @@ class ChatCommands:
             if not arg.isdigit() or not 0 < int(arg) <= MAX_HISTORY_LINES:
                 raise self._usage("history")
             count = int(arg)
-        room = self.factory.current_room(self.user)
+        room = self.chat.current_room(self.user)
         self._require_accounts("Room history is")
         self.show_history(room, count, asked=True)
 
@@ -321,7 +322,7 @@ class ChatCommands:
         self.report(d.addCallback(lambda _: self.info("Your password has been changed.")))
 
     def _require_accounts(self, what: str):
-        accounts = self.factory.accounts
+        accounts = self.chat.accounts
         if accounts is None:
             raise errors.Unavailable(
                 f"{what} not available: this server keeps no accounts or history.")
@@ -338,5 +339,5 @@ class ChatCommands:
         Leave the chat; your rooms see MESSAGE.
         """
         user = self.user
-        self.factory.logout(user, arg)
+        self.chat.logout(user, arg)
         self.disconnect(f"Goodbye, {user.name}!")

@@ -3,36 +3,28 @@ The line protocol people use from telnet, netcat or a script.
 
 One L{ChatProtocol} per connection turns bytes into lines (LF, CRLF, CR or
 telnet's CR NUL, with telnet negotiation removed), lines into commands, and
-chat events into readable lines.  The rules live in L{ChatFactory}.
+chat events into readable lines (L{chatservice.frontends.line.render}).
+The rules live in the core (L{chatservice.core.chat.Chat}).
 """
 
-import time
-
-from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
-from ...core import errors, events
-from .commands import ChatCommands, CommandUsageError
+from ...core import errors
 from ...core.interfaces import IChatClient
 from ...core.limits import MAX_LINE_LENGTH
-from .telnet import TelnetFilter
 from ...core.text import name_key
-
-#: What every line the server sends ends with: CRLF suits telnet and
-#: terminals alike.
-EOL = b"\r\n"
+from ..session import DROP, KICK, WARN, ChatSession, FloodControl
+from .commands import ChatCommands, CommandUsageError
+from .render import ERROR, INFO, LINE_RENDERER, history_text, timestamp
+from .render import line as encode_line
+from .telnet import TelnetFilter
 
 #: Wrong passwords for a registered name before the connection is closed.
 MAX_PASSWORD_TRIES = 3
 #: Seconds between a wrong password and the next try.
 PASSWORD_RETRY_DELAY = 2.0
-
-# Server notices and errors are marked so nobody can pass text off as them:
-# a user's own text always starts with "<name>", "* name" or a room tag.
-INFO = "-- "
-ERROR = "!! "
 
 _HINTS = {
     errors.InvalidName: "Please choose another name.",
@@ -46,51 +38,8 @@ _HINTS = {
 }
 
 
-def _line(text: str) -> bytes:
-    return text.encode("utf-8") + EOL
-
-
-def _some(names, shown: int = 5) -> str:
-    """C{alice, bob and 3 others}."""
-    if len(names) <= shown:
-        return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-    return f"{', '.join(names[:shown])} and {len(names) - shown} others"
-
-
-def timestamp(when: float, now: float) -> str:
-    """C{14:05} for a time today (server time), else C{2026-11-20 14:05}."""
-    moment = time.localtime(when)
-    if time.localtime(now)[:3] == moment[:3]:
-        return time.strftime("%H:%M", moment)
-    return time.strftime("%Y-%m-%d %H:%M", moment)
-
-
-def _history_text(line) -> str:
-    if line.kind == "act":
-        return f"* {line.sender} {line.text}"
-    if line.kind == "topic":
-        return f"{INFO}{line.sender} set the topic: {line.text}" if line.text else \
-            f"{INFO}{line.sender} cleared the topic"
-    return f"<{line.sender}> {line.text}"
-
-
-def _room_tag(room, focused: bool) -> str:
-    return "" if focused else f"[{room.display}] "
-
-
-def pending_output(transport) -> int:
-    """
-    Return how many bytes C{transport} holds that the peer has not taken
-    yet, for the transports that expose it (TCP and UNIX sockets), else 0.
-    """
-    try:
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-    except AttributeError:
-        return 0
-
-
-@implementer(IChatClient, IPushProducer)
-class ChatProtocol(ChatCommands, LineReceiver):
+@implementer(IChatClient)
+class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
     """
     A person at a terminal, connected to the chat.
 
@@ -103,14 +52,13 @@ class ChatProtocol(ChatCommands, LineReceiver):
     Framing is done here rather than by L{LineReceiver.dataReceived},
     whose C{split} per line is quadratic in the number of lines in one
     read and which drops the connection silently on an over-long line.
-
-    The protocol registers itself as the transport's streaming producer
-    only to learn when the client stops reading: while the transport says
-    "pause", every write is measured against the output cap.
+    Admission, the output cap and the connection log are the
+    L{ChatSession}'s, shared with the other front ends.
     """
 
     MAX_LENGTH = MAX_LINE_LENGTH
     delimiter = b"\n"
+    renderer = LINE_RENDERER
 
     log = Logger()
 
@@ -123,15 +71,11 @@ class ChatProtocol(ChatCommands, LineReceiver):
         self._discarding = False
         self._cr_ended_last_read = False
         self._long_lines = 0
-        self._flood_dropped = 0
+        self._flood = None
         self._timer = None
-        self._producing = False
-        self._slow_since_pause = 0
         self._pending_name = ""
         self._password_failures = 0
         self._retry = None
-        self._admitted = False
-        self._connected_at = 0.0
 
     @property
     def state(self) -> str:
@@ -144,40 +88,41 @@ class ChatProtocol(ChatCommands, LineReceiver):
         if self._telnet is not None:
             self._telnet.hide_input(state in ("password", "checking"))
 
+    @property  # type: ignore[override]
+    def closing(self) -> bool:
+        """Whether the connection is closing (input is ignored, nothing more is sent)."""
+        return self._state == "closing"
+
+    @closing.setter
+    def closing(self, closing: bool) -> None:
+        if closing:
+            self.state = "closing"
+
     # -- connection ---------------------------------------------------------
 
     def connectionMade(self) -> None:
         """Check the connection limits, then greet and ask for a name."""
-        factory = self.factory
-        limits = factory.limits
-        self.clock = factory.clock
-        self.write = self.transport.write
-        self._telnet = TelnetFilter(self.write)
+        chat = self.chat = self.factory.chat
+        limits = chat.limits
+        self.clock = chat.clock
+        self._telnet = TelnetFilter(self.transport.write)
+        self.on_writer_changed = self._telnet_replies_to
         self.MAX_LENGTH = limits.max_line_length
-        self._tokens = float(limits.flood_burst)
-        self._refilled = self.clock.seconds()
-        peer = self.transport.getPeer()
-        host = getattr(peer, "host", None)
-        self.peer = f"{host}:{getattr(peer, 'port', '')}" if host else str(peer)
-        self._connected_at = self.clock.seconds()
-        refusal = factory.admit(self, host)
-        if refusal is not None:
-            self.disconnect(refusal)
+        self._flood = FloodControl(self.clock, limits.flood_burst, limits.flood_rate,
+                                   limits.flood_kick)
+        if not self.open_session():
             return
-        self._admitted = True
-        if limits.max_output:
-            self._producing = True
-            self.transport.registerProducer(self, True)
-        if hasattr(self.transport, "setTcpKeepAlive"):
-            self.transport.setTcpKeepAlive(True)  # notice half-open peers
-            # A chat line should leave at once, not wait for the peer's
-            # delayed ACK (Nagle): that cost 40 ms at p50 in the latency
-            # benchmark.  Writes are already gathered, one per read.
-            self.transport.setTcpNoDelay(True)
         if limits.login_timeout:
             self._timer = self.clock.callLater(limits.login_timeout, self._timed_out)
-        self.info(f"Welcome to {factory.server_name}!")
+        self.info(f"Welcome to {chat.server_name}!")
         self.prompt_for_name()
+
+    def refuse(self, reason: str) -> None:
+        """Tell a connection turned away at the door why, and close it."""
+        self.disconnect(reason)
+
+    def _telnet_replies_to(self, write) -> None:
+        self._telnet.reply = write
 
     def connectionLost(self, reason=None) -> None:
         """Clean up exactly as for C{/quit}: no ghost names or members."""
@@ -186,11 +131,7 @@ class ChatProtocol(ChatCommands, LineReceiver):
             if call is not None and call.active():
                 call.cancel()
         self._timer = self._retry = None
-        name = self.user.name if self.user is not None else None
-        self.factory.client_disconnected(self, "connection closed")
-        if self._admitted:
-            self.factory.connection_log.closed(
-                self.peer, self.clock.seconds() - self._connected_at, name)
+        self.close_session()
 
     def _timed_out(self) -> None:
         # One timer per connection: the login deadline, then (if set) the
@@ -200,7 +141,7 @@ class ChatProtocol(ChatCommands, LineReceiver):
             self.log.info("{peer} took too long to log in", peer=self.peer)
             self.disconnect("You took too long to choose a name. Goodbye!")
             return
-        idle = self.factory.limits.idle_timeout
+        idle = self.chat.limits.idle_timeout
         if self.state != "chatting" or not idle:
             return
         remaining = self.user.last_active + idle - self.clock.seconds()
@@ -208,156 +149,48 @@ class ChatProtocol(ChatCommands, LineReceiver):
             self._timer = self.clock.callLater(remaining, self._timed_out)
             return
         self.log.info("{name} was idle too long", name=self.user.name)
-        self.factory.logout(self.user, "idle too long")
+        self.chat.logout(self.user, "idle too long")
         self.disconnect(f"You were idle for more than {idle:g} seconds. Goodbye!")
-
-    # -- IPushProducer: learning that the client stopped reading ---------------
-
-    def pauseProducing(self) -> None:
-        """
-        The transport's buffer is full: the client is not keeping up.  From
-        now on, writes go through L{_write_while_backed_up}, which drops the
-        client if its pending output passes the cap.
-        """
-        if self.state == "closing":
-            return
-        self._slow_since_pause = 0
-        self._swap_writer(self._write_while_backed_up)
-
-    def resumeProducing(self) -> None:
-        """The client caught up: write straight to the transport again."""
-        if self.write != self.transport.write and self.state != "closing":
-            self._swap_writer(self.transport.write)
-
-    def stopProducing(self) -> None:
-        """The connection is going away; nothing to do."""
-
-    def _swap_writer(self, write) -> None:
-        old, self.write = self.write, write
-        self._telnet.reply = write
-        if self.user is not None:
-            for room in self.user.rooms.values():
-                room.replace_writer(self.user, old)
-
-    def _write_while_backed_up(self, data: bytes) -> None:
-        if self.state == "closing":
-            return
-        self.transport.write(data)
-        self._slow_since_pause += len(data)
-        pending = pending_output(self.transport) or self._slow_since_pause
-        if pending > self.factory.limits.max_output:
-            self.drop_slow_reader(pending)
-
-    def drop_slow_reader(self, pending: int) -> None:
-        """Abort a client whose unread output passed the cap."""
-        cap = self.factory.limits.max_output
-        self.log.info("dropping {peer}: {pending} bytes unread (cap {cap})",
-                      peer=self.peer, pending=pending, cap=cap)
-        if self.user is not None:
-            self.factory.logout(self.user, "not reading: output buffer full")
-        self.abort()
 
     # -- IChatClient ---------------------------------------------------------
 
-    @staticmethod
-    def encode_room_event(event, focused: bool) -> bytes:
-        """Return room event C{event} as a line for one room member."""
-        kind = type(event)
-        room = event.room
-        if kind is events.Said:
-            return _line(f"{_room_tag(room, focused)}<{event.sender.name}> {event.text}")
-        if kind is events.Acted:
-            return _line(f"{_room_tag(room, focused)}* {event.sender.name} {event.text}")
-        if kind is events.Joined:
-            return _line(f"-> {event.user.name} joined {room.display}")
-        if kind is events.Left:
-            reason = f" ({event.reason})" if event.reason else ""
-            return _line(f"<- {event.user.name} left {room.display}{reason}")
-        if kind is events.Presence:
-            text = ""
-            if event.joined:
-                text += f"-> {_some(event.joined)} joined {room.display}\r\n"
-            if event.left:
-                text += f"<- {_some(event.left)} left {room.display}\r\n"
-            return text.encode("utf-8")
-        if kind is events.TopicChanged:
-            who = event.user.name if event.user is not None else "The server"
-            if event.topic:
-                return _line(f"{INFO}{who} set the topic of {room.display}: {event.topic}")
-            return _line(f"{INFO}{who} cleared the topic of {room.display}")
-        if kind is events.RoomClosed:
-            reason = f": {event.reason}" if event.reason else ""
-            return _line(f"{INFO}{room.display} was closed by the server{reason}")
-        if kind is events.Announcement:
-            return _line(f"{_room_tag(room, focused)}{INFO}Announcement: {event.text}")
-        raise TypeError(f"not a room event: {event!r}")
-
     def deliver(self, event) -> None:
         """Show an event addressed to this user alone."""
-        self._settle()
-        kind = type(event)
-        if kind is events.Private:
-            if event.action:
-                self.send(f"[private] * {event.sender.name} {event.text}")
-            else:
-                self.send(f"[private] <{event.sender.name}> {event.text}")
-        elif kind is events.Renamed:
-            self.info(f"{event.old_name} is now known as {event.user.name}")
-        elif kind is events.Quit:
-            reason = f" ({event.reason})" if event.reason else ""
-            self.send(f"<- {event.user.name} quit{reason}")
-        elif kind is events.Announcement:
-            if event.room is not None:
-                self.write(self.encode_room_event(event, event.room is self.user.current))
-            else:
-                self.info(f"Announcement: {event.text}")
-        else:
-            self.write(self.encode_room_event(event, event.room is self.user.current))
+        self.settle()
+        if getattr(event, "room", None) is None:
+            self.write(encode_line(self.renderer.personal(event)))
+        else:  # a room's announcement, tagged as in the room
+            current = self.user.current if self.user is not None else None
+            focused = current is not None and current.name == event.room
+            self.write(self.renderer.encode(event, focused))
 
     def disconnect(self, reason: str) -> None:
         """Tell the user C{reason} and close the connection once it is sent."""
         if self.state == "closing":
             return
-        self._settle()
+        self.settle()
         if reason:
             self.info(reason)
         self.state = "closing"
-        if self._producing:
-            # A registered, paused producer keeps a TCP transport from ever
-            # finishing loseConnection.
-            self._producing = False
-            self.transport.unregisterProducer()
+        self.stop_guarding_output()
         self.transport.loseConnection()
-
-    def abort(self) -> None:
-        """Drop the connection at once (a client that does not read)."""
-        self.state = "closing"
-        self.transport.abortConnection()
 
     # -- output -----------------------------------------------------------------
 
     def send(self, text: str) -> None:
         """Send one line of text to this user."""
-        self._settle()
-        self.write(_line(text))
+        self.settle()
+        self.write(encode_line(text))
 
     def info(self, text: str) -> None:
         """Send a server notice."""
-        self._settle()
-        self.write(_line(INFO + text))
+        self.settle()
+        self.write(encode_line(INFO + text))
 
     def error(self, text: str) -> None:
         """Send an error message (which should say what to type instead)."""
-        self._settle()
-        self.write(_line(ERROR + text))
-
-    def _settle(self) -> None:
-        # Room events gathered from the current read go out before anything
-        # written directly, so every user sees things in the order they
-        # happened.
-        outbox = self.factory.outbox
-        if outbox.room is not None:
-            outbox.flush()
+        self.settle()
+        self.write(encode_line(ERROR + text))
 
     def prompt_for_name(self) -> None:
         """Ask for a name."""
@@ -371,16 +204,8 @@ class ChatProtocol(ChatCommands, LineReceiver):
         scripts use, and refusing over-long lines without dropping the
         connection.
         """
-        outbox = self.factory.outbox
-        if outbox.gathering:  # re-entered: the outer call flushes
+        with self.chat.outbox.batch():
             self._receive(data)
-            return
-        outbox.gathering = True
-        try:
-            self._receive(data)
-        finally:
-            outbox.gathering = False
-            outbox.flush()
 
     def _receive(self, data: bytes) -> None:
         data = self._telnet.feed(data)
@@ -397,7 +222,7 @@ class ChatProtocol(ChatCommands, LineReceiver):
             data = self._buffer + data
         lines = data.split(b"\n")
         rest = lines.pop()
-        limits = self.factory.limits
+        limits = self.chat.limits
         flood_rate = limits.flood_rate
         for line in lines:
             if self.state == "closing":
@@ -419,44 +244,34 @@ class ChatProtocol(ChatCommands, LineReceiver):
             rest = b""
         self._buffer = rest
 
-    def _charge_line(self, limits) -> bool:
+    def _charge_line(self, limits, cost: float = 1.0) -> bool:
         """
-        Take a line from the flood-control token bucket; return whether the
-        line may go through.  A flood is warned about once, and a flood that
-        goes on past C{flood_kick} dropped lines disconnects.
+        Take a line (costing C{cost} lines) from flood control; return
+        whether it may go through.  A flood is warned about once, and a
+        flood that goes on past C{flood_kick} dropped lines disconnects.
         """
-        now = self.clock.seconds()
-        tokens = self._tokens + (now - self._refilled) * limits.flood_rate
-        if tokens >= limits.flood_burst:
-            tokens = float(limits.flood_burst)
-            self._flood_dropped = 0  # a full bucket ends a flood episode
-        self._refilled = now
-        if tokens >= 1:
-            self._tokens = tokens - 1
-            return True
-        self._tokens = tokens
-        self._flood_dropped += 1
-        if self._flood_dropped == 1:
+        verdict = self._flood.charge(cost)
+        if verdict == WARN:
             self.error(
                 f"Slow down: you are sending more than {limits.flood_rate:g} lines "
                 "a second. Lines sent too fast are dropped."
             )
-        elif self._flood_dropped > limits.flood_kick:
+        elif verdict == KICK:
             self.log.info("disconnecting {peer} for flooding", peer=self.peer)
             if self.user is not None:
-                self.factory.logout(self.user, "flooding")
+                self.chat.logout(self.user, "flooding")
             self.disconnect("You were disconnected for flooding.")
-        return False
+        return verdict not in (WARN, DROP, KICK)
 
     def lineLengthExceeded(self, line: bytes) -> None:
         """Refuse an over-long line; the connection stays open unless this
         keeps happening."""
         self._long_lines += 1
-        limit = self.factory.limits.max_long_lines
+        limit = self.chat.limits.max_long_lines
         if limit and self._long_lines > limit:
             self.log.info("disconnecting {peer}: too many over-long lines", peer=self.peer)
             if self.user is not None:
-                self.factory.logout(self.user, "too many over-long lines")
+                self.chat.logout(self.user, "too many over-long lines")
             self.disconnect("You were disconnected for sending too many over-long lines.")
             return
         self.error(
@@ -508,9 +323,9 @@ class ChatProtocol(ChatCommands, LineReceiver):
             self.error("Please choose a name first. What's your name?")
             return
         try:
-            self.user = self.factory.login(self, text)
+            self.user = self.chat.login(self, text)
         except errors.NeedsPassword:
-            self._pending_name = self.factory.validate_name(text)
+            self._pending_name = self.chat.validate_name(text)
             self.state = "password"
             self.send(f"The name {self._pending_name} is registered. Password "
                       "(or /back to choose another name):")
@@ -526,7 +341,7 @@ class ChatProtocol(ChatCommands, LineReceiver):
         self._start_idle_timer()
         self.welcome()
         if self.user.registered:
-            self.report(self.factory.take_offline(self.user).addCallback(self._show_offline))
+            self.report(self.chat.take_offline(self.user).addCallback(self._show_offline))
 
     def password_line(self, text: str) -> None:
         """Handle the password typed for a registered name."""
@@ -543,7 +358,7 @@ class ChatProtocol(ChatCommands, LineReceiver):
             return
         self.state = "checking"
         key = name_key(self._pending_name)
-        self.report(self.factory.accounts.authenticate(key, password)
+        self.report(self.chat.accounts.authenticate(key, password)
                     .addCallback(self._password_checked))
 
     def _password_checked(self, registered_name) -> None:
@@ -551,7 +366,7 @@ class ChatProtocol(ChatCommands, LineReceiver):
             return
         if registered_name is not None:
             try:
-                self.user = self.factory.login(self, registered_name, authenticated=True)
+                self.user = self.chat.login(self, registered_name, authenticated=True)
             except errors.ChatError as e:
                 self.state = "naming"
                 self.error(f"{e} {_HINTS.get(type(e), '')}".rstrip())
@@ -628,23 +443,23 @@ class ChatProtocol(ChatCommands, LineReceiver):
                       f"{count} line{'s' if count != 1 else ''}:")
             for line in lines:
                 self.send(f"[{room.display} {timestamp(line.when, now)}] "
-                          + _history_text(line))
+                          + history_text(line))
             self.info(f"End of history of {room.display}.")
 
-        self.report(self.factory.history(room, count).addCallback(show))
+        self.report(self.chat.history(room, count).addCallback(show))
 
     def _start_idle_timer(self) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        idle = self.factory.limits.idle_timeout
+        idle = self.chat.limits.idle_timeout
         if idle:
             self._timer = self.clock.callLater(idle, self._timed_out)
 
     def welcome(self) -> None:
         """Greet a user who just logged in and show where they are."""
-        self.info(f"Hello {self.user.name}, welcome to {self.factory.server_name}!")
-        for line in self.factory.motd.splitlines():
+        self.info(f"Hello {self.user.name}, welcome to {self.chat.server_name}!")
+        for line in self.chat.motd.splitlines():
             self.info(line)
         self.info("Type /help for the commands; anything else you type is said to your room.")
         if self.user.current is not None:
@@ -657,7 +472,7 @@ class ChatProtocol(ChatCommands, LineReceiver):
             self.run_command(name, arg.strip())
         else:
             try:
-                self.factory.say(self.user, text)
+                self.chat.say(self.user, text)
             except errors.InvalidText:
                 pass  # stray control bytes alone are not a message
 

@@ -1,0 +1,123 @@
+"""
+How the line protocol shows things: every chat event as one readable line
+(or two, for a batched presence notice), ending in CRLF.
+
+Server notices and errors are marked so that nobody can pass text off as
+them: a user's own text always starts with C{<name>}, C{* name} or a room
+tag, a notice with C{--} and an error with C{!!}.
+"""
+
+import time
+from typing import List, Sequence
+
+from zope.interface import implementer
+
+from ...core import events
+from ...core.interfaces import IRenderer
+
+#: What every line the server sends ends with: CRLF suits telnet and
+#: terminals alike.
+EOL = b"\r\n"
+#: The marks of a server notice and of an error.
+INFO = "-- "
+ERROR = "!! "
+
+
+def line(text: str) -> bytes:
+    """C{text} as one line to send."""
+    return text.encode("utf-8") + EOL
+
+
+def some(names: Sequence[str], shown: int = 5) -> str:
+    """C{alice, bob and 3 others}."""
+    if len(names) <= shown:
+        return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+    return f"{', '.join(names[:shown])} and {len(names) - shown} others"
+
+
+def timestamp(when: float, now: float) -> str:
+    """C{14:05} for a time today (server time), else C{2026-11-20 14:05}."""
+    moment = time.localtime(when)
+    if time.localtime(now)[:3] == moment[:3]:
+        return time.strftime("%H:%M", moment)
+    return time.strftime("%Y-%m-%d %H:%M", moment)
+
+
+def history_text(stored) -> str:
+    """A stored room line (a L{HistoryLine}) as it is shown in a replay."""
+    if stored.kind == "act":
+        return f"* {stored.sender} {stored.text}"
+    if stored.kind == "topic":
+        return f"{INFO}{stored.sender} set the topic: {stored.text}" if stored.text else \
+            f"{INFO}{stored.sender} cleared the topic"
+    return f"<{stored.sender}> {stored.text}"
+
+
+def _room_tag(room: str, focused: bool) -> str:
+    return "" if focused else f"[#{room}] "
+
+
+@implementer(IRenderer)
+class LineRenderer:
+    """Room events as lines, tagged with the room when it is not the reader's current one."""
+
+    distinguishes_focus = True
+
+    @staticmethod
+    def encode(event, focused: bool) -> bytes:
+        """Return room event C{event} as a line for one room member."""
+        kind = type(event)
+        room = event.room
+        if kind is events.Said:
+            return line(f"{_room_tag(room, focused)}<{event.sender}> {event.text}")
+        if kind is events.Acted:
+            return line(f"{_room_tag(room, focused)}* {event.sender} {event.text}")
+        if kind is events.Joined:
+            return line(f"-> {event.user} joined #{room}")
+        if kind is events.Left:
+            reason = f" ({event.reason})" if event.reason else ""
+            return line(f"<- {event.user} left #{room}{reason}")
+        if kind is events.Presence:
+            text = ""
+            if event.joined:
+                text += f"-> {some(event.joined)} joined #{room}\r\n"
+            if event.left:
+                text += f"<- {some(event.left)} left #{room}\r\n"
+            return text.encode("utf-8")
+        if kind is events.TopicChanged:
+            who = event.user if event.user is not None else "The server"
+            if event.topic:
+                return line(f"{INFO}{who} set the topic of #{room}: {event.topic}")
+            return line(f"{INFO}{who} cleared the topic of #{room}")
+        if kind is events.RoomClosed:
+            reason = f": {event.reason}" if event.reason else ""
+            return line(f"{INFO}#{room} was closed by the server{reason}")
+        if kind is events.Announcement:
+            return line(f"{_room_tag(room, focused)}{INFO}Announcement: {event.text}")
+        raise TypeError(f"not a room event: {event!r}")
+
+    @staticmethod
+    def combine(payloads: List[bytes]) -> bytes:
+        """Lines in a row are one write."""
+        return b"".join(payloads)
+
+    @staticmethod
+    def personal(event) -> str:
+        """The text of an event addressed to one user (without its end of line)."""
+        kind = type(event)
+        if kind is events.Private:
+            if event.action:
+                return f"[private] * {event.sender} {event.text}"
+            return f"[private] <{event.sender}> {event.text}"
+        if kind is events.Renamed:
+            return f"{INFO}{event.old_name} is now known as {event.new_name}"
+        if kind is events.Quit:
+            reason = f" ({event.reason})" if event.reason else ""
+            return f"<- {event.user} quit{reason}"
+        if kind is events.Announcement and event.room is None:
+            return f"{INFO}Announcement: {event.text}"
+        raise TypeError(f"not a personal event: {event!r}")
+
+
+#: The one renderer every line-protocol connection shares.
+LINE_RENDERER = LineRenderer()

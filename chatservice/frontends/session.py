@@ -1,0 +1,250 @@
+"""
+What every front end's connection shares, whatever its protocol: admission
+at the door and the connection log line at the end, flood control (a token
+bucket), and the output cap that drops a client which stops reading.
+
+A front end's protocol mixes in L{ChatSession} and keeps only its framing,
+its commands and its wording.
+"""
+
+from typing import Any, Callable, Optional
+
+from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from ..core import errors
+
+
+def pending_output(transport) -> int:
+    """
+    Return how many bytes C{transport} holds that the peer has not taken
+    yet, for the transports that expose it (TCP and UNIX sockets), else 0.
+    """
+    try:
+        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    except AttributeError:
+        return 0
+
+
+class TokenBucket:
+    """
+    C{burst} tokens, refilled at C{rate} a second on C{clock}: an action
+    that takes a token may go ahead, one that finds none may not.
+
+    @ivar tokens: the tokens in the bucket at the last refill.
+    """
+
+    def __init__(self, clock: IReactorTime, burst: float, rate: float) -> None:
+        self.clock = clock
+        self.burst = float(burst)
+        self.rate = rate
+        self.tokens = float(burst)
+        self._refilled = clock.seconds()
+
+    def refill(self) -> float:
+        """Bring the bucket up to date and return its tokens."""
+        now = self.clock.seconds()
+        tokens = self.tokens + (now - self._refilled) * self.rate
+        self.tokens = tokens if tokens < self.burst else self.burst
+        self._refilled = now
+        return self.tokens
+
+    def full(self) -> bool:
+        """Whether the bucket is full (after a refill)."""
+        return self.refill() >= self.burst
+
+    def take(self, cost: float = 1.0) -> bool:
+        """Take C{cost} tokens if there are that many; return whether there were."""
+        if self.refill() >= cost:
+            self.tokens -= cost
+            return True
+        return False
+
+    def seconds_until(self, cost: float = 1.0) -> float:
+        """How long until C{cost} tokens are in the bucket (0 if they are now)."""
+        missing = cost - self.refill()
+        return max(missing, 0.0) / self.rate if self.rate else float("inf")
+
+
+#: What L{FloodControl.charge} says of a line.
+PASS, WARN, DROP, KICK = "pass", "warn", "drop", "kick"
+
+
+class FloodControl:
+    """
+    Flood control for one connection: a L{TokenBucket} of lines, and the
+    episodes it tells apart.  The first line dropped in a flood is to be
+    warned about, later ones dropped silently, and a flood that goes on past
+    C{kick} dropped lines ends the connection.  A full bucket ends a flood.
+    """
+
+    def __init__(self, clock: IReactorTime, burst: int, rate: float, kick: int) -> None:
+        self.bucket = TokenBucket(clock, burst, rate)
+        self.kick = kick
+        self.dropped = 0
+
+    def charge(self, cost: float = 1.0) -> str:
+        """Charge one line (costing C{cost}); return L{PASS}, L{WARN}, L{DROP} or L{KICK}."""
+        bucket = self.bucket
+        if bucket.refill() >= bucket.burst:
+            self.dropped = 0  # a full bucket ends a flood episode
+        if bucket.take(cost):
+            return PASS
+        self.dropped += 1
+        if self.dropped == 1:
+            return WARN
+        if self.dropped > self.kick:
+            return KICK
+        return DROP
+
+
+@implementer(IPushProducer)
+class ChatSession:
+    """
+    The part of an L{IChatClient} that every front end's protocol shares;
+    mixed into a L{twisted.internet.protocol.Protocol} whose C{factory} has
+    a C{chat} (a L{chatservice.core.chat.Chat}).
+
+    The session registers itself as the transport's streaming producer only
+    to learn when the client stops reading: while the transport says
+    "pause", every write is measured against the output cap.
+
+    Subclasses provide C{renderer}, C{disconnect(reason)} and
+    C{refuse(reason)}, and set C{closing} when they start closing.
+
+    @ivar chat: the chat this connection belongs to.
+    @ivar user: the logged-in user, or L{None}.
+    @ivar peer: C{host:port} of the client, for logs.
+    @ivar write: where this client's output goes (the transport's C{write},
+        or a guarded one while the client is not reading).
+    """
+
+    log = Logger()
+
+    user: Any = None
+    peer = "?"
+    closing = False
+    write: Callable[[bytes], None]
+    _admitted = False
+    _connected_at = 0.0
+    _producing = False
+    _slow_since_pause = 0
+    #: Called with the new writer when it changes (a telnet filter's replies).
+    on_writer_changed: Optional[Callable[[Callable[[bytes], None]], None]] = None
+
+    def open_session(self) -> bool:
+        """
+        At C{connectionMade}: note the peer, ask the chat to admit the
+        connection (return false, after C{refuse(reason)}, if it does not)
+        and set up the output cap and the socket options.
+        """
+        self.chat = self.factory.chat  # type: ignore[attr-defined]
+        transport = self.transport  # type: ignore[attr-defined]
+        self.write = transport.write
+        clock = self.chat.clock
+        peer = transport.getPeer()
+        host = getattr(peer, "host", None)
+        self.peer = f"{host}:{getattr(peer, 'port', '')}" if host else str(peer)
+        self._connected_at = clock.seconds()
+        try:
+            self.chat.admit(self, host)
+        except errors.Refused as refusal:
+            self.refuse(str(refusal))
+            return False
+        self._admitted = True
+        if self.chat.limits.max_output:
+            self._producing = True
+            transport.registerProducer(self, True)
+        if hasattr(transport, "setTcpKeepAlive"):
+            transport.setTcpKeepAlive(True)  # notice half-open peers
+            # A chat line should leave at once, not wait for the peer's
+            # delayed ACK (Nagle): that cost 40 ms at p50 in the latency
+            # benchmark.  Writes are already gathered, one per read.
+            transport.setTcpNoDelay(True)
+        return True
+
+    def close_session(self) -> None:
+        """At C{connectionLost}: the user leaves as with C{/quit}, and the log gets one line."""
+        self.closing = True
+        name = self.user.name if self.user is not None else None
+        self.chat.client_disconnected(self, "connection closed")
+        if self._admitted:
+            self.chat.connection_log.closed(
+                self.peer, self.chat.clock.seconds() - self._connected_at, name)
+
+    def stop_guarding_output(self) -> None:
+        """
+        Unregister as the transport's producer before closing: a registered,
+        paused producer keeps a TCP transport from ever finishing
+        C{loseConnection}.
+        """
+        if self._producing:
+            self._producing = False
+            self.transport.unregisterProducer()  # type: ignore[attr-defined]
+
+    def abort(self) -> None:
+        """Drop the connection at once (a client that does not read)."""
+        self.closing = True
+        self.transport.abortConnection()  # type: ignore[attr-defined]
+
+    # -- IPushProducer: learning that the client stopped reading ---------------
+
+    def pauseProducing(self) -> None:
+        """
+        The transport's buffer is full: the client is not keeping up.  From
+        now on, writes go through L{_write_while_backed_up}, which drops the
+        client if its pending output passes the cap.
+        """
+        if self.closing:
+            return
+        self._slow_since_pause = 0
+        self._swap_writer(self._write_while_backed_up)
+
+    def resumeProducing(self) -> None:
+        """The client caught up: write straight to the transport again."""
+        transport_write = self.transport.write  # type: ignore[attr-defined]
+        if self.write != transport_write and not self.closing:
+            self._swap_writer(transport_write)
+
+    def stopProducing(self) -> None:
+        """The connection is going away; nothing to do."""
+
+    def _swap_writer(self, write: Callable[[bytes], None]) -> None:
+        old, self.write = self.write, write
+        if self.on_writer_changed is not None:
+            self.on_writer_changed(write)
+        if self.user is not None:
+            for room in self.user.rooms.values():
+                room.replace_writer(self.user, old)
+
+    def _write_while_backed_up(self, data: bytes) -> None:
+        if self.closing:
+            return
+        transport = self.transport  # type: ignore[attr-defined]
+        transport.write(data)
+        self._slow_since_pause += len(data)
+        pending = pending_output(transport) or self._slow_since_pause
+        if pending > self.chat.limits.max_output:
+            self.drop_slow_reader(pending)
+
+    def drop_slow_reader(self, pending: int) -> None:
+        """Abort a client whose unread output passed the cap."""
+        cap = self.chat.limits.max_output
+        self.log.info("dropping {peer}: {pending} bytes unread (cap {cap})",
+                      peer=self.peer, pending=pending, cap=cap)
+        if self.user is not None:
+            self.chat.logout(self.user, "not reading: output buffer full")
+        self.abort()
+
+    def refuse(self, reason: str) -> None:
+        """Tell a client turned away at the door why, and close (front ends override)."""
+        raise NotImplementedError
+
+    def settle(self) -> None:
+        """
+        Deliver the room events gathered in the current batch before
+        anything is written to this client directly, so that everyone sees
+        things in the order they happened.
+        """
+        self.chat.outbox.settle()
