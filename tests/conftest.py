@@ -14,6 +14,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
 from chatservice.core.chat import REPLAY_LINES, Chat
+from chatservice.core.limits import Limits
 from chatservice.frontends.line.factory import ChatFactory
 from chatservice.persistence import remember
 
@@ -99,7 +100,12 @@ def clock() -> task.Clock:
 
 @pytest.fixture
 def factory(clock) -> ChatFactory:
-    return make_factory(clock=clock, server_name="testchat", motd="Be nice.")
+    """
+    The line protocol's factory over a chat on the fake clock, with flood
+    control off (tests/test_limits.py covers it with factories of its own).
+    """
+    return make_factory(clock=clock, server_name="testchat", motd="Be nice.",
+                        limits=Limits(flood_rate=0))
 
 
 @pytest.fixture

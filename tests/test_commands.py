@@ -6,20 +6,12 @@ and error messages, and what the other users see.
 import re
 
 import pytest
-from conftest import FakeClient, make_factory
+from conftest import FakeClient
 
 from chatservice.frontends.line import commands
 from chatservice.frontends.line.commands import ALIASES, ChatCommands
-from chatservice.core.limits import Limits
 
 NOT_IN_ROOM = "!! You are not in any room. Type /join ROOM to enter a room."
-
-
-@pytest.fixture
-def factory(clock):
-    """A factory like conftest's, with flood control off (tests/test_limits.py covers it)."""
-    return make_factory(clock=clock, server_name="testchat", motd="Be nice.",
-                       limits=Limits(flood_rate=0))
 
 
 @pytest.fixture

@@ -27,13 +27,6 @@ WELCOME = [
 SORRY = "!! Sorry, something went wrong on the server; it has been logged."
 
 
-@pytest.fixture
-def factory(clock):
-    """A factory like conftest's, with flood control off (tests/test_limits.py covers it)."""
-    return make_factory(clock=clock, server_name="testchat", motd="Be nice.",
-                       limits=Limits(flood_rate=0))
-
-
 def newcomer(factory, host: str = "127.0.0.1") -> FakeClient:
     """A fresh connection at the name prompt, greeting already read."""
     client = FakeClient(factory, host=host)

@@ -317,13 +317,6 @@ def test_broadcast_in_another_room_flushes_the_first():
 # -- multi-room delivery through the protocol --------------------------------------------
 
 
-@pytest.fixture
-def factory(clock):
-    """A factory like conftest's, with flood control off (tests/test_limits.py covers it)."""
-    return make_factory(clock=clock, server_name="testchat", motd="Be nice.",
-                       limits=Limits(flood_rate=0))
-
-
 def test_lines_from_non_current_room_are_tagged(connect):
     """A line from a room that is not the recipient's current one starts with [#room]."""
     alice, bob, carol = connect("alice"), connect("bob"), connect("carol")

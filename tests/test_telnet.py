@@ -9,11 +9,10 @@ these tests read C{FakeClient.output()} rather than C{lines()}.
 from typing import List, Tuple
 
 import pytest
-from conftest import FakeClient, make_factory
+from conftest import FakeClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatservice.core.limits import Limits
 from chatservice.frontends.line.telnet import DO, DONT, IAC, SB, SE, WILL, WONT, TelnetFilter
 
 ECHO, SGA, TIMING_MARK, TTYPE, NAWS, LINEMODE = 1, 3, 6, 24, 31, 34
@@ -289,13 +288,6 @@ def test_endless_subnegotiation_keeps_no_buffer():
 
 
 # -- through the line protocol ---------------------------------------------------------
-
-
-@pytest.fixture
-def factory(clock):
-    """A factory like conftest's, with flood control off (tests/test_limits.py covers it)."""
-    return make_factory(clock=clock, server_name="testchat", motd="Be nice.",
-                       limits=Limits(flood_rate=0))
 
 
 def raw_since(client: FakeClient, mark: int) -> bytes:

@@ -2,9 +2,12 @@
 A user: one person, logged in under one name, through one front end.
 """
 
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from .text import name_key
+
+if TYPE_CHECKING:
+    from .room import Room
 
 
 class User:
@@ -22,12 +25,12 @@ class User:
         registered it since).
     """
 
-    def __init__(self, name: str, client, connected_at: float = 0.0) -> None:
+    def __init__(self, name: str, client: Any, connected_at: float = 0.0) -> None:
         self.name = name
         self.key = name_key(name)
         self.client = client
-        self.rooms: Dict[str, object] = {}
-        self.current: Optional[object] = None
+        self.rooms: Dict[str, "Room"] = {}
+        self.current: Optional["Room"] = None
         self.connected_at = connected_at
         self.last_active = connected_at
         self.registered = False
@@ -36,7 +39,7 @@ class User:
         rooms = ", ".join(room.display for room in self.rooms.values())
         return f"<User {self.name} in [{rooms}]>"
 
-    def focus(self, room) -> None:
+    def focus(self, room: Optional["Room"]) -> None:
         """
         Make C{room} (or L{None}) the room plain text goes to, keeping the
         delivery plans of both rooms concerned up to date.
