@@ -9,7 +9,8 @@ from twisted.application.service import MultiService
 from twisted.internet import endpoints
 from twisted.python import usage
 
-from .core.chat import DEFAULT_ROOM, DEFAULT_SERVER_NAME, REPLAY_LINES, Chat
+from .core.chat import DEFAULT_ROOM, DEFAULT_SERVER_NAME, Chat
+from .core.limits import REPLAY_LINES
 from .frontends.line.factory import ChatFactory
 from .persistence import remember
 from .core import limits as L

@@ -13,8 +13,8 @@ from twisted.internet import task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
-from chatservice.core.chat import REPLAY_LINES, Chat
-from chatservice.core.limits import Limits
+from chatservice.core.chat import Chat
+from chatservice.core.limits import REPLAY_LINES, Limits
 from chatservice.frontends.line.factory import ChatFactory
 from chatservice.persistence import remember
 

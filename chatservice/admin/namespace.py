@@ -10,10 +10,8 @@ import time
 from typing import Optional
 
 from ..core import errors
+from ..core.limits import MAX_LISTED
 from ..core.text import clean_room_name, name_key
-
-#: Most users or members a helper lists before saying "and N more".
-MAX_LISTED = 100
 
 
 def _duration(seconds: float) -> str:

@@ -18,7 +18,7 @@ from twisted.logger import Logger
 from . import errors, events
 from .connlog import ConnectionLog
 from .delivery import Outbox
-from .limits import Limits
+from .limits import REPLAY_LINES, Limits
 from .room import Room
 from .text import (
     check_name,
@@ -34,8 +34,6 @@ from .user import User
 DEFAULT_ROOM = "lobby"
 #: Name the server goes by in greetings.
 DEFAULT_SERVER_NAME = "chatservice"
-#: Lines of history shown to someone entering a room.
-REPLAY_LINES = 20
 
 
 class _StoredTopic(NamedTuple):

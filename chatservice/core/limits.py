@@ -43,6 +43,10 @@ BUSY_ROOM_SIZE = 50
 BUSY_ROOM_INTERVAL = 2.0
 #: Seconds connected users get to finish before a shutdown aborts them.
 SHUTDOWN_GRACE = 2.0
+#: Lines of history shown to someone entering a room.
+REPLAY_LINES = 20
+#: Most entries a listing (users, members, rooms) shows before "and N more".
+MAX_LISTED = 100
 
 
 @dataclass

@@ -135,6 +135,8 @@ except ImportError:  # not POSIX: no lock (twistd servers run on POSIX)
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from ..core.limits import REPLAY_LINES
+
 #: The schema version this code writes (C{PRAGMA user_version}).
 SCHEMA_VERSION = 2
 #: C{PRAGMA application_id} of a chatservice database ("Chat").
@@ -145,8 +147,6 @@ DATABASE_FILE = "chat.db"
 BATCH_INTERVAL = 0.1
 #: Lines of history kept per room by default (0 keeps everything).
 HISTORY_LIMIT = 10000
-#: Lines replayed to someone joining a room, by default.
-REPLAY_LINES = 20
 #: Seconds between two background prunes of the history.
 PRUNE_INTERVAL = 300.0
 #: History rows one prune statement deletes at most.

@@ -13,6 +13,7 @@ from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from ...core import errors
+from ...core.limits import MAX_LISTED
 from ...core.text import sanitize
 
 #: Other names people type for the same commands.
@@ -30,8 +31,6 @@ ALIASES: Dict[str, str] = {
 HISTORY_LINES = 50
 MAX_HISTORY_LINES = 500
 
-#: Most entries shown by a listing (/who, /look, /rooms) before "and N more".
-MAX_LISTED = 100
 
 
 class CommandUsageError(Exception):
