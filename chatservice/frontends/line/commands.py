@@ -10,11 +10,18 @@ The methods parse arguments and word replies; the rules are the core's
 import difflib
 import inspect
 from itertools import islice
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ...core import errors
 from ...core.limits import MAX_LISTED
 from ...core.text import sanitize
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
+    from ...core.chat import Chat
+    from ...core.room import Room
+    from ...core.user import User
 
 #: Other names people type for the same commands.
 ALIASES: Dict[str, str] = {
@@ -61,6 +68,17 @@ class ChatCommands:
     Expects C{self.chat}, C{self.user}, and the output methods C{send},
     C{info} and C{error} of L{chatservice.frontends.line.protocol.ChatProtocol}.
     """
+
+    if TYPE_CHECKING:  # what the protocol it is mixed into provides
+        chat: Chat
+        user: User
+
+        def send(self, text: str) -> None: ...
+        def info(self, text: str) -> None: ...
+        def error(self, text: str) -> None: ...
+        def disconnect(self, reason: str) -> None: ...
+        def report(self, d: Deferred) -> Deferred: ...
+        def show_history(self, room: Room, count: int, asked: bool = False) -> None: ...
 
     # -- the table ----------------------------------------------------------
 
