@@ -122,6 +122,9 @@ class ChatSession:
 
     log = Logger()
 
+    factory: Any
+    transport: Any
+    chat: Any
     user: Any = None
     peer = "?"
     closing = False
@@ -139,8 +142,8 @@ class ChatSession:
         connection (return false, after C{refuse(reason)}, if it does not)
         and set up the output cap and the socket options.
         """
-        self.chat = self.factory.chat  # type: ignore[attr-defined]
-        transport = self.transport  # type: ignore[attr-defined]
+        self.chat = self.factory.chat
+        transport = self.transport
         self.write = transport.write
         clock = self.chat.clock
         peer = transport.getPeer()
@@ -181,12 +184,12 @@ class ChatSession:
         """
         if self._producing:
             self._producing = False
-            self.transport.unregisterProducer()  # type: ignore[attr-defined]
+            self.transport.unregisterProducer()
 
     def abort(self) -> None:
         """Drop the connection at once (a client that does not read)."""
         self.closing = True
-        self.transport.abortConnection()  # type: ignore[attr-defined]
+        self.transport.abortConnection()
 
     # -- IPushProducer: learning that the client stopped reading ---------------
 
@@ -203,7 +206,7 @@ class ChatSession:
 
     def resumeProducing(self) -> None:
         """The client caught up: write straight to the transport again."""
-        transport_write = self.transport.write  # type: ignore[attr-defined]
+        transport_write = self.transport.write
         if self.write != transport_write and not self.closing:
             self._swap_writer(transport_write)
 
@@ -221,7 +224,7 @@ class ChatSession:
     def _write_while_backed_up(self, data: bytes) -> None:
         if self.closing:
             return
-        transport = self.transport  # type: ignore[attr-defined]
+        transport = self.transport
         transport.write(data)
         self._slow_since_pause += len(data)
         pending = pending_output(transport) or self._slow_since_pause

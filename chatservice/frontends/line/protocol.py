@@ -62,16 +62,17 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
 
     log = Logger()
 
-    _telnet = None
+    _telnet: TelnetFilter
+    _flood: FloodControl
 
     def __init__(self) -> None:
         self.user = None
         self._state = "naming"
+        self._telnet = TelnetFilter(self._write_nothing)  # until connected
         self.peer = "?"
         self._discarding = False
         self._cr_ended_last_read = False
         self._long_lines = 0
-        self._flood = None
         self._timer = None
         self._pending_name = ""
         self._password_failures = 0
@@ -85,10 +86,9 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
     @state.setter
     def state(self, state: str) -> None:
         self._state = state
-        if self._telnet is not None:
-            self._telnet.hide_input(state in ("password", "checking"))
+        self._telnet.hide_input(state in ("password", "checking"))
 
-    @property  # type: ignore[override]
+    @property
     def closing(self) -> bool:
         """Whether the connection is closing (input is ignored, nothing more is sent)."""
         return self._state == "closing"
@@ -120,6 +120,10 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
     def refuse(self, reason: str) -> None:
         """Tell a connection turned away at the door why, and close it."""
         self.disconnect(reason)
+
+    @staticmethod
+    def _write_nothing(data: bytes) -> None:
+        pass
 
     def _telnet_replies_to(self, write) -> None:
         self._telnet.reply = write
