@@ -42,6 +42,10 @@ class TooManyRooms(ChatError):
     """The user is already in as many rooms as the limit allows."""
 
 
+class ServerRoomsFull(ChatError):
+    """The server already has as many rooms as its limit allows."""
+
+
 class InvalidPassword(ChatError):
     """A new password is too short or otherwise unusable."""
 

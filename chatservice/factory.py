@@ -309,6 +309,11 @@ class ChatFactory(ServerFactory):
             raise errors.TooManyRooms(
                 f"You are already in {len(user.rooms)} rooms, the most allowed.")
         if room is None:
+            most = self.limits.max_rooms
+            if most and len(self.rooms) >= most:
+                raise errors.ServerRoomsFull(
+                    f"#{name} cannot be created: the server already has "
+                    f"{len(self.rooms):,} rooms, the most it allows.")
             room = self._create_room(name)
             self.log.info("room {room} created by {name}", room=room.display,
                           name=user.name)

@@ -37,6 +37,9 @@ MAX_CONNECTIONS = 10000
 MAX_PER_ADDRESS = 20
 #: Rooms one user may be in at once.
 MAX_ROOMS_PER_USER = 20
+#: Rooms on the server at once, the default room included; /join of a new
+#: room past it is refused.
+MAX_ROOMS = 5000
 #: Rooms with more members than this get join/leave notices in batches...
 BUSY_ROOM_SIZE = 50
 #: ...at most one batch every this many seconds.
@@ -60,6 +63,7 @@ class Limits:
     max_connections: int = MAX_CONNECTIONS
     max_per_address: int = MAX_PER_ADDRESS
     max_rooms_per_user: int = MAX_ROOMS_PER_USER
+    max_rooms: int = MAX_ROOMS
     max_name_length: int = MAX_NAME_LENGTH
     max_room_name_length: int = MAX_ROOM_NAME_LENGTH
     max_topic_length: int = MAX_TOPIC_LENGTH

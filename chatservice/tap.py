@@ -95,6 +95,9 @@ LIMIT_OPTIONS = [
      "Connections at once from one remote address.", _count),
     ("max-rooms-per-user", "max_rooms_per_user", L.MAX_ROOMS_PER_USER,
      "Rooms one user may be in at once.", _count),
+    ("max-rooms", "max_rooms", L.MAX_ROOMS,
+     "Rooms on the server at once (the default room always exists); /join "
+     "of a new room past it is refused.", _count),
     ("max-name-length", "max_name_length", L.MAX_NAME_LENGTH,
      "Longest user name, in characters.", _length),
     ("max-room-name-length", "max_room_name_length", L.MAX_ROOM_NAME_LENGTH,

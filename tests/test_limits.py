@@ -252,6 +252,32 @@ def test_max_rooms_per_user():
     assert bob.take() == ["-- You are now talking in #lobby."]
 
 
+def test_max_rooms_on_the_server():
+    """Past max_rooms (the default room counts) a new room is refused; existing ones can be joined."""
+    clock, factory = make_chat(max_rooms=3, flood_rate=0)
+    alice, bob = login(factory, "alice"), login(factory, "bob")
+    alice.send("/join a", "/join b")
+    alice.take()
+    bob.send("/join c")
+    assert bob.take() == [
+        "!! #c cannot be created: the server already has 3 rooms, the most it allows. "
+        "Join an existing room instead: type /rooms to see them."]
+    assert set(factory.rooms) == {"lobby", "a", "b"}
+    bob.send("/join a")
+    assert bob.take()[0] == "-> You joined #a"
+    alice.send("/leave b")
+    bob.send("/join c")
+    assert bob.take()[0] == "-> You joined #c"
+
+
+def test_max_rooms_zero_is_no_limit():
+    """max_rooms=0 lets any number of rooms be created."""
+    clock, factory = make_chat(max_rooms=0, max_rooms_per_user=0, flood_rate=0)
+    alice = login(factory, "alice")
+    alice.send(*[f"/join r{n}" for n in range(6000)])
+    assert len(factory.rooms) == 6001
+
+
 @pytest.mark.parametrize("limit", [5, 10])
 def test_name_length_limit(limit):
     """Names longer than max_name_length are refused with the limit stated."""
@@ -297,3 +323,21 @@ def test_busy_room_quit_still_told_in_small_rooms():
     a.take()
     b.lose()
     assert a.take() == ["<- b quit (connection closed)"]
+
+
+def test_every_limit_is_an_option_and_documented():
+    """Each field of Limits is a twistd chat option with its default, and a row of README's table."""
+    import dataclasses
+    import pathlib
+
+    from chatservice.tap import LIMIT_OPTIONS, Options
+
+    fields = {field.name: field.default for field in dataclasses.fields(Limits)}
+    assert {field for _, field, *_ in LIMIT_OPTIONS} == set(fields)
+    options = Options()
+    options.parseOptions([])
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("## Limits and abuse handling", 1)[1].split("\n## ", 1)[0]
+    for option, field, default, *_ in LIMIT_OPTIONS:
+        assert options[option] == default == fields[field], option
+        assert f"| `--{option} " in table, f"--{option} is missing from README's limits table"
