@@ -15,6 +15,7 @@ from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
 from . import errors, events
+from .index import RoomIndex
 from .limits import Limits
 from .recent import RecentHistory
 from .room import Outbox, Room
@@ -48,6 +49,7 @@ class ChatFactory(ServerFactory):
 
     @ivar users: logged-in users by name key.
     @ivar rooms: existing rooms by name key.
+    @ivar room_index: the same rooms by name and by size, for listings.
     @ivar clients: every connected front end, logged in or not.
     @ivar clock: the time source (the reactor, or a L{task.Clock} in tests).
     """
@@ -75,6 +77,7 @@ class ChatFactory(ServerFactory):
         self.limits = limits if limits is not None else Limits()
         self.users: Dict[str, User] = {}
         self.rooms: Dict[str, Room] = {}
+        self.room_index = RoomIndex()
         # every connection, logged in or not -> its remote address (or None)
         self.clients: Dict[object, Optional[str]] = {}
         self._per_address: Dict[str, int] = {}
@@ -275,11 +278,12 @@ class ChatFactory(ServerFactory):
 
     def _create_room(self, name: str, persistent: bool = False) -> Room:
         room = Room(name, persistent=persistent, created_at=self.clock.seconds(),
-                    outbox=self.outbox)
+                    outbox=self.outbox, index=self.room_index)
         stored = self._stored_topics.get(room.key)
         if stored is not None:
             room.topic, room.topic_set_by = stored.topic, stored.set_by
         self.rooms[room.key] = room
+        self.room_index.add(room)
         return room
 
     def find_room(self, raw_name: str) -> Room:
@@ -380,6 +384,7 @@ class ChatFactory(ServerFactory):
             user.focus(remaining[-1] if remaining else None)
         if not room.members and not room.persistent:
             del self.rooms[room.key]
+            self.room_index.discard(room)
             if self.recent is not None:
                 self.recent.forget(room.key)
             self.log.info("room {room} closed: empty", room=room.display)
@@ -420,6 +425,7 @@ class ChatFactory(ServerFactory):
             self._remove_member(room, member)
         if room is not self.default_room:
             self.rooms.pop(room.key, None)
+            self.room_index.discard(room)
             if self.recent is not None:
                 self.recent.forget(room.key)
         self.log.info("room {room} closed by the operator", room=room.display)

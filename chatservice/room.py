@@ -22,10 +22,13 @@ class Room:
     @ivar topic: the topic, or an empty string.
     @ivar members: the users in the room, by key, in order of arrival.
     @ivar persistent: a persistent room stays when its last member leaves.
+    @ivar index: the L{chatservice.index.RoomIndex} told of every change of
+        membership, or L{None}.
     """
 
     def __init__(self, name: str, topic: str = "", persistent: bool = False,
-                 created_at: float = 0.0, outbox: "Optional[Outbox]" = None) -> None:
+                 created_at: float = 0.0, outbox: "Optional[Outbox]" = None,
+                 index=None) -> None:
         self.name = name
         self.key = name_key(name)
         self.topic = topic
@@ -37,6 +40,7 @@ class Room:
         self._groups: Dict[Tuple[type, bool], Dict[object, None]] = {}
         self._plan: Optional[List[tuple]] = None
         self.outbox = outbox if outbox is not None else Outbox()
+        self.index = index
 
     @property
     def display(self) -> str:
@@ -58,6 +62,8 @@ class Room:
         self.members[user.key] = user
         self._group_of(user, user.current is self)[user.client.write] = None
         self._plan = None
+        if self.index is not None:
+            self.index.resized(self)
 
     def remove(self, user) -> None:
         """Remove C{user} from the members, if they are one."""
@@ -67,6 +73,8 @@ class Room:
         del self.members[user.key]
         self._group_of(user, user.current is self).pop(user.client.write, None)
         self._plan = None
+        if self.index is not None:
+            self.index.resized(self)
 
     def rekey(self, user, old_key: str) -> None:
         """Re-file C{user}, who was a member under C{old_key}, after a rename."""

@@ -746,6 +746,12 @@ class ChatMachine(RuleBasedStateMachine):
         for key, room in factory.rooms.items():
             assert {u.name for u in room.members.values()} == {
                 p.name for p in self.members(key)}
+        # the index behind /rooms lists them as sorting them all would
+        everything = len(factory.rooms)
+        assert factory.room_index.largest(everything) == sorted(
+            factory.rooms.values(), key=lambda r: (-len(r), r.key))
+        assert factory.room_index.starting_with("", everything) == sorted(
+            factory.rooms.values(), key=lambda r: r.key)
 
 
 ChatMachine.TestCase.settings = settings(
