@@ -189,13 +189,14 @@ class ChatCommands:
             rooms = ", ".join(r.display for r in user.rooms.values()) or "no room"
             self.info(f"{user.name} is online, in {rooms}.")
             return
-        users = sorted(factory.users.values(), key=lambda u: u.key)
-        self.info(f"{_plural(len(users), 'user')} online:")
-        for user in users[:MAX_LISTED]:
+        total = len(factory.users)
+        self.info(f"{_counted(total, 'user')} online:")
+        for key in factory.user_index.first(MAX_LISTED):
+            user = factory.users[key]
             rooms = ", ".join(r.display for r in user.rooms.values()) or "no room"
             self.info(f"  {user.name} ({rooms})")
-        if len(users) > MAX_LISTED:
-            self.info(f"  ... and {len(users) - MAX_LISTED} more. Type /who NAME to look one up.")
+        if total > MAX_LISTED:
+            self.info(f"  ... and {total - MAX_LISTED:,} more. Type /who NAME to look one up.")
 
     def do_look(self, arg: str) -> None:
         """

@@ -15,7 +15,7 @@ from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
 from . import errors, events
-from .index import RoomIndex
+from .index import RoomIndex, SortedKeys
 from .limits import Limits
 from .recent import RecentHistory
 from .room import Outbox, Room
@@ -48,6 +48,7 @@ class ChatFactory(ServerFactory):
     Holds users and rooms and applies the rules of the chat.
 
     @ivar users: logged-in users by name key.
+    @ivar user_index: the same keys in order, for listings.
     @ivar rooms: existing rooms by name key.
     @ivar room_index: the same rooms by name and by size, for listings.
     @ivar clients: every connected front end, logged in or not.
@@ -76,6 +77,7 @@ class ChatFactory(ServerFactory):
         self.motd = motd
         self.limits = limits if limits is not None else Limits()
         self.users: Dict[str, User] = {}
+        self.user_index = SortedKeys()
         self.rooms: Dict[str, Room] = {}
         self.room_index = RoomIndex()
         # every connection, logged in or not -> its remote address (or None)
@@ -193,6 +195,7 @@ class ChatFactory(ServerFactory):
         user = User(name, client, self.clock.seconds())
         user.registered = authenticated
         self.users[key] = user
+        self.user_index.add(key)
         try:
             self.join(user, self.default_room.name)
         except BaseException:
@@ -220,6 +223,7 @@ class ChatFactory(ServerFactory):
         neighbours.discard(user)
         user.current = None
         del self.users[user.key]
+        self.user_index.discard(user.key)
         if not self.shutting_down:  # at shutdown, N quits to N users is N squared
             event = events.Quit(user, sanitize(reason))
             for other in neighbours:
@@ -264,8 +268,10 @@ class ChatFactory(ServerFactory):
         self.outbox.flush()
         old_name, old_key = user.name, user.key
         del self.users[old_key]
+        self.user_index.discard(old_key)
         user.name, user.key = name, key
         self.users[key] = user
+        self.user_index.add(key)
         for room in user.rooms.values():
             room.rekey(user, old_key)
         event = events.Renamed(user, old_name)
