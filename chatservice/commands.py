@@ -357,7 +357,8 @@ class ChatCommands:
 
     def do_nick(self, arg: str) -> None:
         """NEWNAME
-        Change your name; the people in your rooms are told.
+        Change your name; the people in your rooms are told. A few renames in
+        a row are fine; after that, one every few seconds.
         """
         if not arg or " " in arg:
             raise self._usage("nick")

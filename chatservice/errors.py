@@ -46,6 +46,10 @@ class ServerRoomsFull(ChatError):
     """The server already has as many rooms as its limit allows."""
 
 
+class TooManyRenames(ChatError):
+    """The user changed their name too often lately."""
+
+
 class InvalidPassword(ChatError):
     """A new password is too short or otherwise unusable."""
 

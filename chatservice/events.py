@@ -42,14 +42,16 @@ class Left(NamedTuple):
 
 class Presence(NamedTuple):
     """
-    People who entered and left C{room} lately, gathered into one notice
-    (busy rooms only: telling N members about each of N arrivals one by one
-    is N squared lines).
+    People who entered and left C{room} lately, and renames in it as
+    C{(old name, new name)} pairs, gathered into one notice (busy rooms
+    only: telling N members about each of N arrivals one by one is N
+    squared lines).
     """
 
     room: object
     joined: Tuple[str, ...]
     left: Tuple[str, ...]
+    renamed: Tuple[Tuple[str, str], ...] = ()
 
 
 class TopicChanged(NamedTuple):

@@ -7,6 +7,7 @@ types and call the methods here; everything a user can change goes through
 this one place.
 """
 
+import math
 from typing import Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from twisted.internet import defer
@@ -41,6 +42,18 @@ class _StoredTopic(NamedTuple):
     topic: str
     set_by: str
     set_at: float
+
+
+class _PendingPresence:
+    """What happened in a busy room since its last batched notice."""
+
+    __slots__ = ("joined", "left", "renamed", "call")
+
+    def __init__(self, call) -> None:
+        self.joined: List[str] = []
+        self.left: List[str] = []
+        self.renamed: List[Tuple[str, str]] = []
+        self.call = call
 
 
 class ChatFactory(ServerFactory):
@@ -91,8 +104,8 @@ class ChatFactory(ServerFactory):
         self.outbox = Outbox()
         self.shutting_down = False
         self._drained: List[defer.Deferred] = []
-        # room key -> (names joined, names left, timer) awaiting a batch notice
-        self._presence: Dict[str, tuple] = {}
+        # room key -> joins, leaves and renames awaiting a busy room's batch notice
+        self._presence: Dict[str, _PendingPresence] = {}
         # Persistence (None: guests only, nothing kept across restarts).
         self.store = store
         self.accounts = None
@@ -254,7 +267,10 @@ class ChatFactory(ServerFactory):
     def rename(self, user: User, raw_name: str) -> str:
         """
         Give C{user} a new name and tell everyone who shares a room with
-        them; return the old name.
+        them; return the old name.  Busy rooms hear of it in their batched
+        notice, like joins and leaves; a user renames at most
+        C{nick_burst} times at once, then once every C{nick_interval}
+        seconds (else L{errors.TooManyRenames}).
         """
         name = self.validate_name(raw_name)
         key = name_key(name)
@@ -264,6 +280,7 @@ class ChatFactory(ServerFactory):
             raise errors.NameTaken(f"The name {name!r} is taken.")
         if key != user.key and self.is_registered(name):
             raise errors.NameTaken(f"The name {name} is registered to someone else.")
+        self._charge_rename(user)
         # Lines gathered from this read show the name they were said under.
         self.outbox.flush()
         old_name, old_key = user.name, user.key
@@ -274,11 +291,50 @@ class ChatFactory(ServerFactory):
         self.user_index.add(key)
         for room in user.rooms.values():
             room.rekey(user, old_key)
+        # Telling each of N members of a busy room about renames one by one
+        # is as costly as joins: they get the room's batched notice.  The
+        # members of ordinary rooms are told at once, once each, except
+        # those who also share a busy room with the user and hear it there.
+        busy: List[Room] = []
+        neighbours: Set[User] = set()
+        for room in user.rooms.values():
+            pending = self._busy_batch(room)
+            if pending is None:
+                neighbours.update(room.members.values())
+            else:
+                pending.renamed.append((old_name, name))
+                busy.append(room)
+        neighbours.discard(user)
         event = events.Renamed(user, old_name)
-        for other in self.neighbours(user):
-            other.client.deliver(event)
+        for other in neighbours:
+            if not any(other in room for room in busy):
+                other.client.deliver(event)
         self.log.info("rename {old} to {new}", old=old_name, new=name)
         return old_name
+
+    def _charge_rename(self, user: User) -> None:
+        """
+        Take a rename from C{user}'s token bucket (C{nick_burst} at once,
+        refilled by one every C{nick_interval} seconds), or raise
+        L{errors.TooManyRenames} saying how long to wait.
+        """
+        burst, interval = self.limits.nick_burst, self.limits.nick_interval
+        if not burst or not interval:
+            return
+        now = self.clock.seconds()
+        if user.rename_tokens is None:
+            tokens = float(burst)
+        else:
+            tokens = min(float(burst),
+                         user.rename_tokens + (now - user.renamed_at) / interval)
+        if tokens < 1:
+            wait = max(1, math.ceil(round((1 - tokens) * interval, 3)))
+            raise errors.TooManyRenames(
+                f"You are changing your name too often ({burst} times at once, then "
+                f"once every {interval:g} seconds). Wait {wait} second"
+                f"{'' if wait == 1 else 's'}, then type /nick NEWNAME again.")
+        user.rename_tokens = tokens - 1
+        user.renamed_at = now
 
     # -- rooms ----------------------------------------------------------------
 
@@ -341,21 +397,32 @@ class ChatFactory(ServerFactory):
         batched notice and return true; in an ordinary room return false
         (the caller tells the members at once).
         """
+        pending = self._busy_batch(room)
+        if pending is None:
+            return False
+        (pending.joined if joined else pending.left).append(user.name)
+        return True
+
+    def _busy_batch(self, room: Room) -> Optional[_PendingPresence]:
+        """
+        Return what waits for C{room}'s next batched notice (starting its
+        timer if need be) if it is a busy room, else L{None}.
+        """
         limit = self.limits.busy_room_size
         if not limit or len(room.members) <= limit:
-            return False
+            return None
         pending = self._presence.get(room.key)
         if pending is None:
             call = self.clock.callLater(
                 self.limits.busy_room_interval, self._flush_presence, room)
-            pending = self._presence[room.key] = ([], [], call)
-        pending[0 if joined else 1].append(user.name)
-        return True
+            pending = self._presence[room.key] = _PendingPresence(call)
+        return pending
 
     def _flush_presence(self, room: Room) -> None:
-        joined, left, _ = self._presence.pop(room.key)
+        pending = self._presence.pop(room.key)
         if room.members and self.rooms.get(room.key) is room:
-            room.broadcast(events.Presence(room, tuple(joined), tuple(left)))
+            room.broadcast(events.Presence(room, tuple(pending.joined), tuple(pending.left),
+                                           tuple(pending.renamed)))
 
     def leave(self, user: User, raw_room: Optional[str] = None,
               reason: str = "") -> Room:
@@ -546,9 +613,9 @@ class ChatFactory(ServerFactory):
         Return a Deferred that fires once every connection is gone.
         """
         self.shutting_down = True
-        for _, _, call in self._presence.values():
-            if call.active():
-                call.cancel()
+        for pending in self._presence.values():
+            if pending.call.active():
+                pending.call.cancel()
         self._presence.clear()
         done = defer.Deferred()
         if not self.clients:

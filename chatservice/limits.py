@@ -44,6 +44,10 @@ MAX_ROOMS = 5000
 BUSY_ROOM_SIZE = 50
 #: ...at most one batch every this many seconds.
 BUSY_ROOM_INTERVAL = 2.0
+#: Renames a user may make at once...
+NICK_BURST = 3
+#: ...and then one every this many seconds.
+NICK_INTERVAL = 10.0
 #: Seconds connected users get to finish before a shutdown aborts them.
 SHUTDOWN_GRACE = 2.0
 
@@ -69,4 +73,6 @@ class Limits:
     max_topic_length: int = MAX_TOPIC_LENGTH
     busy_room_size: int = BUSY_ROOM_SIZE
     busy_room_interval: float = BUSY_ROOM_INTERVAL
+    nick_burst: int = NICK_BURST
+    nick_interval: float = NICK_INTERVAL
     shutdown_grace: float = SHUTDOWN_GRACE

@@ -58,6 +58,20 @@ def _some(names, shown: int = 5) -> str:
     return f"{', '.join(names[:shown])} and {len(names) - shown} others"
 
 
+#: Renames a busy room's batched notice spells out before "and N others".
+RENAMES_SHOWN = 3
+
+
+def _renames(renamed, room) -> str:
+    """C{alice is now known as alicia, bob is now known as bobby and 3 others renamed in #lobby}."""
+    said = [f"{old} is now known as {new}" for old, new in renamed[:RENAMES_SHOWN]]
+    rest = len(renamed) - len(said)
+    if rest:
+        return (f"{', '.join(said)} and {rest} other{'' if rest == 1 else 's'} "
+                f"renamed in {room.display}")
+    return _some(said) + f" in {room.display}"
+
+
 def timestamp(when: float, now: float) -> str:
     """C{14:05} for a time today (server time), else C{2026-11-20 14:05}."""
     moment = time.localtime(when)
@@ -272,6 +286,8 @@ class ChatProtocol(ChatCommands, LineReceiver):
             text = ""
             if event.joined:
                 text += f"-> {_some(event.joined)} joined {room.display}\r\n"
+            if event.renamed:
+                text += f"{INFO}{_renames(event.renamed, room)}\r\n"
             if event.left:
                 text += f"<- {_some(event.left)} left {room.display}\r\n"
             return text.encode("utf-8")

@@ -341,3 +341,109 @@ def test_every_limit_is_an_option_and_documented():
     for option, field, default, *_ in LIMIT_OPTIONS:
         assert options[option] == default == fields[field], option
         assert f"| `--{option} " in table, f"--{option} is missing from README's limits table"
+
+
+def test_busy_room_batches_renames():
+    """In a busy room renames come in the batched notice, not one line per member per rename."""
+    clock, factory = make_chat(busy_room_size=3, busy_room_interval=2, max_per_address=0,
+                               flood_rate=0)
+    users = [login(factory, f"u{n}") for n in range(8)]
+    clock.advance(2)
+    for user in users:
+        user.take()
+    users[1].send("/nick one")
+    assert users[1].take() == ["-- You are now known as one (was u1)."]
+    assert users[0].take() == []
+    clock.advance(2)
+    assert users[0].take() == ["-- u1 is now known as one in #lobby"]
+    users[2].send("/nick two")
+    users[3].send("/nick three")
+    clock.advance(2)
+    assert users[0].take() == [
+        "-- u2 is now known as two and u3 is now known as three in #lobby"]
+    for n in range(4, 8):
+        users[n].send(f"/nick x{n}")
+    users[4].send("/nick y4")
+    clock.advance(2)
+    assert users[0].take() == [
+        "-- u4 is now known as x4, u5 is now known as x5, u6 is now known as x6 "
+        "and 2 others renamed in #lobby"]
+    assert clock.getDelayedCalls() == []
+
+
+def test_busy_room_notice_keeps_joins_renames_leaves_in_order():
+    """One batch that has arrivals, renames and departures lists them in that order."""
+    clock, factory = make_chat(busy_room_size=2, max_per_address=0, flood_rate=0)
+    users = [login(factory, f"u{n}") for n in range(3)]
+    clock.advance(2)
+    users[0].take()
+    newcomer = login(factory, "new")
+    newcomer.send("/nick newer")
+    users[2].send("/quit")
+    clock.advance(2)
+    assert users[0].take() == [
+        "-> new joined #lobby",
+        "-- new is now known as newer in #lobby",
+        "<- u2 left #lobby",
+    ]
+
+
+def test_rename_told_once_to_who_shares_a_busy_and_an_ordinary_room():
+    """
+    Someone in both a busy and an ordinary room with the renamed user hears of
+    it once (in the busy room's notice); someone only in the ordinary room at once.
+    """
+    clock, factory = make_chat(busy_room_size=3, max_per_address=0, flood_rate=0)
+    alice, bob, carol = (login(factory, n) for n in ("alice", "bob", "carol"))
+    extra = [login(factory, f"x{n}") for n in range(3)]  # the lobby is busy
+    alice.send("/join small")
+    bob.send("/join small")
+    carol.send("/join small", "/leave lobby")
+    clock.advance(2)
+    for client in (alice, bob, carol, *extra):
+        client.take()
+    alice.send("/nick alicia")
+    assert carol.take() == ["-- alice is now known as alicia"]
+    assert bob.take() == []
+    clock.advance(2)
+    assert bob.take() == ["-- alice is now known as alicia in #lobby"]
+    assert carol.take() == []
+    assert extra[0].take() == ["-- alice is now known as alicia in #lobby"]
+
+
+def test_nick_rate_limit():
+    """Past nick_burst renames at once, one every nick_interval seconds; the refusal says how long."""
+    clock, factory = make_chat(flood_rate=0)  # the defaults: 3 at once, then one per 10 s
+    alice, bob = login(factory, "alice"), login(factory, "bob")
+    alice.take()
+    bob.send("/nick b1", "/nick b2", "/nick b3")
+    assert alice.take() == [
+        "-- bob is now known as b1", "-- b1 is now known as b2", "-- b2 is now known as b3"]
+    bob.take()
+    bob.send("/nick b4")
+    assert bob.take() == [
+        "!! You are changing your name too often (3 times at once, then once every "
+        "10 seconds). Wait 10 seconds, then type /nick NEWNAME again."]
+    assert alice.take() == []
+    assert bob.user.name == "b3"
+    clock.advance(7)
+    bob.send("/nick b4")
+    assert bob.take()[0].endswith("Wait 3 seconds, then type /nick NEWNAME again.")
+    bob.send("/nick bob!")  # an invalid name costs nothing and says what is wrong
+    assert bob.take()[0].startswith("!! A name may only contain")
+    clock.advance(3)
+    bob.send("/nick b4")
+    assert bob.take() == ["-- You are now known as b4 (was b3)."]
+    bob.send("/nick b5")
+    assert bob.take()[0].endswith("Wait 10 seconds, then type /nick NEWNAME again.")
+    clock.advance(100)  # the bucket refills up to the burst, no further
+    bob.send("/nick c1", "/nick c2", "/nick c3", "/nick c4")
+    assert [line[:5] for line in bob.take()] == ["-- Yo", "-- Yo", "-- Yo", "!! Yo"]
+
+
+def test_nick_rate_limit_off():
+    """nick_interval=0 (or nick_burst=0) lets a user rename at will."""
+    clock, factory = make_chat(nick_interval=0, flood_rate=0)
+    bob = login(factory, "bob")
+    bob.send(*[f"/nick b{n}" for n in range(20)])
+    assert bob.user.name == "b19"

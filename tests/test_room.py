@@ -514,7 +514,8 @@ class ChatMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = task.Clock()
-        self.factory = ChatFactory(clock=self.clock, limits=Limits(flood_rate=0))
+        # renames as often as the rules pick them (the nick limit: test_limits.py)
+        self.factory = ChatFactory(clock=self.clock, limits=Limits(flood_rate=0, nick_burst=0))
         self.people: Dict[int, Person] = {}
         self.counter = 0
 
