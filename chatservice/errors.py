@@ -50,6 +50,10 @@ class TooManyRenames(ChatError):
     """The user changed their name too often lately."""
 
 
+class RoomBusy(ChatError):
+    """A busy room has relayed as many lines as its budget allows just now."""
+
+
 class InvalidPassword(ChatError):
     """A new password is too short or otherwise unusable."""
 

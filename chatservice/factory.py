@@ -470,6 +470,7 @@ class ChatFactory(ServerFactory):
             raise errors.InvalidText(
                 f"That topic is {len(topic)} characters long; the limit is "
                 f"{self.limits.max_topic_length}.")
+        self._charge_busy_room(room)
         room.topic = topic
         room.topic_set_by = user.name
         room.broadcast(events.TopicChanged(room, user, topic))
@@ -517,6 +518,7 @@ class ChatFactory(ServerFactory):
         text = sanitize(raw_text)
         if not text:
             raise errors.InvalidText("There is nothing to say.")
+        self._charge_busy_room(room)
         event = (events.Acted if action else events.Said)(room, user, text)
         self.lines_relayed += 1
         room.broadcast(event, exclude=user)
@@ -525,6 +527,38 @@ class ChatFactory(ServerFactory):
             recent.record(room.key, self.clock.seconds(),
                           "act" if action else "say", user.name, text)
         return room
+
+    def _charge_busy_room(self, room: Room) -> None:
+        """
+        In a busy room, count a line to every member against the room's
+        budget of C{busy_room_deliveries} a second, all senders together, or
+        raise L{errors.RoomBusy}: a line to 10,000 members costs the server
+        tens of milliseconds, so a few lines a second from anyone would
+        otherwise stall everyone.
+        """
+        limits = self.limits
+        budget, size = limits.busy_room_deliveries, len(room.members)
+        if not budget or not limits.busy_room_size or size <= limits.busy_room_size:
+            return
+        now = self.clock.seconds()
+        tokens = float(budget)
+        if room.delivery_tokens is not None:
+            tokens = min(tokens, room.delivery_tokens + (now - room.delivery_checked) * budget)
+        room.delivery_checked = now
+        if tokens > 0:
+            room.delivery_tokens = tokens - size  # may go below 0 in a huge room
+            return
+        room.delivery_tokens = tokens
+        per_second = budget / size
+        if per_second >= 1:
+            lines = round(per_second)
+            rate = f"{lines} line{'' if lines == 1 else 's'} a second"
+        else:
+            rate = f"one line every {size / budget:.2g} seconds"
+        raise errors.RoomBusy(
+            f"{room.display} is busy: with {size:,} members it takes at most {rate} "
+            "from everyone together, and your line was not sent. Send it again in a "
+            "moment.")
 
     def history(self, room: Room, count: int) -> defer.Deferred:
         """

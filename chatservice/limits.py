@@ -44,6 +44,9 @@ MAX_ROOMS = 5000
 BUSY_ROOM_SIZE = 50
 #: ...at most one batch every this many seconds.
 BUSY_ROOM_INTERVAL = 2.0
+#: Lines times members a busy room relays per second, all senders together:
+#: a room of 10,000 takes 2 lines a second, a room of 200 takes 100.
+BUSY_ROOM_DELIVERIES = 20000
 #: Renames a user may make at once...
 NICK_BURST = 3
 #: ...and then one every this many seconds.
@@ -73,6 +76,7 @@ class Limits:
     max_topic_length: int = MAX_TOPIC_LENGTH
     busy_room_size: int = BUSY_ROOM_SIZE
     busy_room_interval: float = BUSY_ROOM_INTERVAL
+    busy_room_deliveries: int = BUSY_ROOM_DELIVERIES
     nick_burst: int = NICK_BURST
     nick_interval: float = NICK_INTERVAL
     shutdown_grace: float = SHUTDOWN_GRACE

@@ -41,6 +41,9 @@ class Room:
         self._plan: Optional[List[tuple]] = None
         self.outbox = outbox if outbox is not None else Outbox()
         self.index = index
+        # a busy room's budget of deliveries (None: full; see ChatFactory.say)
+        self.delivery_tokens: Optional[float] = None
+        self.delivery_checked = 0.0
 
     @property
     def display(self) -> str:

@@ -110,6 +110,9 @@ LIMIT_OPTIONS = [
     ("busy-room-interval", "busy_room_interval", L.BUSY_ROOM_INTERVAL,
      "Seconds between batched join, leave and rename notices in busy rooms.",
      _positive_float),
+    ("busy-room-deliveries", "busy_room_deliveries", L.BUSY_ROOM_DELIVERIES,
+     "Lines times members a busy room relays per second, all senders "
+     "together; past it a line is refused (\"#room is busy\").", _count),
     ("nick-burst", "nick_burst", L.NICK_BURST,
      "Renames (/nick) a user may make at once before --nick-interval applies.",
      _count),

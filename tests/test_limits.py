@@ -447,3 +447,71 @@ def test_nick_rate_limit_off():
     bob = login(factory, "bob")
     bob.send(*[f"/nick b{n}" for n in range(20)])
     assert bob.user.name == "b19"
+
+
+def test_busy_room_deliveries_budget():
+    """A busy room relays at most busy_room_deliveries lines times members a second, in all."""
+    clock, factory = make_chat(busy_room_size=3, busy_room_deliveries=10, max_per_address=0,
+                               flood_rate=0)
+    users = [login(factory, f"u{n}") for n in range(5)]
+    clock.advance(2)
+    for user in users:
+        user.take()
+    users[1].send("one", "two")  # 5 members: each line costs 5 of the 10 a second
+    users[2].send("three")
+    assert users[2].take() == [
+        "<u1> one", "<u1> two",
+        "!! #lobby is busy: with 5 members it takes at most 2 lines a second from "
+        "everyone together, and your line was not sent. Send it again in a moment."]
+    assert users[0].take() == ["<u1> one", "<u1> two"]
+    clock.advance(0.2)  # a fraction of a line's worth is enough to go on
+    users[2].send("/me waves", "four")
+    assert users[0].take() == ["* u2 waves"]
+    assert users[2].take()[0].startswith("!! #lobby is busy:")
+    users[3].take()
+    users[3].send("/topic news")
+    assert users[3].take() == [
+        "!! #lobby is busy: with 5 members it takes at most 2 lines a second from "
+        "everyone together, and your line was not sent. Send it again in a moment."]
+    clock.advance(1)
+    users[3].send("/topic news")
+    assert users[0].take() == ["-- u3 set the topic of #lobby: news"]
+    users[0].send("/join small")
+    users[1].send("/join small", "a", "b", "c")  # not busy: no budget
+    assert users[0].take()[-3:] == ["<u1> a", "<u1> b", "<u1> c"]
+
+
+def test_busy_room_deliveries_default():
+    """By default only big rooms feel it: 60 members get 333 lines a second, 50 any number."""
+    clock, factory = make_chat(max_per_address=0, flood_rate=0)
+    users = [login(factory, f"u{n:02d}") for n in range(60)]
+    clock.advance(2)
+    users[0].take()
+    users[1].send(*[f"line {n}" for n in range(400)])
+    received = [line for line in users[0].take() if line.startswith("<u01>")]
+    assert len(received) == 334  # the burst: 20,000 / 60, the last one into debt
+    assert users[1].take()[-1].startswith("!! #lobby is busy: with 60 members it takes "
+                                          "at most 333 lines a second")
+    for user in users[50:]:
+        user.send("/quit")
+    clock.advance(10)
+    users[1].send(*[f"more {n}" for n in range(1000)])
+    assert len([line for line in users[0].take() if line.startswith("<u01> more")]) == 1000
+
+
+def test_huge_room_gets_a_line_now_and_then():
+    """A room larger than the whole budget still takes a line when its bucket is not empty."""
+    clock, factory = make_chat(busy_room_size=2, busy_room_deliveries=2, max_per_address=0,
+                               flood_rate=0)
+    users = [login(factory, f"u{n}") for n in range(4)]
+    clock.advance(2)
+    users[0].take()
+    users[1].send("one", "two")
+    assert users[0].take() == ["<u1> one"]
+    assert "one line every 2 seconds" in users[1].take()[-1]
+    clock.advance(1)
+    users[1].send("three")
+    assert users[0].take() == []
+    clock.advance(1.1)
+    users[1].send("four")
+    assert users[0].take() == ["<u1> four"]
