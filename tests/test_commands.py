@@ -213,6 +213,8 @@ def test_who_costs_what_it_shows(connect, factory):
     alice = connect("alice")
 
     class Watched(dict):
+        """The users, refusing to be walked through."""
+
         def walked(self, *args):
             raise AssertionError("/who walked every user")
 
