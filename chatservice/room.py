@@ -79,12 +79,21 @@ class Room:
         if self.index is not None:
             self.index.resized(self)
 
-    def rekey(self, user, old_key: str) -> None:
-        """Re-file C{user}, who was a member under C{old_key}, after a rename."""
-        if self.members.get(old_key) is user:
-            # rebuilt, not re-inserted: members stay in order of arrival
+    def rekey(self, user, old_key: str, keep_order: bool = True) -> None:
+        """
+        Re-file C{user}, who was a member under C{old_key}, after a rename.
+        With C{keep_order} the members are rebuilt so that they stay in order
+        of arrival, which costs as much as the room is big; without it (busy
+        rooms) the renamed member moves to the end, at no cost.
+        """
+        if old_key == user.key or self.members.get(old_key) is not user:
+            return
+        if keep_order:
             self.members = {user.key if key == old_key else key: member
                             for key, member in self.members.items()}
+        else:
+            del self.members[old_key]
+            self.members[user.key] = user
 
     def refresh(self, user, was_focused: bool) -> None:
         """
