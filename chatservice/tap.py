@@ -98,6 +98,9 @@ LIMIT_OPTIONS = [
      "Connections at once from one remote address.", _count),
     ("max-rooms-per-user", "max_rooms_per_user", L.MAX_ROOMS_PER_USER,
      "Rooms one user may be in at once.", _count),
+    ("max-rooms", "max_rooms", L.MAX_ROOMS,
+     "Rooms on the server at once (the default room always exists); /join "
+     "of a new room past it is refused.", _count),
     ("max-name-length", "max_name_length", L.MAX_NAME_LENGTH,
      "Longest user name, in characters.", _length),
     ("max-room-name-length", "max_room_name_length", L.MAX_ROOM_NAME_LENGTH,
@@ -105,10 +108,20 @@ LIMIT_OPTIONS = [
     ("max-topic-length", "max_topic_length", L.MAX_TOPIC_LENGTH,
      "Longest room topic, in characters.", _length),
     ("busy-room-size", "busy_room_size", L.BUSY_ROOM_SIZE,
-     "Rooms with more members than this get join and leave notices in "
-     "batches instead of one line per person.", _count),
+     "Rooms with more members than this get join, leave and rename notices "
+     "in batches instead of one line per person.", _count),
     ("busy-room-interval", "busy_room_interval", L.BUSY_ROOM_INTERVAL,
-     "Seconds between batched join/leave notices in busy rooms.", _positive_float),
+     "Seconds between batched join, leave and rename notices in busy rooms.",
+     _positive_float),
+    ("busy-room-deliveries", "busy_room_deliveries", L.BUSY_ROOM_DELIVERIES,
+     "Lines times members a busy room relays per second, all senders "
+     "together; past it a line is refused (\"#room is busy\").", _count),
+    ("nick-burst", "nick_burst", L.NICK_BURST,
+     "Renames (/nick) a user may make at once before --nick-interval applies.",
+     _count),
+    ("nick-interval", "nick_interval", L.NICK_INTERVAL,
+     "Seconds a user waits for each further rename once --nick-burst is spent.",
+     _seconds),
     ("shutdown-grace", "shutdown_grace", L.SHUTDOWN_GRACE,
      "Seconds users get at shutdown before their connections are aborted.",
      _positive_float),

@@ -251,6 +251,32 @@ def test_max_rooms_per_user():
     assert bob.take() == ["-- You are now talking in #lobby."]
 
 
+def test_max_rooms_on_the_server():
+    """Past max_rooms (the default room counts) a new room is refused; existing ones can be joined."""
+    clock, factory = make_chat(max_rooms=3, flood_rate=0)
+    alice, bob = login(factory, "alice"), login(factory, "bob")
+    alice.send("/join a", "/join b")
+    alice.take()
+    bob.send("/join c")
+    assert bob.take() == [
+        "!! #c cannot be created: the server already has 3 rooms, the most it allows. "
+        "Join an existing room instead: type /rooms to see them."]
+    assert set(factory.chat.rooms) == {"lobby", "a", "b"}
+    bob.send("/join a")
+    assert bob.take()[0] == "-> You joined #a"
+    alice.send("/leave b")
+    bob.send("/join c")
+    assert bob.take()[0] == "-> You joined #c"
+
+
+def test_max_rooms_zero_is_no_limit():
+    """max_rooms=0 lets any number of rooms be created."""
+    clock, factory = make_chat(max_rooms=0, max_rooms_per_user=0, flood_rate=0)
+    alice = login(factory, "alice")
+    alice.send(*[f"/join r{n}" for n in range(6000)])
+    assert len(factory.chat.rooms) == 6001
+
+
 @pytest.mark.parametrize("limit", [5, 10])
 def test_name_length_limit(limit):
     """Names longer than max_name_length are refused with the limit stated."""
@@ -296,3 +322,216 @@ def test_busy_room_quit_still_told_in_small_rooms():
     a.take()
     b.lose()
     assert a.take() == ["<- b quit (connection closed)"]
+
+
+def test_every_limit_is_an_option_and_documented():
+    """Each field of Limits is a twistd chat option with its default, and a row of README's table."""
+    import dataclasses
+    import pathlib
+
+    from chatservice.tap import LIMIT_OPTIONS, Options
+
+    fields = {field.name: field.default for field in dataclasses.fields(Limits)}
+    assert {field for _, field, *_ in LIMIT_OPTIONS} == set(fields)
+    options = Options()
+    options.parseOptions([])
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("## Limits and abuse handling", 1)[1].split("\n## ", 1)[0]
+    for option, field, default, *_ in LIMIT_OPTIONS:
+        assert options[option] == default == fields[field], option
+        assert f"| `--{option} " in table, f"--{option} is missing from README's limits table"
+
+
+def test_busy_room_batches_renames():
+    """In a busy room renames come in the batched notice, not one line per member per rename."""
+    clock, factory = make_chat(busy_room_size=3, busy_room_interval=2, max_per_address=0,
+                               flood_rate=0)
+    users = [login(factory, f"u{n}") for n in range(8)]
+    clock.advance(2)
+    for user in users:
+        user.take()
+    users[1].send("/nick one")
+    assert users[1].take() == ["-- You are now known as one (was u1)."]
+    assert users[0].take() == []
+    clock.advance(2)
+    assert users[0].take() == ["-- u1 is now known as one in #lobby"]
+    users[2].send("/nick two")
+    users[3].send("/nick three")
+    clock.advance(2)
+    assert users[0].take() == [
+        "-- u2 is now known as two and u3 is now known as three in #lobby"]
+    for n in range(4, 8):
+        users[n].send(f"/nick x{n}")
+    users[4].send("/nick y4")
+    clock.advance(2)
+    assert users[0].take() == [
+        "-- u4 is now known as x4, u5 is now known as x5, u6 is now known as x6 "
+        "and 2 others renamed in #lobby"]
+    assert clock.getDelayedCalls() == []
+
+
+def test_busy_room_notice_keeps_joins_renames_leaves_in_order():
+    """One batch that has arrivals, renames and departures lists them in that order."""
+    clock, factory = make_chat(busy_room_size=2, max_per_address=0, flood_rate=0)
+    users = [login(factory, f"u{n}") for n in range(3)]
+    clock.advance(2)
+    users[0].take()
+    newcomer = login(factory, "new")
+    newcomer.send("/nick newer")
+    users[2].send("/quit")
+    clock.advance(2)
+    assert users[0].take() == [
+        "-> new joined #lobby",
+        "-- new is now known as newer in #lobby",
+        "<- u2 left #lobby",
+    ]
+
+
+def test_rename_told_once_to_who_shares_a_busy_and_an_ordinary_room():
+    """
+    Someone in both a busy and an ordinary room with the renamed user hears of
+    it once (in the busy room's notice); someone only in the ordinary room at once.
+    """
+    clock, factory = make_chat(busy_room_size=3, max_per_address=0, flood_rate=0)
+    alice, bob, carol = (login(factory, n) for n in ("alice", "bob", "carol"))
+    extra = [login(factory, f"x{n}") for n in range(3)]  # the lobby is busy
+    alice.send("/join small")
+    bob.send("/join small")
+    carol.send("/join small", "/leave lobby")
+    clock.advance(2)
+    for client in (alice, bob, carol, *extra):
+        client.take()
+    alice.send("/nick alicia")
+    assert carol.take() == ["-- alice is now known as alicia"]
+    assert bob.take() == []
+    clock.advance(2)
+    assert bob.take() == ["-- alice is now known as alicia in #lobby"]
+    assert carol.take() == []
+    assert extra[0].take() == ["-- alice is now known as alicia in #lobby"]
+
+
+def test_nick_rate_limit():
+    """Past nick_burst renames at once, one every nick_interval seconds; the refusal says how long."""
+    clock, factory = make_chat(flood_rate=0)  # the defaults: 3 at once, then one per 10 s
+    alice, bob = login(factory, "alice"), login(factory, "bob")
+    alice.take()
+    bob.send("/nick b1", "/nick b2", "/nick b3")
+    assert alice.take() == [
+        "-- bob is now known as b1", "-- b1 is now known as b2", "-- b2 is now known as b3"]
+    bob.take()
+    bob.send("/nick b4")
+    assert bob.take() == [
+        "!! You are changing your name too often (3 times at once, then once every "
+        "10 seconds). Wait 10 seconds, then type /nick NEWNAME again."]
+    assert alice.take() == []
+    assert bob.user.name == "b3"
+    clock.advance(7)
+    bob.send("/nick b4")
+    assert bob.take()[0].endswith("Wait 3 seconds, then type /nick NEWNAME again.")
+    bob.send("/nick bob!")  # an invalid name costs nothing and says what is wrong
+    assert bob.take()[0].startswith("!! A name may only contain")
+    clock.advance(3)
+    bob.send("/nick b4")
+    assert bob.take() == ["-- You are now known as b4 (was b3)."]
+    bob.send("/nick b5")
+    assert bob.take()[0].endswith("Wait 10 seconds, then type /nick NEWNAME again.")
+    clock.advance(100)  # the bucket refills up to the burst, no further
+    bob.send("/nick c1", "/nick c2", "/nick c3", "/nick c4")
+    assert [line[:5] for line in bob.take()] == ["-- Yo", "-- Yo", "-- Yo", "!! Yo"]
+
+
+def test_nick_rate_limit_off():
+    """nick_interval=0 (or nick_burst=0) lets a user rename at will."""
+    clock, factory = make_chat(nick_interval=0, flood_rate=0)
+    bob = login(factory, "bob")
+    bob.send(*[f"/nick b{n}" for n in range(20)])
+    assert bob.user.name == "b19"
+
+
+def test_busy_room_deliveries_budget():
+    """A busy room relays at most busy_room_deliveries lines times members a second, in all."""
+    clock, factory = make_chat(busy_room_size=3, busy_room_deliveries=10, max_per_address=0,
+                               flood_rate=0)
+    users = [login(factory, f"u{n}") for n in range(5)]
+    clock.advance(2)
+    for user in users:
+        user.take()
+    users[1].send("one", "two")  # 5 members: each line costs 5 of the 10 a second
+    users[2].send("three")
+    assert users[2].take() == [
+        "<u1> one", "<u1> two",
+        "!! #lobby is busy: with 5 members it takes at most 2 lines a second from "
+        "everyone together, and your line was not sent. Send it again in a moment."]
+    assert users[0].take() == ["<u1> one", "<u1> two"]
+    clock.advance(0.2)  # a fraction of a line's worth is enough to go on
+    users[2].send("/me waves", "four")
+    assert users[0].take() == ["* u2 waves"]
+    assert users[2].take()[0].startswith("!! #lobby is busy:")
+    users[3].take()
+    users[3].send("/topic news")
+    assert users[3].take() == [
+        "!! #lobby is busy: with 5 members it takes at most 2 lines a second from "
+        "everyone together, and your line was not sent. Send it again in a moment."]
+    clock.advance(1)
+    users[3].send("/topic news")
+    assert users[0].take() == ["-- u3 set the topic of #lobby: news"]
+    users[0].send("/join small")
+    users[1].send("/join small", "a", "b", "c")  # not busy: no budget
+    assert users[0].take()[-3:] == ["<u1> a", "<u1> b", "<u1> c"]
+
+
+def test_busy_room_deliveries_default():
+    """By default only big rooms feel it: 60 members get 333 lines a second, 50 any number."""
+    clock, factory = make_chat(max_per_address=0, flood_rate=0)
+    users = [login(factory, f"u{n:02d}") for n in range(60)]
+    clock.advance(2)
+    users[0].take()
+    users[1].send(*[f"line {n}" for n in range(400)])
+    received = [line for line in users[0].take() if line.startswith("<u01>")]
+    assert len(received) == 334  # the burst: 20,000 / 60, the last one into debt
+    assert users[1].take()[-1].startswith("!! #lobby is busy: with 60 members it takes "
+                                          "at most 333 lines a second")
+    for user in users[50:]:
+        user.send("/quit")
+    clock.advance(10)
+    users[1].send(*[f"more {n}" for n in range(1000)])
+    assert len([line for line in users[0].take() if line.startswith("<u01> more")]) == 1000
+
+
+def test_huge_room_gets_a_line_now_and_then():
+    """A room larger than the whole budget still takes a line when its bucket is not empty."""
+    clock, factory = make_chat(busy_room_size=2, busy_room_deliveries=2, max_per_address=0,
+                               flood_rate=0)
+    users = [login(factory, f"u{n}") for n in range(4)]
+    clock.advance(2)
+    users[0].take()
+    users[1].send("one", "two")
+    assert users[0].take() == ["<u1> one"]
+    assert "one line every 2 seconds" in users[1].take()[-1]
+    clock.advance(1)
+    users[1].send("three")
+    assert users[0].take() == []
+    clock.advance(1.1)
+    users[1].send("four")
+    assert users[0].take() == ["<u1> four"]
+
+
+def test_rename_in_busy_room_does_not_rebuild_its_members():
+    """
+    A rename re-files the user in a busy room without rebuilding its member
+    list (1 to 2 ms per rename at 10,000 members): they move to its end.  An
+    ordinary room keeps its members in order of arrival.
+    """
+    clock, factory = make_chat(busy_room_size=3, max_per_address=0, flood_rate=0)
+    users = [login(factory, f"u{n}") for n in range(5)]
+    users[0].send("/join small")
+    users[1].send("/join small")
+    lobby, small = factory.chat.rooms["lobby"], factory.chat.rooms["small"]
+    members = lobby.members
+    users[0].send("/nick first")
+    assert lobby.members is members
+    assert list(lobby.members) == ["u1", "u2", "u3", "u4", "first"]
+    assert list(small.members) == ["first", "u1"]
+    assert users[1].user in lobby and factory.chat.users["first"] in lobby
+    users[0].send("/nick FIRST")  # the same key: nothing moves
+    assert list(small.members) == ["first", "u1"]

@@ -523,7 +523,8 @@ class ChatMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = task.Clock()
-        self.factory = make_factory(clock=self.clock, limits=Limits(flood_rate=0))
+        # renames as often as the rules pick them (the nick limit: test_limits.py)
+        self.factory = make_factory(clock=self.clock, limits=Limits(flood_rate=0, nick_burst=0))
         self.people: Dict[int, Person] = {}
         self.counter = 0
 
@@ -755,6 +756,12 @@ class ChatMachine(RuleBasedStateMachine):
         for key, room in factory.chat.rooms.items():
             assert {u.name for u in room.members.values()} == {
                 p.name for p in self.members(key)}
+        # the index behind /rooms lists them as sorting them all would
+        everything = len(factory.chat.rooms)
+        assert factory.chat.room_index.largest(everything) == sorted(
+            factory.chat.rooms.values(), key=lambda r: (-len(r), r.key))
+        assert factory.chat.room_index.starting_with("", everything) == sorted(
+            factory.chat.rooms.values(), key=lambda r: r.key)
 
 
 ChatMachine.TestCase.settings = settings(

@@ -144,7 +144,8 @@ class Server:
 
     def _cmd_chatservice(self) -> List[str]:
         options = ["--port", f"tcp:{self.port}:interface=127.0.0.1"]
-        wanted = [("--flood-rate", "0"), ("--max-connections", "0"),
+        wanted = [("--flood-rate", "0"), ("--busy-room-deliveries", "0"),
+                  ("--max-connections", "0"),
                   ("--max-per-address", "0"), ("--max-output", "0"),
                   ("--login-timeout", "0"), ("--data-dir", self.workdir)]
         for option, value in wanted:

@@ -9,6 +9,7 @@ exception, and what happens is told as L{chatservice.core.events}: the
 wording is the front ends'.
 """
 
+import math
 from typing import Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from twisted.internet import defer
@@ -18,6 +19,7 @@ from twisted.logger import Logger
 from . import errors, events
 from .connlog import ConnectionLog
 from .delivery import Outbox
+from .index import RoomIndex, SortedKeys
 from .limits import REPLAY_LINES, Limits
 from .room import Room
 from .text import (
@@ -42,13 +44,27 @@ class _StoredTopic(NamedTuple):
     set_at: float
 
 
+class _PendingPresence:
+    """What happened in a busy room since its last batched notice."""
+
+    __slots__ = ("joined", "left", "renamed", "call")
+
+    def __init__(self, call) -> None:
+        self.joined: List[str] = []
+        self.left: List[str] = []
+        self.renamed: List[Tuple[str, str]] = []
+        self.call = call
+
+
 class Chat:
     """
     Holds users and rooms and applies the rules of the chat, for every
     front end alike.
 
     @ivar users: logged-in users by name key.
+    @ivar user_index: the same keys in order, for listings.
     @ivar rooms: existing rooms by name key.
+    @ivar room_index: the same rooms by name and by size, for listings.
     @ivar clients: every connected front end (L{IChatClient}), logged in or not.
     @ivar clock: the time source (the reactor, or a L{task.Clock} in tests).
     @ivar store: the store (L{chatservice.persistence.store.ChatStore}), or
@@ -79,7 +95,9 @@ class Chat:
         self.motd = motd
         self.limits = limits if limits is not None else Limits()
         self.users: Dict[str, User] = {}
+        self.user_index = SortedKeys()
         self.rooms: Dict[str, Room] = {}
+        self.room_index = RoomIndex()
         # every connection, logged in or not -> its remote address (or None)
         self.clients: Dict[object, Optional[str]] = {}
         self._per_address: Dict[str, int] = {}
@@ -92,8 +110,8 @@ class Chat:
         self.connection_log = ConnectionLog(clock)
         self.shutting_down = False
         self._drained: List[defer.Deferred] = []
-        # room key -> (names joined, names left, timer) awaiting a batch notice
-        self._presence: Dict[str, tuple] = {}
+        # room key -> joins, leaves and renames awaiting a busy room's batch notice
+        self._presence: Dict[str, _PendingPresence] = {}
         # Persistence (None: guests only, nothing kept across restarts).
         self.store = store
         self.accounts = accounts
@@ -198,6 +216,7 @@ class Chat:
         user = User(name, client, self.clock.seconds())
         user.registered = authenticated
         self.users[key] = user
+        self.user_index.add(key)
         if enter_default_room:
             try:
                 self.join(user, self.default_room.name)
@@ -225,6 +244,7 @@ class Chat:
         neighbours.discard(user)
         user.current = None
         del self.users[user.key]
+        self.user_index.discard(user.key)
         if not self.shutting_down:  # at shutdown, N quits to N users is N squared
             event = events.Quit(user.name, sanitize(reason))
             for other in neighbours:
@@ -255,7 +275,10 @@ class Chat:
     def rename(self, user: User, raw_name: str) -> str:
         """
         Give C{user} a new name and tell everyone who shares a room with
-        them; return the old name.
+        them; return the old name.  Busy rooms hear of it in their batched
+        notice, like joins and leaves; a user renames at most
+        C{nick_burst} times at once, then once every C{nick_interval}
+        seconds (else L{errors.TooManyRenames}).
         """
         name = self.validate_name(raw_name)
         key = name_key(name)
@@ -265,27 +288,71 @@ class Chat:
             raise errors.NameTaken(f"The name {name!r} is taken.")
         if key != user.key and self.is_registered(name):
             raise errors.NameTaken(f"The name {name} is registered to someone else.")
+        self._charge_rename(user)
         old_name, old_key = user.name, user.key
         del self.users[old_key]
+        self.user_index.discard(old_key)
         user.name, user.key = name, key
         self.users[key] = user
+        self.user_index.add(key)
+        # Telling each of N members of a busy room about renames one by one
+        # is as costly as joins: they get the room's batched notice.  The
+        # members of ordinary rooms are told at once, once each, except
+        # those who also share a busy room with the user and hear it there.
+        # A busy room's member list is not rebuilt in order of arrival
+        # either (a millisecond per 10,000 members): the user moves to its end.
+        busy: List[Room] = []
+        neighbours: Set[User] = set()
         for room in user.rooms.values():
-            room.rekey(user, old_key)
+            pending = self._busy_batch(room)
+            room.rekey(user, old_key, keep_order=pending is None)
+            if pending is None:
+                neighbours.update(room.members.values())
+            else:
+                pending.renamed.append((old_name, name))
+                busy.append(room)
+        neighbours.discard(user)
         event = events.Renamed(old_name, name)
-        for other in self.neighbours(user):
-            other.client.deliver(event)
+        for other in neighbours:
+            if not any(other in room for room in busy):
+                other.client.deliver(event)
         self.log.info("rename {old} to {new}", old=old_name, new=name)
         return old_name
+
+    def _charge_rename(self, user: User) -> None:
+        """
+        Take a rename from C{user}'s token bucket (C{nick_burst} at once,
+        refilled by one every C{nick_interval} seconds), or raise
+        L{errors.TooManyRenames} saying how long to wait.
+        """
+        burst, interval = self.limits.nick_burst, self.limits.nick_interval
+        if not burst or not interval:
+            return
+        now = self.clock.seconds()
+        if user.rename_tokens is None:
+            tokens = float(burst)
+        else:
+            tokens = min(float(burst),
+                         user.rename_tokens + (now - user.renamed_at) / interval)
+        if tokens < 1:
+            wait = max(1, math.ceil(round((1 - tokens) * interval, 3)))
+            raise errors.TooManyRenames(
+                f"You are changing your name too often ({burst} times at once, then "
+                f"once every {interval:g} seconds). Wait {wait} second"
+                f"{'' if wait == 1 else 's'}, then type /nick NEWNAME again.")
+        user.rename_tokens = tokens - 1
+        user.renamed_at = now
 
     # -- rooms ----------------------------------------------------------------
 
     def _create_room(self, name: str, persistent: bool = False) -> Room:
         room = Room(name, persistent=persistent, created_at=self.clock.seconds(),
-                    outbox=self.outbox)
+                    outbox=self.outbox, index=self.room_index)
         stored = self._stored_topics.get(room.key)
         if stored is not None:
             room.topic, room.topic_set_by = stored.topic, stored.set_by
         self.rooms[room.key] = room
+        self.room_index.add(room)
         return room
 
     def find_room(self, raw_name: str) -> Room:
@@ -315,6 +382,11 @@ class Chat:
             raise errors.TooManyRooms(
                 f"You are already in {len(user.rooms)} rooms, the most allowed.")
         if room is None:
+            most = self.limits.max_rooms
+            if most and len(self.rooms) >= most:
+                raise errors.ServerRoomsFull(
+                    f"#{name} cannot be created: the server already has "
+                    f"{len(self.rooms):,} rooms, the most it allows.")
             room = self._create_room(name)
             self.log.info("room {room} created by {name}", room=room.display,
                           name=user.name)
@@ -332,21 +404,32 @@ class Chat:
         batched notice and return true; in an ordinary room return false
         (the caller tells the members at once).
         """
+        pending = self._busy_batch(room)
+        if pending is None:
+            return False
+        (pending.joined if joined else pending.left).append(user.name)
+        return True
+
+    def _busy_batch(self, room: Room) -> Optional[_PendingPresence]:
+        """
+        Return what waits for C{room}'s next batched notice (starting its
+        timer if need be) if it is a busy room, else L{None}.
+        """
         limit = self.limits.busy_room_size
         if not limit or len(room.members) <= limit:
-            return False
+            return None
         pending = self._presence.get(room.key)
         if pending is None:
             call = self.clock.callLater(
                 self.limits.busy_room_interval, self._flush_presence, room)
-            pending = self._presence[room.key] = ([], [], call)
-        pending[0 if joined else 1].append(user.name)
-        return True
+            pending = self._presence[room.key] = _PendingPresence(call)
+        return pending
 
     def _flush_presence(self, room: Room) -> None:
-        joined, left, _ = self._presence.pop(room.key)
+        pending = self._presence.pop(room.key)
         if room.members and self.rooms.get(room.key) is room:
-            room.broadcast(events.Presence(room.name, tuple(joined), tuple(left)))
+            room.broadcast(events.Presence(room.name, tuple(pending.joined),
+                                           tuple(pending.left), tuple(pending.renamed)))
 
     def leave(self, user: User, raw_room: Optional[str] = None,
               reason: str = "") -> Room:
@@ -381,6 +464,7 @@ class Chat:
             user.focus(remaining[-1] if remaining else None)
         if not room.members and not room.persistent:
             del self.rooms[room.key]
+            self.room_index.discard(room)
             if self.recent is not None:
                 self.recent.forget(room.key)
             self.log.info("room {room} closed: empty", room=room.display)
@@ -393,6 +477,7 @@ class Chat:
             raise errors.InvalidText(
                 f"That topic is {len(topic)} characters long; the limit is "
                 f"{self.limits.max_topic_length}.")
+        self._charge_busy_room(room)
         room.topic = topic
         room.topic_set_by = user.name
         room.broadcast(events.TopicChanged(room.name, user.name, topic))
@@ -421,6 +506,7 @@ class Chat:
             self._remove_member(room, member)
         if room is not self.default_room:
             self.rooms.pop(room.key, None)
+            self.room_index.discard(room)
             if self.recent is not None:
                 self.recent.forget(room.key)
         self.log.info("room {room} closed by the operator", room=room.display)
@@ -439,6 +525,7 @@ class Chat:
         text = sanitize(raw_text)
         if not text:
             raise errors.InvalidText("There is nothing to say.")
+        self._charge_busy_room(room)
         event = (events.Acted if action else events.Said)(room.name, user.name, text)
         self.lines_relayed += 1
         room.broadcast(event, exclude=user)
@@ -447,6 +534,38 @@ class Chat:
             recent.record(room.key, self.clock.seconds(),
                           "act" if action else "say", user.name, text)
         return room
+
+    def _charge_busy_room(self, room: Room) -> None:
+        """
+        In a busy room, count a line to every member against the room's
+        budget of C{busy_room_deliveries} a second, all senders together, or
+        raise L{errors.RoomBusy}: a line to 10,000 members costs the server
+        tens of milliseconds, so a few lines a second from anyone would
+        otherwise stall everyone.
+        """
+        limits = self.limits
+        budget, size = limits.busy_room_deliveries, len(room.members)
+        if not budget or not limits.busy_room_size or size <= limits.busy_room_size:
+            return
+        now = self.clock.seconds()
+        tokens = float(budget)
+        if room.delivery_tokens is not None:
+            tokens = min(tokens, room.delivery_tokens + (now - room.delivery_checked) * budget)
+        room.delivery_checked = now
+        if tokens > 0:
+            room.delivery_tokens = tokens - size  # may go below 0 in a huge room
+            return
+        room.delivery_tokens = tokens
+        per_second = budget / size
+        if per_second >= 1:
+            lines = round(per_second)
+            rate = f"{lines} line{'' if lines == 1 else 's'} a second"
+        else:
+            rate = f"one line every {size / budget:.2g} seconds"
+        raise errors.RoomBusy(
+            f"{room.display} is busy: with {size:,} members it takes at most {rate} "
+            "from everyone together, and your line was not sent. Send it again in a "
+            "moment.")
 
     def history(self, room: Room, count: int) -> defer.Deferred:
         """
@@ -536,9 +655,9 @@ class Chat:
         """
         self.shutting_down = True
         self.connection_log.stop()
-        for _, _, call in self._presence.values():
-            if call.active():
-                call.cancel()
+        for pending in self._presence.values():
+            if pending.call.active():
+                pending.call.cancel()
         self._presence.clear()
         done = defer.Deferred()
         if not self.clients:

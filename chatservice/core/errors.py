@@ -42,6 +42,18 @@ class TooManyRooms(ChatError):
     """The user is already in as many rooms as the limit allows."""
 
 
+class ServerRoomsFull(ChatError):
+    """The server already has as many rooms as its limit allows."""
+
+
+class TooManyRenames(ChatError):
+    """The user changed their name too often lately."""
+
+
+class RoomBusy(ChatError):
+    """A busy room has relayed as many lines as its budget allows just now."""
+
+
 class InvalidPassword(ChatError):
     """A new password is too short or otherwise unusable."""
 

@@ -47,14 +47,16 @@ class Left(NamedTuple):
 
 class Presence(NamedTuple):
     """
-    People who entered and left C{room} lately, gathered into one notice
-    (busy rooms only: telling N members about each of N arrivals one by one
-    is N squared lines).
+    People who entered and left C{room} lately, and renames in it as
+    C{(old name, new name)} pairs, gathered into one notice (busy rooms
+    only: telling N members about each of N arrivals one by one is N
+    squared lines).
     """
 
     room: str
     joined: Tuple[str, ...]
     left: Tuple[str, ...]
+    renamed: Tuple[Tuple[str, str], ...] = ()
 
 
 class TopicChanged(NamedTuple):

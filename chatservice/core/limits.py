@@ -37,10 +37,20 @@ MAX_CONNECTIONS = 10000
 MAX_PER_ADDRESS = 20
 #: Rooms one user may be in at once.
 MAX_ROOMS_PER_USER = 20
+#: Rooms on the server at once, the default room included; /join of a new
+#: room past it is refused.
+MAX_ROOMS = 5000
 #: Rooms with more members than this get join/leave notices in batches...
 BUSY_ROOM_SIZE = 50
 #: ...at most one batch every this many seconds.
 BUSY_ROOM_INTERVAL = 2.0
+#: Lines times members a busy room relays per second, all senders together:
+#: a room of 10,000 takes 2 lines a second, a room of 200 takes 100.
+BUSY_ROOM_DELIVERIES = 20000
+#: Renames a user may make at once...
+NICK_BURST = 3
+#: ...and then one every this many seconds.
+NICK_INTERVAL = 10.0
 #: Seconds connected users get to finish before a shutdown aborts them.
 SHUTDOWN_GRACE = 2.0
 #: Lines of history shown to someone entering a room.
@@ -64,9 +74,13 @@ class Limits:
     max_connections: int = MAX_CONNECTIONS
     max_per_address: int = MAX_PER_ADDRESS
     max_rooms_per_user: int = MAX_ROOMS_PER_USER
+    max_rooms: int = MAX_ROOMS
     max_name_length: int = MAX_NAME_LENGTH
     max_room_name_length: int = MAX_ROOM_NAME_LENGTH
     max_topic_length: int = MAX_TOPIC_LENGTH
     busy_room_size: int = BUSY_ROOM_SIZE
     busy_room_interval: float = BUSY_ROOM_INTERVAL
+    busy_room_deliveries: int = BUSY_ROOM_DELIVERIES
+    nick_burst: int = NICK_BURST
+    nick_interval: float = NICK_INTERVAL
     shutdown_grace: float = SHUTDOWN_GRACE

@@ -8,6 +8,7 @@ from .delivery import DeliveryPlan, Outbox
 from .text import name_key
 
 if TYPE_CHECKING:
+    from .index import RoomIndex
     from .user import User
 
 
@@ -26,10 +27,13 @@ class Room:
     @ivar plan: the members' writers, grouped for broadcasts.
     @ivar outbox: the outbox this room's broadcasts go through (shared by
         every room of one chat).
+    @ivar index: the L{chatservice.core.index.RoomIndex} told of every change
+        of membership, or L{None}.
     """
 
     def __init__(self, name: str, topic: str = "", persistent: bool = False,
-                 created_at: float = 0.0, outbox: Optional[Outbox] = None) -> None:
+                 created_at: float = 0.0, outbox: Optional[Outbox] = None,
+                 index: "Optional[RoomIndex]" = None) -> None:
         self.name = name
         self.key = name_key(name)
         self.topic = topic
@@ -39,6 +43,10 @@ class Room:
         self.members: Dict[str, "User"] = {}
         self.plan = DeliveryPlan()
         self.outbox = outbox if outbox is not None else Outbox()
+        self.index = index
+        # a busy room's budget of deliveries (None: full; see Chat.say)
+        self.delivery_tokens: Optional[float] = None
+        self.delivery_checked = 0.0
 
     @property
     def display(self) -> str:
@@ -59,6 +67,8 @@ class Room:
         self.outbox.settle(self)
         self.members[user.key] = user
         self.plan.add(user.client, user.current is self)
+        if self.index is not None:
+            self.index.resized(self)
 
     def remove(self, user: "User") -> None:
         """Remove C{user} from the members, if they are one."""
@@ -67,13 +77,24 @@ class Room:
             return
         del self.members[user.key]
         self.plan.remove(user.client, user.current is self)
+        if self.index is not None:
+            self.index.resized(self)
 
-    def rekey(self, user: "User", old_key: str) -> None:
-        """Re-file C{user}, who was a member under C{old_key}, after a rename."""
-        if self.members.get(old_key) is user:
-            # rebuilt, not re-inserted: members stay in order of arrival
+    def rekey(self, user: "User", old_key: str, keep_order: bool = True) -> None:
+        """
+        Re-file C{user}, who was a member under C{old_key}, after a rename.
+        With C{keep_order} the members are rebuilt so that they stay in order
+        of arrival, which costs as much as the room is big; without it (busy
+        rooms) the renamed member moves to the end, at no cost.
+        """
+        if old_key == user.key or self.members.get(old_key) is not user:
+            return
+        if keep_order:
             self.members = {user.key if key == old_key else key: member
                             for key, member in self.members.items()}
+        else:
+            del self.members[old_key]
+            self.members[user.key] = user
 
     def refresh(self, user: "User", was_focused: bool) -> None:
         """

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Tupl
 
 from ...core import errors
 from ...core.limits import MAX_LISTED
-from ...core.text import sanitize
+from ...core.text import check_room_name, clean_room_name, name_key, sanitize
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
@@ -38,6 +38,10 @@ ALIASES: Dict[str, str] = {
 HISTORY_LINES = 50
 MAX_HISTORY_LINES = 500
 
+#: Most rooms a /rooms PATTERN with a * inside it looks at, so that one
+#: command costs a bounded amount however many rooms there are.
+MAX_ROOMS_SEARCHED = 1000
+
 
 
 class CommandUsageError(Exception):
@@ -46,6 +50,35 @@ class CommandUsageError(Exception):
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _counted(count: int, word: str) -> str:
+    """C{1 room}, C{5,000 rooms}."""
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
+def _glob(parts: List[str]) -> Callable[[str], bool]:
+    """
+    Return a test of whether a name matches the pattern made of C{parts}
+    joined by C{*} (which stands for any letters).  Matching goes left to
+    right without backtracking, in time linear in the name and the pattern.
+    """
+    first, *middle, last = parts
+    middle = [part for part in middle if part]  # "a**b" is "a*b"
+    least = sum(len(part) for part in parts)
+
+    def match(name: str) -> bool:
+        if len(name) < least or not name.startswith(first) or not name.endswith(last):
+            return False
+        position, end = len(first), len(name) - len(last)
+        for part in middle:
+            found = name.find(part, position, end)
+            if found < 0:
+                return False
+            position = found + len(part)
+        return True
+
+    return match
 
 
 def _names(names: Iterable[str], total: int) -> str:
@@ -175,13 +208,14 @@ class ChatCommands:
             rooms = ", ".join(r.display for r in user.rooms.values()) or "no room"
             self.info(f"{user.name} is online, in {rooms}.")
             return
-        users = sorted(chat.users.values(), key=lambda u: u.key)
-        self.info(f"{_plural(len(users), 'user')} online:")
-        for user in users[:MAX_LISTED]:
+        total = len(chat.users)
+        self.info(f"{_counted(total, 'user')} online:")
+        for key in chat.user_index.first(MAX_LISTED):
+            user = chat.users[key]
             rooms = ", ".join(r.display for r in user.rooms.values()) or "no room"
             self.info(f"  {user.name} ({rooms})")
-        if len(users) > MAX_LISTED:
-            self.info(f"  ... and {len(users) - MAX_LISTED} more. Type /who NAME to look one up.")
+        if total > MAX_LISTED:
+            self.info(f"  ... and {total - MAX_LISTED:,} more. Type /who NAME to look one up.")
 
     def do_look(self, arg: str) -> None:
         """
@@ -193,12 +227,31 @@ class ChatCommands:
         self.info(f"{_plural(len(room), 'user')} here: {_names(names, len(room))}")
 
     def do_rooms(self, arg: str) -> None:
+        """[PATTERN]
+        List the rooms, the largest first, with how many people are in each
+        and their topics. With PATTERN, list the rooms whose names start with
+        it, by name; a * in PATTERN stands for any letters: /rooms game,
+        /rooms *chat*. A long list shows its first 100 rooms and says how many
+        more there are.
         """
-        List the rooms with how many people are in each, and their topics.
-        """
-        rooms = sorted(self.chat.rooms.values(), key=lambda r: (-len(r), r.key))
-        self.info(f"{_plural(len(rooms), 'room')}:")
-        for room in rooms[:MAX_LISTED]:
+        if " " in arg:
+            raise self._usage("rooms")
+        chat = self.chat
+        total = len(chat.rooms)
+        if not arg:
+            rooms = chat.room_index.largest(MAX_LISTED)
+            self.info(f"{_counted(total, 'room')}:")
+            self._list_rooms(rooms)
+            if total > len(rooms):
+                self.info(f"  ... and {total - len(rooms):,} more: type /rooms PATTERN "
+                          "to narrow it down (the start of a name, or a pattern with *, "
+                          "such as /rooms *chat*).")
+        else:
+            self._rooms_matching(arg, total)
+        self.info("Type /join ROOM to enter one, or to create a new one.")
+
+    def _list_rooms(self, rooms) -> None:
+        for room in rooms:
             if room is self.user.current:
                 mine = " (current)"
             elif self.user in room:
@@ -207,9 +260,67 @@ class ChatCommands:
                 mine = ""
             topic = f": {room.topic}" if room.topic else ""
             self.info(f"  {room.display} ({_plural(len(room), 'user')}){mine}{topic}")
-        if len(rooms) > MAX_LISTED:
-            self.info(f"  ... and {len(rooms) - MAX_LISTED} more.")
-        self.info("Type /join ROOM to enter one, or to create a new one.")
+
+    def _rooms_matching(self, arg: str, total: int) -> None:
+        """
+        List the rooms matching PATTERN C{arg}: a prefix costs two binary
+        searches plus the rooms shown; a pattern with a C{*} inside examines
+        at most L{MAX_ROOMS_SEARCHED} rooms whose names start with the part
+        before the first C{*}.
+        """
+        pattern = clean_room_name(arg)
+        shown = pattern if len(pattern) <= 40 else pattern[:40] + "..."
+        literal = pattern.replace("*", "")
+        if literal:
+            problem = check_room_name(literal, len(literal))
+            if problem:
+                raise CommandUsageError(
+                    f"{problem} Type /rooms PATTERN with the start of a name, or "
+                    "with * for any letters, such as /rooms game or /rooms *chat*.")
+        parts = [part for part in name_key(pattern).rstrip("*").split("*")]
+        index = self.chat.room_index
+        if len(parts) == 1:  # no * but at the end: the start of a name
+            prefix = parts[0]
+            count = index.names.count_starting_with(prefix)
+            rooms = index.starting_with(prefix, MAX_LISTED)
+            if not count:
+                self.info(f"No room's name starts with {shown} ({_counted(total, 'room')} "
+                          "in all). Type /rooms to see the largest rooms.")
+                return
+            if prefix:
+                self.info(f"Rooms whose names start with {shown}: {count:,} of {total:,}")
+            else:
+                self.info(f"{_counted(total, 'room')}, by name:")
+            self._list_rooms(rooms)
+            if count > len(rooms):
+                self.info(f"  ... and {count - len(rooms):,} more: type a longer PATTERN "
+                          "to narrow it down.")
+            return
+        prefix = parts[0]
+        candidates = index.names.count_starting_with(prefix)
+        if len(literal) > self.chat.limits.max_room_name_length:
+            keys: List[str] = []  # no room name is that long
+            candidates = 0
+        else:
+            keys = index.names.starting_with(prefix, MAX_ROOMS_SEARCHED)
+        match = _glob(parts + [""] if pattern.endswith("*") else parts)
+        found = [key for key in keys if match(key)]
+        cut = len(keys) < candidates
+        if not found and not cut:
+            self.info(f"No room's name matches {shown} ({_counted(total, 'room')} "
+                      "in all). Type /rooms to see the largest rooms.")
+            return
+        where = f" whose names start with {prefix}" if prefix else ""
+        among = (f"among the first {len(keys):,} of the {candidates:,} rooms{where}"
+                 if cut else f"of {total:,}")
+        self.info(f"Rooms whose names match {shown}: {len(found):,} {among}")
+        self._list_rooms([index.get(key) for key in found[:MAX_LISTED]])
+        if len(found) > MAX_LISTED:
+            self.info(f"  ... and {len(found) - MAX_LISTED:,} more: type a longer "
+                      "PATTERN to narrow it down.")
+        if cut:
+            self.info(f"  The search stopped after {len(keys):,} rooms: put more letters "
+                      "before the first * to search them all.")
 
     def do_join(self, arg: str) -> None:
         """ROOM
@@ -265,7 +376,8 @@ class ChatCommands:
 
     def do_nick(self, arg: str) -> None:
         """NEWNAME
-        Change your name; the people in your rooms are told.
+        Change your name; the people in your rooms are told. A few renames in
+        a row are fine; after that, one every few seconds.
         """
         if not arg or " " in arg:
             raise self._usage("nick")

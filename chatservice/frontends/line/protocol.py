@@ -34,6 +34,7 @@ _HINTS = {
     errors.NoSuchRoom: "Type /rooms to see the rooms.",
     errors.NotInRoom: "Type /join ROOM to enter a room.",
     errors.TooManyRooms: "Type /leave ROOM to leave one first.",
+    errors.ServerRoomsFull: "Join an existing room instead: type /rooms to see them.",
     errors.NotRegistered: "Type /register PASSWORD to claim your name.",
 }
 

@@ -8,7 +8,7 @@ tag, a notice with C{--} and an error with C{!!}.
 """
 
 import time
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 from zope.interface import implementer
 
@@ -33,6 +33,20 @@ def some(names: Sequence[str], shown: int = 5) -> str:
     if len(names) <= shown:
         return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
     return f"{', '.join(names[:shown])} and {len(names) - shown} others"
+
+
+#: Renames a busy room's batched notice spells out before "and N others".
+RENAMES_SHOWN = 3
+
+
+def renames(renamed: Sequence[Tuple[str, str]], room: str) -> str:
+    """C{alice is now known as alicia, bob is now known as bobby and 3 others renamed in #lobby}."""
+    said = [f"{old} is now known as {new}" for old, new in renamed[:RENAMES_SHOWN]]
+    rest = len(renamed) - len(said)
+    if rest:
+        return (f"{', '.join(said)} and {rest} other{'' if rest == 1 else 's'} "
+                f"renamed in #{room}")
+    return some(said) + f" in #{room}"
 
 
 def timestamp(when: float, now: float) -> str:
@@ -81,6 +95,8 @@ class LineRenderer:
             text = ""
             if event.joined:
                 text += f"-> {some(event.joined)} joined #{room}\r\n"
+            if event.renamed:
+                text += f"{INFO}{renames(event.renamed, room)}\r\n"
             if event.left:
                 text += f"<- {some(event.left)} left #{room}\r\n"
             return text.encode("utf-8")
