@@ -11,6 +11,7 @@ from twisted.python import usage
 
 from .core.chat import DEFAULT_ROOM, DEFAULT_SERVER_NAME, Chat
 from .core.limits import REPLAY_LINES
+from .frontends.irc.factory import PING_INTERVAL, PING_TIMEOUT, IRCFactory
 from .frontends.line.factory import ChatFactory
 from .persistence import remember
 from .core import limits as L
@@ -164,6 +165,12 @@ class Options(AdminOptions, usage.Options):
         ["stats-interval", None, STATS_INTERVAL,
          "Seconds between two 'stats:' lines in the log (users, connections, "
          "rooms, traffic since the last line). 0 turns them off.", _seconds],
+        ["irc-ping-interval", None, PING_INTERVAL,
+         "Seconds of silence from an IRC client before the server PINGs it.",
+         _seconds],
+        ["irc-ping-timeout", None, PING_TIMEOUT,
+         "Seconds a PINGed IRC client has to answer before it is "
+         "disconnected.", _positive_float],
         ["listen-backlog", None, L.LISTEN_BACKLOG,
          "Connections the kernel queues for each tcp, ssl or unix --port "
          "until the server accepts them (a --port with its own backlog= "
@@ -180,18 +187,34 @@ class Options(AdminOptions, usage.Options):
     def __init__(self) -> None:
         super().__init__()
         self["ports"] = []
+        self["irc-ports"] = []
 
-    def opt_port(self, description: str) -> None:
-        """Add a listening endpoint; replaced by the help text below."""
+    @staticmethod
+    def _check_endpoint(option: str, description: str) -> None:
         try:
             # A reactor is not needed to parse a description; this catches
             # typos and missing certificate files before anything starts.
             endpoints.serverFromString(None, description)
         except Exception as e:
             raise usage.UsageError(
-                f"--port {description!r} is not a usable endpoint ({e}). "
+                f"{option} {description!r} is not a usable endpoint ({e}). "
                 "Examples: tcp:8123, tcp:8123:interface=127.0.0.1, unix:/tmp/chat.sock"
             ) from None
+
+    def opt_irc_port(self, description: str) -> None:
+        """Add an IRC listening endpoint; replaced by the help text below."""
+        self._check_endpoint("--irc-port", description)
+        self["irc-ports"].append(description)
+
+    opt_irc_port.__doc__ = (
+        "Where IRC clients connect, as a Twisted endpoint description: "
+        "tcp:6667, tcp:6667:interface=127.0.0.1, ssl:6697:privateKey=key.pem:"
+        "certKey=cert.pem. May be given more than once. [default: no IRC]"
+    )
+
+    def opt_port(self, description: str) -> None:
+        """Add a listening endpoint; replaced by the help text below."""
+        self._check_endpoint("--port", description)
         self["ports"].append(description)
 
     opt_port.__doc__ = (
@@ -254,7 +277,8 @@ class Options(AdminOptions, usage.Options):
 def makeService(options: Options, reactor=None) -> MultiService:
     """
     Build the chat: a L{ChatService} owning the L{Chat}, and one listening
-    service per C{--port} with the line protocol's L{ChatFactory}.  The
+    service per C{--port} with the line protocol's L{ChatFactory} and per
+    C{--irc-port} with the IRC front end's L{IRCFactory}.  The
     chat and the factory are the returned service's C{chat} and
     C{factory} attributes.
     """
@@ -295,6 +319,13 @@ def makeService(options: Options, reactor=None) -> MultiService:
     for description in options["ports"]:
         description = with_backlog(description, options["listen-backlog"])
         strports.service(description, factory, reactor=reactor).setServiceParent(top)
+    if options["irc-ports"]:
+        irc_factory = IRCFactory(chat, ping_interval=options["irc-ping-interval"],
+                                 ping_timeout=options["irc-ping-timeout"])
+        top.irc_factory = irc_factory  # type: ignore[attr-defined]
+        for description in options["irc-ports"]:
+            description = with_backlog(description, options["listen-backlog"])
+            strports.service(description, irc_factory, reactor=reactor).setServiceParent(top)
     admin = make_admin_service(options, chat, reactor)
     if admin is not None:
         admin.setServiceParent(top)
