@@ -226,3 +226,19 @@ def test_core_events_carry_their_time_and_say_names_its_room(factory, connect, c
     assert bob.take()[-1] == "<carol> to the lobby"
     chat.set_topic(carol.user, "lobby topic", room=lobby)
     assert (lobby.topic, games.topic, lobby.topic_set_at) == ("lobby topic", "", NOON)
+
+
+def test_busy_room_presence_reaches_irc_as_join_and_part_lines(irc, connect, factory, clock):
+    """In a busy room, the batched notice of arrivals and departures reaches IRC members as one JOIN or PART line each."""
+    factory.chat.limits.busy_room_size = 2
+    alice = irc("alice")
+    connect("bob")
+    connect("carol")
+    dave = connect("dave")
+    alice.take()
+    clock.advance(factory.chat.limits.busy_room_interval)
+    assert alice.take() == [":carol!~carol@testchat JOIN :#lobby",
+                            ":dave!~dave@testchat JOIN :#lobby"]
+    dave.send("/quit")
+    clock.advance(factory.chat.limits.busy_room_interval)
+    assert alice.take() == [":dave!~dave@testchat PART :#lobby"]

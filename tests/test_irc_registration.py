@@ -314,3 +314,33 @@ def test_connection_lost_cleans_up(irc, factory):
     assert factory.chat.clients == {}
 
 
+
+
+def test_idle_timeout_ignores_ping_and_pong(clock, factory):
+    """--idle-timeout applies to IRC users too: PINGs and PONGs do not count as activity, other commands do."""
+    factory.chat.limits.idle_timeout = 100
+    alice = IRCFakeClient(irc_factory(factory, ping_interval=0))
+    alice.register("alice")
+    clock.advance(50)
+    alice.send("AWAY", "PING :x")
+    clock.advance(60)
+    alice.send("PONG :x")
+    assert not alice.closed
+    clock.advance(40)
+    lines = alice.take()
+    assert lines[-2] == ":testchat NOTICE alice :You were idle for more than 100 seconds."
+    assert alice.closed and "alice" not in factory.chat.users
+
+
+def test_slow_reader_is_dropped_at_the_output_cap(clock, factory, connect):
+    """An IRC client that stops reading is dropped once --max-output bytes wait for it, as a telnet one is."""
+    factory.chat.limits.max_output = 2000
+    alice = IRCFakeClient(irc_factory(factory))
+    alice.register("alice")
+    alice.send("JOIN #lobby")
+    bob = connect("bob")
+    alice.protocol.pauseProducing()
+    for n in range(40):
+        bob.send(f"line {n} " + "x" * 50)
+    assert alice.transport.disconnecting or alice.transport.disconnected
+    assert "alice" not in factory.chat.users

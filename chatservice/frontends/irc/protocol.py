@@ -74,6 +74,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         self._registration_timer = None
         self._ping_timer = None
         self._retry = None
+        self._idle_timer = None
         self._last_heard = 0.0
         self._pinged = False
 
@@ -111,10 +112,11 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
     def connectionLost(self, reason=None) -> None:
         """Clean up as for QUIT: no ghost nicks or members."""
         self.state = "closing"
-        for call in (self._registration_timer, self._ping_timer, self._retry):
+        for call in (self._registration_timer, self._ping_timer, self._retry,
+                     self._idle_timer):
             if call is not None and call.active():
                 call.cancel()
-        self._registration_timer = self._ping_timer = self._retry = None
+        self._registration_timer = self._ping_timer = self._retry = self._idle_timer = None
         self.close_session()
 
     def _registration_timed_out(self) -> None:
@@ -123,6 +125,24 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
             self.log.info("{peer} took too long to register", peer=self.peer)
             self.disconnect("Registration timed out: send NICK and USER (and CAP END "
                             "if you sent CAP) sooner.")
+
+    def _idle_due(self) -> None:
+        """
+        Disconnect a user who sent no command but PING and PONG for
+        C{--idle-timeout} seconds (the timer is re-armed lazily, not reset
+        on every line).
+        """
+        self._idle_timer = None
+        idle = self.chat.limits.idle_timeout
+        if self.user is None or self.state == "closing" or not idle:
+            return
+        remaining = self.user.last_active + idle - self.clock.seconds()
+        if remaining > 0:
+            self._idle_timer = self.clock.callLater(remaining, self._idle_due)
+            return
+        self.log.info("{name} was idle too long", name=self.user.name)
+        self.chat.logout(self.user, "idle too long")
+        self.disconnect(f"You were idle for more than {idle:g} seconds.")
 
     def _arm_ping(self, delay: float) -> None:
         if delay and self.state != "closing":
@@ -334,6 +354,9 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         if self._registration_timer is not None and self._registration_timer.active():
             self._registration_timer.cancel()
         self._registration_timer = None
+        idle = self.chat.limits.idle_timeout
+        if idle:
+            self._idle_timer = self.clock.callLater(idle, self._idle_due)
         self.welcome()
         if self.user.registered:
             d = self.chat.take_offline(self.user)
