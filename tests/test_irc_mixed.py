@@ -242,3 +242,28 @@ def test_busy_room_presence_reaches_irc_as_join_and_part_lines(irc, connect, fac
     dave.send("/quit")
     clock.advance(factory.chat.limits.busy_room_interval)
     assert alice.take() == [":dave!~dave@testchat PART :#lobby"]
+
+
+def test_long_telnet_lines_are_split_for_irc(irc, connect, factory):
+    """A telnet line longer than IRC's 512 bytes reaches IRC as several PRIVMSGs of 512 bytes at most, cut at spaces, with nothing lost."""
+    bob = connect("bob")
+    alice = irc("alice")
+    words = " ".join(f"word{n}" for n in range(250))  # about 1,700 bytes
+    bob.send(words, "/me " + words)
+    lines = alice.take()
+    assert len(lines) > 4
+    assert all(len(line.encode()) + 2 <= 512 for line in lines)
+    said = [line.split(" :", 1)[1] for line in lines if "\x01" not in line]
+    acted = [line.split(" :", 1)[1] for line in lines if "\x01" in line]
+    assert " ".join(said) == words
+    assert all(piece.startswith("\x01ACTION ") and piece.endswith("\x01") for piece in acted)
+    assert " ".join(piece[8:-1] for piece in acted) == words
+
+
+def test_echoed_parameters_cannot_break_the_line(irc):
+    """A nick with a space (given as a trailing parameter) is echoed in a numeric without breaking its line into more parameters."""
+    alice = irc("alice")
+    alice.send("WHOIS :a b", "PRIVMSG :x\ry :hi")
+    lines = alice.take()
+    assert lines[0] == ":testchat 401 alice ab :No such nick/channel"
+    assert all("\r" not in line for line in lines)

@@ -12,15 +12,12 @@ from zope.interface import implementer
 
 from ...core import events
 from ...core.interfaces import IRenderer
-from .wire import format_time, mask, message
+from .wire import format_time, mask, message, text_lines
 
 #: What a CTCP ACTION (C{/me} in IRC clients) is wrapped in.
 CTCP = "\x01"
-
-
-def action(text: str) -> str:
-    """C{text} as a CTCP ACTION."""
-    return f"{CTCP}ACTION {text}{CTCP}"
+#: C{ACTION_FORMAT % text} is C{text} as a CTCP ACTION.
+ACTION_FORMAT = CTCP + "ACTION %s" + CTCP
 
 
 @implementer(IRenderer)
@@ -55,11 +52,11 @@ class IRCRenderer:
         kind = type(event)
         channel = "#" + event.room
         if kind is events.Said:
-            return message(self.source(event.sender), "PRIVMSG", channel, event.text,
-                           tags=self.tags(event.when))
+            return text_lines(self.source(event.sender), "PRIVMSG", channel, event.text,
+                              tags=self.tags(event.when))
         if kind is events.Acted:
-            return message(self.source(event.sender), "PRIVMSG", channel,
-                           action(event.text), tags=self.tags(event.when))
+            return text_lines(self.source(event.sender), "PRIVMSG", channel, event.text,
+                              tags=self.tags(event.when), wrap=ACTION_FORMAT)
         if kind is events.Joined:
             return message(self.source(event.user), "JOIN", channel,
                            tags=self.tags(event.when))
@@ -94,9 +91,9 @@ class IRCRenderer:
         """An event addressed to the user called C{nick} alone, as IRC lines."""
         kind = type(event)
         if kind is events.Private:
-            text = action(event.text) if event.action else event.text
-            return message(self.source(event.sender), "PRIVMSG", nick, text,
-                           tags=self.tags(event.when))
+            return text_lines(self.source(event.sender), "PRIVMSG", nick, event.text,
+                              tags=self.tags(event.when),
+                              wrap=ACTION_FORMAT if event.action else "%s")
         if kind is events.Renamed:
             return message(self.source(event.old_name), "NICK", event.new_name,
                            tags=self.tags(event.when))
@@ -119,11 +116,12 @@ class IRCRenderer:
         tags = self.tags(stored.when, extra)
         source = self.source(stored.sender)
         if stored.kind == "act":
-            return message(source, "PRIVMSG", channel, action(stored.text), tags=tags)
+            return text_lines(source, "PRIVMSG", channel, stored.text, tags=tags,
+                              wrap=ACTION_FORMAT)
         if stored.kind == "topic":
             # A NOTICE, not a TOPIC: replaying an old topic would overwrite
             # the current one the client was just given (332).
             said = (f"{stored.sender} set the topic: {stored.text}" if stored.text
                     else f"{stored.sender} cleared the topic")
             return message(self.server_name, "NOTICE", channel, said, tags=tags)
-        return message(source, "PRIVMSG", channel, stored.text, tags=tags)
+        return text_lines(source, "PRIVMSG", channel, stored.text, tags=tags)

@@ -95,13 +95,29 @@ def format_time(when: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(when))) + f".{millis:03d}Z"
 
 
+_UNSAFE = ("\r", "\n", "\0")
+
+
+def _safe(param: str, middle: bool) -> str:
+    """
+    C{param} made unable to break the line: no CR, LF or NUL; a middle
+    parameter (one that may echo what a client sent, such as an unknown
+    nick) also without spaces or a leading colon, and never empty.
+    """
+    for char in _UNSAFE:
+        if char in param:
+            param = param.replace(char, "")
+    if middle and (not param or " " in param or param[0] == ":"):
+        param = param.replace(" ", "").lstrip(":") or "*"
+    return param
+
+
 def message(source: Optional[str], command: str, *params: str,
             tags: Optional[Dict[str, str]] = None) -> bytes:
     """
     One line to send: C{[@tags ]:source COMMAND params... :last}.  The last
     parameter is always sent as a trailing one (so it may hold spaces or be
-    empty).  Parameters must hold no CR, LF or NUL (chat text is sanitised
-    before it gets here).
+    empty); the others are made safe (see L{_safe}), as is the last.
     """
     parts = []
     if tags:
@@ -111,9 +127,47 @@ def message(source: Optional[str], command: str, *params: str,
         parts.append(":" + source)
     parts.append(command)
     if params:
-        parts.extend(params[:-1])
-        parts.append(":" + params[-1])
+        parts.extend(_safe(param, True) for param in params[:-1])
+        parts.append(":" + _safe(params[-1], False))
     return (" ".join(parts) + "\r\n").encode("utf-8")
+
+
+def split_text(text: str, budget: int) -> List[str]:
+    """
+    C{text} cut into pieces of at most C{budget} bytes of UTF-8 each, at a
+    space where there is one in the second half of a piece, else between
+    characters.
+    """
+    pieces: List[str] = []
+    budget = max(budget, 16)
+    while len(text.encode("utf-8")) > budget:
+        cut = len(text.encode("utf-8")[:budget].decode("utf-8", "ignore"))
+        space = text.rfind(" ", cut // 2, cut)
+        if space > 0:
+            cut = space
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip(" ")
+    pieces.append(text)
+    return pieces
+
+
+def text_lines(source: str, command: str, target: str, text: str,
+               tags: Optional[Dict[str, str]] = None, wrap: str = "%s") -> bytes:
+    """
+    A PRIVMSG or NOTICE of C{text} (shown as C{wrap % piece}, for CTCP
+    ACTION) in as many lines as keep each within 512 bytes without its
+    tags: a telnet user may send longer lines than IRC carries.
+    """
+    line = message(source, command, target, wrap % text, tags=tags)
+    overhead = len(line) - len(text.encode("utf-8"))
+    if not tags and len(line) <= MAX_LINE_BYTES:
+        return line
+    tag_bytes = len(line.split(b" ", 1)[0]) + 1 if tags else 0
+    if len(line) - tag_bytes <= MAX_LINE_BYTES:
+        return line
+    pieces = split_text(text, MAX_LINE_BYTES - (overhead - tag_bytes))
+    return b"".join(message(source, command, target, wrap % piece, tags=tags)
+                    for piece in pieces)
 
 
 def mask(nick: str, host: str) -> str:
