@@ -344,3 +344,31 @@ def test_slow_reader_is_dropped_at_the_output_cap(clock, factory, connect):
         bob.send(f"line {n} " + "x" * 50)
     assert alice.transport.disconnecting or alice.transport.disconnected
     assert "alice" not in factory.chat.users
+
+
+def test_offline_messages_are_shown_at_login(clock):
+    """A registered nick logging in with PASS gets the private messages kept for it, with their time in the text (or in @time= under server-time)."""
+    from chatservice.persistence.store import OfflineMessage
+
+    ircf = registered_chat(clock, {"alice": "secret1"})
+    kept = [OfflineMessage(1796126400.0, "bob", "are you there?", False),
+            OfflineMessage(1796126460.0, "bob", "waves", True)]
+
+    class Store:
+        def take_offline(self, key):
+            return defer.succeed(kept if key == "alice" else [])
+
+    ircf.chat.store = Store()
+    alice = IRCFakeClient(ircf)
+    lines = alice.register("alice", "PASS secret1")
+    assert lines[-3:] == [
+        ":testchat NOTICE alice :2 messages while you were away:",
+        ":bob!~bob@testchat PRIVMSG alice :[sent 2026-12-01 12:00 UTC] are you there?",
+        ":bob!~bob@testchat PRIVMSG alice :\x01ACTION [sent 2026-12-01 12:01 UTC] waves\x01"]
+    ircf.chat.logout(alice.user)
+    again = IRCFakeClient(ircf)
+    lines = again.register("alice", "CAP REQ server-time", "PASS secret1")
+    again.send("CAP END")
+    lines = again.take()
+    assert lines[-1] == ("@time=2026-12-01T12:01:00.000Z :bob!~bob@testchat PRIVMSG alice "
+                         ":\x01ACTION waves\x01")
