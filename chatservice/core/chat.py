@@ -9,7 +9,7 @@ exception, and what happens is told as L{chatservice.core.events}: the
 wording is the front ends'.
 """
 
-from typing import Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Set, Tuple
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -74,7 +74,7 @@ class Chat:
         motd: str = "",
         limits: Optional[Limits] = None,
         store=None,
-        stored_topics: Optional[Dict[str, object]] = None,
+        stored_topics: Optional[Mapping[str, Any]] = None,
         replay_lines: int = REPLAY_LINES,
         accounts=None,
         recent=None,
@@ -88,7 +88,7 @@ class Chat:
         self.rooms: Dict[str, Room] = {}
         self.room_index = RoomIndex()
         # every connection, logged in or not -> its remote address (or None)
-        self.clients: Dict[object, Optional[str]] = {}
+        self.clients: Dict[Any, Optional[str]] = {}
         self._per_address: Dict[str, int] = {}
         self.started_at = clock.seconds()
         self.connections_total = 0
@@ -105,7 +105,8 @@ class Chat:
         self.accounts = accounts
         self.recent = recent
         self.replay_lines = replay_lines
-        self._stored_topics = dict(stored_topics or {})
+        # room key -> (topic, set_by, set_at) as the store keeps it
+        self._stored_topics: Dict[str, Any] = dict(stored_topics or {})
         self.default_room = self._create_room(default_room, persistent=True)
 
     def start(self) -> None:
@@ -555,7 +556,7 @@ class Chat:
         self.shutting_down = True
         self.connection_log.stop()
         self.notices.cancel()
-        done = defer.Deferred()
+        done: defer.Deferred = defer.Deferred()
         if not self.clients:
             done.callback(None)
             return done

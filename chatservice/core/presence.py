@@ -5,12 +5,15 @@ L{events.Presence} every C{busy_room_interval} seconds.  Telling N members
 about each of N arrivals one by one would be N squared lines.
 """
 
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from . import events
 from .limits import Limits
+
+if TYPE_CHECKING:
+    from .room import Room
 
 
 class PendingPresence:
@@ -33,13 +36,13 @@ class BusyRoomNotices:
         that still exists).
     """
 
-    def __init__(self, clock: IReactorTime, limits: Limits, rooms: Dict[str, object]) -> None:
+    def __init__(self, clock: IReactorTime, limits: Limits, rooms: "Mapping[str, Room]") -> None:
         self.clock = clock
         self.limits = limits
         self.rooms = rooms
         self._pending: Dict[str, PendingPresence] = {}
 
-    def batch(self, room) -> Optional[PendingPresence]:
+    def batch(self, room: "Room") -> Optional[PendingPresence]:
         """
         Return what waits for C{room}'s next batched notice (starting its
         timer if need be) if it is a busy room, else L{None}: the caller
@@ -54,7 +57,7 @@ class BusyRoomNotices:
             pending = self._pending[room.key] = PendingPresence(call)
         return pending
 
-    def arrived_or_left(self, room, name: str, joined: bool) -> bool:
+    def arrived_or_left(self, room: "Room", name: str, joined: bool) -> bool:
         """
         In a busy room, queue C{name}'s arrival or departure for the next
         notice and return true; in an ordinary room return false.
@@ -65,7 +68,7 @@ class BusyRoomNotices:
         (pending.joined if joined else pending.left).append(name)
         return True
 
-    def _flush(self, room) -> None:
+    def _flush(self, room: "Room") -> None:
         pending = self._pending.pop(room.key)
         if room.members and self.rooms.get(room.key) is room:
             room.broadcast(events.Presence(room.name, tuple(pending.joined),
