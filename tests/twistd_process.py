@@ -5,23 +5,28 @@ kept under the test's C{tmp_path}.
 
 - L{run_twistd} runs C{twistd ARGS} to completion; L{run_chat} runs
   C{twistd -n chat ARGS} to completion and times it;
-- L{start_twistd} starts C{twistd -n chat ARGS} on a free port of 127.0.0.1
-  and returns a L{Twistd} once it accepts connections;
+- L{start_twistd} starts C{twistd -n chat ARGS} on a port of 127.0.0.1 that
+  the kernel picks and returns a L{Twistd} once it accepts connections;
 - L{log_in} answers the name prompt over a L{BlockingClient}.
+
+No port is picked by the tests: the server listens on C{tcp:0} and the
+tests read the port it got from its log ("ChatFactory starting on PORT"),
+so no other program can take the port in between.
 
 Everything here blocks, with a timeout; nothing imports the reactor.
 """
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import pytest
 
-from netclient import BlockingClient, free_port
+from netclient import BlockingClient
 
 TWISTD = os.path.join(os.path.dirname(sys.executable), "twistd")
 #: Seconds for twistd to start listening, and to exit after a signal.
@@ -56,19 +61,58 @@ def run_twistd(tmp_path, *args):
     return done.returncode, done.stdout.decode("utf-8", "replace")
 
 
+#: The C{--port} the helpers give twistd first: a port the kernel picks.
+ANY_PORT = "tcp:0:interface=127.0.0.1"
+#: What Twisted logs when the chat listens on a TCP port.
+LISTENING = re.compile(r"\bChatFactory starting on (\d+)$", re.MULTILINE)
+
+
 def run_chat(tmp_path, *args):
-    """Run C{twistd -n --pidfile= chat ARGS} on a free port to completion; return (exit code, output, seconds)."""
+    """Run C{twistd -n --pidfile= chat ARGS} on a port the kernel picks to completion; return (exit code, output, seconds)."""
     started = time.monotonic()
-    code, out = run_twistd(
-        tmp_path, "-n", "--pidfile=", "chat",
-        "--port", f"tcp:{free_port()}:interface=127.0.0.1", *args)
+    code, out = run_twistd(tmp_path, "-n", "--pidfile=", "chat", "--port", ANY_PORT, *args)
     return code, out, time.monotonic() - started
+
+
+def listening_port(read_log: Callable[[], str]) -> Optional[int]:
+    """
+    The TCP port of the chat's first C{--port} (the helpers give
+    L{ANY_PORT} first, and twistd listens in the order given), as read
+    from the log; L{None} until it is there.
+    """
+    found = LISTENING.search(read_log())
+    return int(found.group(1)) if found else None
+
+
+def wait_until_serving(read_log: Callable[[], str], running: Callable[[], bool],
+                       cleanup: Callable[[], None]) -> int:
+    """
+    Return the chat's port once the log names it and it accepts a
+    connection.  Fail the test (after C{cleanup}) if C{running()} turns
+    false first, or after L{START_TIMEOUT} seconds.
+    """
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        port = listening_port(read_log)
+        if port is not None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return port
+            except OSError:
+                pass
+        if not running():
+            cleanup()
+            pytest.fail(f"twistd exited before serving:\n{read_log()}")
+        if time.monotonic() > deadline:
+            cleanup()
+            pytest.fail(f"twistd not listening after {START_TIMEOUT}s:\n{read_log()}")
+        time.sleep(0.05)
 
 
 class Twistd:
     """A C{twistd -n chat} subprocess, where it listens, and its output."""
 
-    def __init__(self, process: subprocess.Popen, port: int, log_path) -> None:
+    def __init__(self, process: subprocess.Popen, log_path, port: Optional[int] = None) -> None:
         self.process = process
         self.port = port
         self.log_path = log_path
@@ -90,35 +134,23 @@ class Twistd:
 
 def start_twistd(tmp_path, *args) -> Twistd:
     """
-    Start C{twistd -n --pidfile= chat ARGS} on a free port of 127.0.0.1,
+    Start C{twistd -n --pidfile= chat --port tcp:0:interface=127.0.0.1 ARGS},
     with its output in C{tmp_path/twistd.out}; return once it accepts
-    connections.  Fail the test (leaving no process behind) if it exits or
-    is not listening within L{START_TIMEOUT} seconds.  The caller calls
-    L{Twistd.stop} when done.
+    connections on the port its log names.  Fail the test (leaving no
+    process behind) if it exits or is not listening within
+    L{START_TIMEOUT} seconds.  The caller calls L{Twistd.stop} when done.
     """
-    command = twistd_command("-n", "--pidfile=", "chat")
-    port = free_port()
     log_path = tmp_path / "twistd.out"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [*command, "--port", f"tcp:{port}:interface=127.0.0.1", *args],
+            twistd_command("-n", "--pidfile=", "chat", "--port", ANY_PORT, *args),
             cwd=str(tmp_path), env=twistd_env(tmp_path),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )
-    running = Twistd(process, port, log_path)
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if process.poll() is not None:
-            running.stop()
-            pytest.fail(f"twistd exited with {process.returncode}:\n{running.log()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return running
-        except OSError:
-            if time.monotonic() > deadline:
-                running.stop()
-                pytest.fail(f"twistd not listening after {START_TIMEOUT}s:\n{running.log()}")
-            time.sleep(0.05)
+    running = Twistd(process, log_path)
+    running.port = wait_until_serving(running.log, lambda: process.poll() is None,
+                                      running.stop)
+    return running
 
 
 def log_in(client: BlockingClient, typed: str, name: Optional[str] = None,
