@@ -1,22 +1,70 @@
 """
-The service that owns the chat's lifetime: it starts what needs the store
-once the server runs, and says goodbye to every connected user when the
-server stops.
+The service that owns the chat's lifetime: it starts the store, and what
+needs it, once the process that serves exists, and says goodbye to every
+connected user when the server stops.
+
+C{twistd} builds the service (C{makeService}), then may fork to become a
+daemon, then starts the services (C{startService}), then runs the
+reactor.  Nothing here starts a thread or takes a lock before
+C{startService}.
 """
+
+import sys
 
 from twisted.application.service import Service
 from twisted.internet import defer
+from twisted.logger import Logger
 
 from .core.chat import Chat
+from .persistence.store import StoreError
 
 #: What users see when the server stops.
 SHUTDOWN_MESSAGE = "The server is shutting down. Goodbye!"
 
+log = Logger()
+
+
+class StartupFailure(SystemExit, Exception):
+    """
+    The server cannot start, for the one-line reason in the message.
+
+    Raised while C{twistd} starts the services, that is after it may have
+    forked into a daemon.  As an L{Exception}, C{twistd} hands it to the
+    terminal that started the daemon ("An error has occurred: ...") and
+    removes the pid file; as a L{SystemExit} with code 1, it then ends the
+    process with exit status 1 and no traceback.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = 1
+
+
+def cannot_start(message: str, stderr=None) -> StartupFailure:
+    """
+    Log C{message} (why the server cannot start) as critical, write it as
+    C{twistd chat: MESSAGE} to the terminal's standard error (C{stderr},
+    by default the process's original one: C{twistd} has redirected
+    C{sys.stderr} to the log by now), and return the L{StartupFailure} to
+    raise.
+    """
+    log.critical("the server cannot start: {reason}", reason=message)
+    stream = stderr if stderr is not None else sys.__stderr__
+    if stream is not None:
+        try:
+            stream.write(f"twistd chat: {message}\n")
+            stream.flush()
+        except (OSError, ValueError):  # closed, or /dev/null gone
+            pass
+    return StartupFailure(message)
+
 
 class ChatService(Service):
     """
-    Wraps a L{Chat}: starting it starts the chat's own work; stopping it
-    tells every user the server is shutting down, closes their
+    Wraps a L{Chat}: starting it starts the database (L{ChatStore.start}:
+    its lock, with this process's pid, and its threads), then the chat's
+    own work (L{Chat.start}: it reads the default room's recent lines);
+    stopping it tells every user the server is shutting down, closes their
     connections, aborts the ones still open after the grace period (so
     C{twistd} never waits forever), and closes the database.
     """
@@ -25,7 +73,17 @@ class ChatService(Service):
         self.chat = chat
 
     def startService(self) -> None:
-        """Start the chat (it reads the default room's recent lines)."""
+        """
+        Start the database, then the chat.  Raise L{StartupFailure} if the
+        database was taken by another server since C{makeService} checked
+        it.
+        """
+        store = self.chat.store
+        if store is not None:
+            try:
+                store.start()
+            except StoreError as e:
+                raise cannot_start(str(e)) from None
         Service.startService(self)
         self.chat.start()
 

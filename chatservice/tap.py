@@ -257,6 +257,12 @@ def makeService(options: Options, reactor=None) -> MultiService:
     service per C{--port} with the line protocol's L{ChatFactory}.  The
     chat and the factory are the returned service's C{chat} and
     C{factory} attributes.
+
+    Everything that can stop the server from starting is checked here, so
+    that it is one line on the terminal (C{twistd chat: ...}, exit status
+    1) before C{twistd} forks into a daemon: the database
+    (L{ChatStore.check}).  Nothing is started, locked or opened here: that
+    waits for C{startService}, in the process that serves.
     """
     if reactor is None:
         from twisted.internet import reactor
@@ -267,7 +273,7 @@ def makeService(options: Options, reactor=None) -> MultiService:
                           history_limit=options["history-limit"],
                           max_offline=options["max-offline"])
         try:
-            topics = store.open().topics
+            topics = store.check().topics
         except StoreError as e:
             raise SystemExit(f"twistd chat: {e}") from None
     accounts, recent = (None, None) if store is None else remember(

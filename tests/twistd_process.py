@@ -7,6 +7,9 @@ kept under the test's C{tmp_path}.
   C{twistd -n chat ARGS} to completion and times it;
 - L{start_twistd} starts C{twistd -n chat ARGS} on a port of 127.0.0.1 that
   the kernel picks and returns a L{Twistd} once it accepts connections;
+- L{start_daemon} starts C{twistd chat ARGS} the way it daemonizes by
+  default, with its pid file and log file in C{tmp_path}, and returns a
+  L{Daemon} once it accepts connections;
 - L{log_in} answers the name prompt over a L{BlockingClient}.
 
 No port is picked by the tests: the server listens on C{tcp:0} and the
@@ -18,6 +21,7 @@ Everything here blocks, with a timeout; nothing imports the reactor.
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -151,6 +155,102 @@ def start_twistd(tmp_path, *args) -> Twistd:
     running.port = wait_until_serving(running.log, lambda: process.poll() is None,
                                       running.stop)
     return running
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process C{pid} exists and is not a zombie (nobody may reap a daemon here)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    # "PID (COMM) STATE ...": COMM may hold spaces and parentheses.
+    return stat[stat.rindex(b")") + 2:][:1] not in (b"Z", b"X")
+
+
+class Daemon:
+    """
+    A daemonized C{twistd chat}: not a child of the test (twistd forked
+    twice), so it is known by the pid in its pid file and waited for by
+    polling.
+    """
+
+    def __init__(self, pid: int, port: int, pid_path, log_path) -> None:
+        self.pid = pid
+        self.port = port
+        self.pid_path = pid_path
+        self.log_path = log_path
+
+    def log(self) -> str:
+        """Everything in twistd's log file so far."""
+        return self.log_path.read_text("utf-8", "replace")
+
+    def connect(self) -> BlockingClient:
+        """Open a netcat-like connection; the caller closes it."""
+        return BlockingClient(self.port)
+
+    def alive(self) -> bool:
+        """Whether the daemon is still running."""
+        return pid_alive(self.pid)
+
+    def wait_gone(self, timeout: float = EXIT_TIMEOUT) -> bool:
+        """Poll until the daemon has exited; return whether it did within C{timeout}."""
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def stop(self) -> None:
+        """Make sure the daemon is gone (SIGKILL if still running)."""
+        if self.alive():
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                return
+            self.wait_gone()
+
+
+def start_daemon(tmp_path, *args) -> Daemon:
+    """
+    Start C{twistd --pidfile PID --logfile LOG chat --port
+    tcp:0:interface=127.0.0.1 ARGS} without C{-n}, so that it daemonizes,
+    with C{PID} and C{LOG} in C{tmp_path}; wait for the launching process
+    to exit 0 (twistd's parent waits for the daemon to report that it
+    started), then until the daemon accepts connections on the port its
+    log names.  Fail the test (leaving no process behind) otherwise.  The
+    caller calls L{Daemon.stop} when done.
+    """
+    pid_path = tmp_path / "twistd.pid"
+    log_path = tmp_path / "twistd.log"
+    try:
+        done = subprocess.run(
+            twistd_command("--pidfile", str(pid_path), "--logfile", str(log_path),
+                           "chat", "--port", ANY_PORT, *args),
+            cwd=str(tmp_path), env=twistd_env(tmp_path), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=START_TIMEOUT)
+        code, out = done.returncode, done.stdout.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired as e:
+        code, out = "no exit", (e.stdout or b"").decode("utf-8", "replace")
+    try:
+        pid = int(pid_path.read_text().strip())
+    except (OSError, ValueError):
+        pid = None
+    daemon = Daemon(pid, None, pid_path, log_path) if pid else None
+    if code != 0 or daemon is None:
+        if daemon is not None:
+            daemon.stop()
+        log = log_path.read_text("utf-8", "replace") if log_path.exists() else ""
+        pytest.fail(f"twistd launcher: {code}, pid file: {pid}:\n{out}\nlog:\n{log}")
+    daemon.port = wait_until_serving(daemon.log, daemon.alive, daemon.stop)
+    return daemon
 
 
 def log_in(client: BlockingClient, typed: str, name: Optional[str] = None,
