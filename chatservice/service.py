@@ -1,18 +1,20 @@
 """
-The service that owns the chat's lifetime: it starts the store, and what
-needs it, once the process that serves exists, and says goodbye to every
+The services that own the chat's lifetime: starting the store once the
+process that serves exists, listening, and saying goodbye to every
 connected user when the server stops.
 
 C{twistd} builds the service (C{makeService}), then may fork to become a
-daemon, then starts the services (C{startService}), then runs the
-reactor.  Nothing here starts a thread or takes a lock before
-C{startService}.
+daemon, then listens (C{privilegedStartService}), then starts the services
+(C{startService}), then runs the reactor.  Nothing here starts a thread or
+takes a lock before C{startService}.
 """
 
 import sys
 
+from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import Service
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from .core.chat import Chat
@@ -57,6 +59,65 @@ def cannot_start(message: str, stderr=None) -> StartupFailure:
         except (OSError, ValueError):  # closed, or /dev/null gone
             pass
     return StartupFailure(message)
+
+
+def cannot_listen_reason(error: CannotListenError) -> str:
+    """Why listening failed, in words for the operator."""
+    cause = error.socketError
+    text = getattr(cause, "strerror", None) or str(cause)
+    if getattr(cause, "errno", None) is not None and "in use" in text.lower():
+        return f"{text} (another program is listening there)"
+    return text
+
+
+def listen_now(endpoint, factory, option: str, description: str) -> defer.Deferred:
+    """
+    Return C{endpoint.listen(factory)}; if it fails at once with
+    L{CannotListenError} (the port is taken, or needs privileges), raise
+    the one-line L{StartupFailure} for C{option} C{description} instead.
+    """
+    d = endpoint.listen(factory)
+    refused = []
+    synchronous = [True]
+
+    def early(failure):
+        if synchronous[0] and failure.check(CannotListenError):
+            refused.append(failure.value)
+            return None
+        return failure
+
+    d.addErrback(early)
+    synchronous[0] = False
+    if refused:
+        raise cannot_start(f"cannot listen on {option} {description}: "
+                           f"{cannot_listen_reason(refused[0])}")
+    return d
+
+
+class ListeningService(StreamServerEndpointService):
+    """
+    Listens on one C{--port} for the chat (in L{privilegedStartService},
+    before C{twistd} sheds privileges, as Twisted's own service does).  A
+    port that cannot be listened on stops the start with one line (a
+    L{StartupFailure}), not a traceback.
+
+    @ivar description: the endpoint as the operator gave it.
+    """
+
+    _raiseSynchronously = True
+
+    def __init__(self, endpoint, factory, description: str, option: str = "--port") -> None:
+        super().__init__(endpoint, factory)
+        self.description = description
+        self.option = option
+
+    def privilegedStartService(self) -> None:
+        """Start listening; raise L{StartupFailure} if the port cannot be had."""
+        try:
+            super().privilegedStartService()
+        except CannotListenError as e:
+            raise cannot_start(f"cannot listen on {self.option} {self.description}: "
+                               f"{cannot_listen_reason(e)}") from None
 
 
 class ChatService(Service):

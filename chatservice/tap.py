@@ -4,7 +4,6 @@ C{twistd chat}: the command-line options and the service they build.
 
 import os
 import sys
-from twisted.application import strports
 from twisted.application.service import MultiService
 from twisted.internet import endpoints
 from twisted.python import usage
@@ -15,8 +14,9 @@ from .frontends.line.factory import ChatFactory
 from .persistence import remember
 from .core import limits as L
 from .admin import AdminOptions, make_admin_service
+from .admin.hostkey import AdminSetupError, load_or_create_host_key
 from .core.limits import Limits
-from .service import ChatService
+from .service import ChatService, ListeningService
 from .statslog import STATS_INTERVAL, StatsLogService
 from .persistence.store import HISTORY_LIMIT, MAX_OFFLINE, ChatStore, StoreError, default_database_path
 from .core.text import check_room_name, clean_room_name
@@ -260,13 +260,19 @@ def makeService(options: Options, reactor=None) -> MultiService:
 
     Everything that can stop the server from starting is checked here, so
     that it is one line on the terminal (C{twistd chat: ...}, exit status
-    1) before C{twistd} forks into a daemon: the database
-    (L{ChatStore.check}).  Nothing is started, locked or opened here: that
-    waits for C{startService}, in the process that serves.
+    1) before C{twistd} forks into a daemon: the admin host key, then the
+    database (L{ChatStore.check}).  Nothing is started, locked or opened
+    here: that waits for C{startService}, in the process that serves.
     """
     if reactor is None:
         from twisted.internet import reactor
     limits = Limits(**{field: options[option] for option, field, *_ in LIMIT_OPTIONS})
+    host_key = None
+    if options.get("admin-port"):
+        try:
+            host_key = load_or_create_host_key(options["data-dir"])
+        except AdminSetupError as e:
+            raise SystemExit(f"twistd chat: {e}") from None
     store, topics = None, {}
     if not options["no-database"]:
         store = ChatStore(options["database"], reactor,
@@ -299,9 +305,13 @@ def makeService(options: Options, reactor=None) -> MultiService:
     if options["stats-interval"]:
         StatsLogService(chat, options["stats-interval"]).setServiceParent(top)
     for description in options["ports"]:
-        description = with_backlog(description, options["listen-backlog"])
-        strports.service(description, factory, reactor=reactor).setServiceParent(top)
-    admin = make_admin_service(options, chat, reactor)
+        endpoint = endpoints.serverFromString(
+            reactor, with_backlog(description, options["listen-backlog"]))
+        ListeningService(endpoint, factory, description).setServiceParent(top)
+    try:
+        admin = make_admin_service(options, chat, reactor, host_key=host_key)
+    except AdminSetupError as e:
+        raise SystemExit(f"twistd chat: {e}") from None
     if admin is not None:
         admin.setServiceParent(top)
     return top

@@ -1,11 +1,15 @@
 """
 The server's life as an operator runs it, with the installed C{twistd} as a
-subprocess: daemonized (twistd's default, without C{-n}).
+subprocess: daemonized (twistd's default, without C{-n}), and start-up
+failures that are one line.
 """
 
 import os
 import signal
+import socket
 import subprocess
+
+import pytest
 
 from dbfile import query
 from twistd_process import (
@@ -20,6 +24,9 @@ from twistd_process import (
 
 SHUTDOWN_LINE = "-- The server is shutting down. Goodbye!"
 PASSWORD = "Daemon-Pass-731"
+#: An Ed25519 public key for --admin-keys (nobody holds its private half).
+ADMIN_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOnXvVbdVZl2TH1lTGLrCFAHAl3U4B36DkAafylVwoSL"
+             " someone\n")
 
 
 def exactly(text: str):
@@ -33,6 +40,14 @@ def assert_clean_log(log: str) -> None:
     assert "Traceback" not in log, log
     assert "Unhandled" not in log, log
     assert "may be lost" not in log, log
+
+
+def admin_keys(tmp_path) -> str:
+    """An authorized_keys file for --admin-keys."""
+    path = tmp_path / "authorized_keys"
+    path.write_text(ADMIN_KEY)
+    path.chmod(0o644)
+    return str(path)
 
 
 def run_separately(tmp_path, *args):
@@ -102,3 +117,88 @@ def test_daemon_start_up_failure_is_one_line_and_starts_nothing(tmp_path):
         f"chat server (pid {first.process.pid}): stop it, or give this one its own "
         f"--data-dir or --database"], err
     assert not (tmp_path / "second.pid").exists()
+
+
+# -- start-up failures: one line, before anything starts ------------------------------
+
+
+@pytest.mark.parametrize("daemonize", [False, True], ids=["foreground", "daemon"])
+@pytest.mark.parametrize("damage", ["garbage", "directory"])
+def test_a_bad_admin_host_key_is_one_line_before_the_database(tmp_path, damage, daemonize):
+    """Garbage, or a directory, where the admin host key should be stops the start with one 'twistd chat:' line on stderr and status 1, before the database is created or locked."""
+    data_dir = tmp_path / "state"
+    data_dir.mkdir(mode=0o700)
+    key = data_dir / "admin_host_ed25519_key"
+    if damage == "garbage":
+        key.write_bytes(b"this is not a key\n")
+        key.chmod(0o600)
+        expected = (f"twistd chat: admin host key {key} is not a usable private key (")
+    else:
+        key.mkdir(mode=0o700)
+        expected = f"twistd chat: admin host key {key}: Is a directory. Check --data-dir."
+    twistd = (["-n", "--pidfile="] if not daemonize else
+              ["--pidfile", str(tmp_path / "t.pid"), "--logfile", str(tmp_path / "t.log")])
+    code, out, err = run_separately(
+        tmp_path, *twistd, "chat", "--port", ANY_PORT, "--data-dir", str(data_dir),
+        "--admin-port", "tcp:0", "--admin-keys", admin_keys(tmp_path))
+    assert code == 1, (out, err)
+    assert "Traceback" not in out + err, (out, err)
+    [line] = err.strip().splitlines()
+    assert line.startswith(expected), line
+    assert not (data_dir / "chat.db").exists()
+    assert not (data_dir / "chat.db.lock").exists()
+    assert not (tmp_path / "t.pid").exists()
+    assert not (tmp_path / "t.log").exists()  # it stopped before twistd began logging
+
+
+def test_a_chat_port_in_use_is_one_line_and_status_1(tmp_path):
+    """'twistd -n chat' on a --port another program listens on exits 1 with one line naming the port, and no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        description = f"tcp:{port}:interface=127.0.0.1"
+        code, out, err = run_separately(tmp_path, "-n", "--pidfile=", "chat",
+                                        "--port", description)
+    assert code == 1, (out, err)
+    assert "Traceback" not in out + err, (out, err)
+    assert err.strip().splitlines() == [
+        f"twistd chat: cannot listen on --port {description}: Address already in use "
+        f"(another program is listening there)"], (out, err)
+    assert "the server cannot start: cannot listen on --port" in out  # and in the log
+    assert "Server Shut Down." not in out
+
+
+def test_a_daemon_whose_port_is_in_use_exits_1_and_logs_one_line(tmp_path):
+    """Daemonized, a --port in use is found after the fork: twistd reports it to the terminal and exits 1, the log file holds the one line (no traceback), and the pid file is gone."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code, out, err = run_separately(
+            tmp_path, "--pidfile", str(tmp_path / "t.pid"), "--logfile", str(tmp_path / "t.log"),
+            "chat", "--port", f"tcp:{port}:interface=127.0.0.1")
+    log = (tmp_path / "t.log").read_text()
+    assert code == 1, (out, err, log)
+    assert "An error has occurred" in err and "cannot listen on --port" in err, err
+    assert "Traceback" not in log, log
+    assert (f"the server cannot start: cannot listen on --port tcp:{port}:interface=127.0.0.1: "
+            f"Address already in use (another program is listening there)") in log, log
+    assert not (tmp_path / "t.pid").exists()
+
+
+def test_an_admin_port_in_use_is_one_line_and_status_1(tmp_path):
+    """'twistd -n chat --admin-port' on a port another program listens on exits 1 with one line naming it, instead of running on without the admin shell after a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code, out, err = run_separately(
+            tmp_path, "-n", "--pidfile=", "chat", "--port", ANY_PORT,
+            "--data-dir", str(tmp_path / "state"),
+            "--admin-port", f"tcp:{port}", "--admin-keys", admin_keys(tmp_path))
+    assert code == 1, (out, err)
+    assert "Traceback" not in out + err, (out, err)
+    assert err.strip().splitlines() == [
+        f"twistd chat: cannot listen on --admin-port tcp:{port}:interface=127.0.0.1: "
+        f"Address already in use (another program is listening there)"], (out, err)
