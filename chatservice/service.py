@@ -1,15 +1,17 @@
 """
 The services that own the chat's lifetime: starting the store once the
-process that serves exists, listening, and saying goodbye to every
-connected user when the server stops.
+process that serves exists, listening, reloading on C{SIGHUP}, and saying
+goodbye to every connected user when the server stops.
 
 C{twistd} builds the service (C{makeService}), then may fork to become a
 daemon, then listens (C{privilegedStartService}), then starts the services
-(C{startService}), then runs the reactor.  Nothing here starts a thread or
-takes a lock before C{startService}.
+(C{startService}), then runs the reactor.  Nothing here starts a thread,
+takes a lock or installs a signal handler before C{startService}.
 """
 
+import signal
 import sys
+from typing import Callable, Dict, Optional
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import Service
@@ -22,6 +24,10 @@ from .persistence.store import StoreError
 
 #: What users see when the server stops.
 SHUTDOWN_MESSAGE = "The server is shutting down. Goodbye!"
+#: Longest message of the day read from a file, in bytes.
+MAX_MOTD_BYTES = 64 * 1024
+#: The signal that reloads what can be reloaded without a restart.
+RELOAD_SIGNAL = "SIGHUP"
 
 log = Logger()
 
@@ -120,24 +126,71 @@ class ListeningService(StreamServerEndpointService):
                                f"{cannot_listen_reason(e)}") from None
 
 
+def read_motd_file(path: str) -> str:
+    """
+    Return the message of the day in the UTF-8 file C{path} (invalid bytes
+    become U+FFFD).  Raise L{ValueError}, with the reason in words, if it
+    cannot be read or is larger than L{MAX_MOTD_BYTES}.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_MOTD_BYTES + 1)
+    except OSError as e:
+        raise ValueError(f"cannot read {path!r}: {e.strerror or e}") from None
+    if len(data) > MAX_MOTD_BYTES:
+        raise ValueError(f"{path!r} is larger than {MAX_MOTD_BYTES} bytes")
+    return data.decode("utf-8", "replace")
+
+
 class ChatService(Service):
     """
-    Wraps a L{Chat}: starting it starts the database (L{ChatStore.start}:
-    its lock, with this process's pid, and its threads), then the chat's
-    own work (L{Chat.start}: it reads the default room's recent lines);
-    stopping it tells every user the server is shutting down, closes their
+    Wraps a L{Chat} and runs its lifetime.
+
+    Starting it starts the database (L{ChatStore.start}: its lock, with
+    this process's pid, and its threads), then the chat's own work
+    (L{Chat.start}: it reads the default room's recent lines), and
+    installs the C{SIGHUP} handler, which reloads the message of the day
+    from its file.
+
+    Stopping it tells every user the server is shutting down, closes their
     connections, aborts the ones still open after the grace period (so
-    C{twistd} never waits forever), and closes the database.
+    C{twistd} never waits forever), then closes the database (committing
+    everything said).  Once stopped, the previous C{SIGHUP} handler is put
+    back, unless the reactor itself is shutting down: the process is then
+    about to exit, and a C{SIGHUP} must not kill it before it has.
+
+    @ivar motd_path: the file the message of the day comes from, or L{None}.
     """
 
-    def __init__(self, chat: Chat) -> None:
+    def __init__(self, chat: Chat, reactor=None, motd_path: Optional[str] = None,
+                 signals=signal) -> None:
+        """
+        @param chat: the L{Chat}.
+        @param reactor: provides C{callFromThread} and
+            C{addSystemEventTrigger} (the global reactor by default).
+        @param motd_path: the file C{SIGHUP} re-reads the message of the day
+            from (L{None}: the message was given as text).
+        @param signals: the L{signal} module, or a stand-in for tests
+            (C{signal}, and the C{SIG...} numbers).
+        """
+        if reactor is None:
+            from twisted.internet import reactor
         self.chat = chat
+        self.motd_path = motd_path
+        self._reactor = reactor
+        self._signals = signals
+        self._exiting = False  # the reactor is shutting down
+        self._trigger = None
+        # signal number -> the handler it had before this service's
+        self._previous: Dict[int, object] = {}
+
+    # -- starting ------------------------------------------------------------
 
     def startService(self) -> None:
         """
-        Start the database, then the chat.  Raise L{StartupFailure} if the
-        database was taken by another server since C{makeService} checked
-        it.
+        Start the database and the chat, and install the C{SIGHUP}
+        handler.  Raise L{StartupFailure} if the database was taken by
+        another server since C{makeService} checked it.
         """
         store = self.chat.store
         if store is not None:
@@ -146,12 +199,74 @@ class ChatService(Service):
             except StoreError as e:
                 raise cannot_start(str(e)) from None
         Service.startService(self)
+        self._exiting = False
         self.chat.start()
+        self._install(RELOAD_SIGNAL, self._hangup)
+        self._trigger = self._reactor.addSystemEventTrigger(
+            "before", "shutdown", self._reactor_stopping)
+
+    def _install(self, name: str, handler: Callable) -> None:
+        number = getattr(self._signals, name, None)
+        if number is None or number in self._previous:
+            return
+        try:
+            self._previous[number] = self._signals.signal(number, handler)
+        except ValueError:  # not the main thread: leave signals alone
+            pass
+
+    def _reactor_stopping(self) -> None:
+        # Runs before this service's stopService when the reactor stops.
+        self._trigger = None
+        self._exiting = True
+
+    def _restore_signals(self) -> None:
+        previous, self._previous = self._previous, {}
+        for number, handler in previous.items():
+            try:
+                self._signals.signal(number, handler)
+            except (ValueError, TypeError):
+                pass
+
+    # -- signals: these run in the signal handler, between two bytecodes -----
+
+    def _hangup(self, number: int, frame) -> None:
+        self._reactor.callFromThread(self.reload)
+
+    # -- on the reactor thread ------------------------------------------------
+
+    def reload(self) -> None:
+        """
+        What C{SIGHUP} does: re-read the message of the day from its file
+        (keeping the old one, and logging why, if the file cannot be read),
+        and log one line saying what was reloaded.  Users are told nothing
+        and every connection stays open.
+        """
+        if self.chat.shutting_down:
+            log.info("SIGHUP: nothing reloaded, the server is shutting down")
+            return
+        if self.motd_path is None:
+            log.info("SIGHUP: nothing to reload (--motd names no file); other "
+                     "options take effect only at a restart")
+            return
+        try:
+            motd = read_motd_file(self.motd_path)
+        except ValueError as e:
+            log.error("SIGHUP: kept the old message of the day: {reason}; other "
+                      "options take effect only at a restart", reason=str(e))
+            return
+        changed = motd != self.chat.motd
+        self.chat.motd = motd
+        log.info("SIGHUP: reloaded the message of the day from {path} ({change}); "
+                 "other options take effect only at a restart",
+                 path=self.motd_path, change="changed" if changed else "unchanged")
+
+    # -- stopping -------------------------------------------------------------
 
     def stopService(self) -> defer.Deferred:
         """
         Notify and disconnect everyone, then close the database (committing
-        everything said); fire when both are done.
+        everything said), then restore the C{SIGHUP} handler unless the
+        process is about to exit; fire when all is done.
         """
         Service.stopService(self)
         chat = self.chat
@@ -159,4 +274,13 @@ class ChatService(Service):
         store = chat.store
         if store is not None:
             done.addCallback(lambda _: store.close())
-        return done
+
+        def restore(result):
+            if not self._exiting:
+                if self._trigger is not None:
+                    self._reactor.removeSystemEventTrigger(self._trigger)
+                    self._trigger = None
+                self._restore_signals()
+            return result
+
+        return done.addBoth(restore)

@@ -16,7 +16,7 @@ from .core import limits as L
 from .admin import AdminOptions, make_admin_service
 from .admin.hostkey import AdminSetupError, load_or_create_host_key
 from .core.limits import Limits
-from .service import ChatService, ListeningService
+from .service import ChatService, ListeningService, read_motd_file
 from .statslog import STATS_INTERVAL, StatsLogService
 from .persistence.store import HISTORY_LIMIT, MAX_OFFLINE, ChatStore, StoreError, default_database_path
 from .core.text import check_room_name, clean_room_name
@@ -47,10 +47,6 @@ def with_backlog(description: str, backlog: int) -> str:
     if kind not in BACKLOG_ENDPOINTS or "backlog=" in description:
         return description
     return f"{description}:backlog={backlog}"
-
-
-#: Longest message of the day read from a file, in bytes.
-MAX_MOTD_BYTES = 64 * 1024
 
 
 def _number(kind, minimum, doc):
@@ -227,7 +223,9 @@ class Options(AdminOptions, usage.Options):
         if problem:
             raise usage.UsageError(f"--default-room {self['default-room']!r}: {problem}")
         self["default-room"] = room
-        self["motd"] = self._read_motd(self["motd"])
+        motd = self["motd"]
+        self["motd-file"] = os.path.abspath(motd) if os.path.isfile(motd) else None
+        self["motd"] = self._read_motd(motd)
         self["data-dir"] = os.path.abspath(
             os.path.expanduser(self["data-dir"] or default_data_dir()))
         if self["database"]:
@@ -241,14 +239,9 @@ class Options(AdminOptions, usage.Options):
         if not os.path.isfile(value):
             return value.replace("\\n", "\n")
         try:
-            with open(value, "rb") as f:
-                data = f.read(MAX_MOTD_BYTES + 1)
-        except OSError as e:
-            raise usage.UsageError(f"--motd: cannot read {value!r}: {e.strerror}") from None
-        if len(data) > MAX_MOTD_BYTES:
-            raise usage.UsageError(
-                f"--motd: {value!r} is larger than {MAX_MOTD_BYTES} bytes")
-        return data.decode("utf-8", "replace")
+            return read_motd_file(value)
+        except ValueError as e:
+            raise usage.UsageError(f"--motd: {e}") from None
 
 
 def makeService(options: Options, reactor=None) -> MultiService:
@@ -301,7 +294,7 @@ def makeService(options: Options, reactor=None) -> MultiService:
     top.chat = chat  # type: ignore[attr-defined]
     top.factory = factory  # type: ignore[attr-defined]
     top.store = store  # type: ignore[attr-defined]
-    ChatService(chat).setServiceParent(top)
+    ChatService(chat, reactor, motd_path=options.get("motd-file")).setServiceParent(top)
     if options["stats-interval"]:
         StatsLogService(chat, options["stats-interval"]).setServiceParent(top)
     for description in options["ports"]:

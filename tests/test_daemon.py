@@ -1,13 +1,14 @@
 """
 The server's life as an operator runs it, with the installed C{twistd} as a
-subprocess: daemonized (twistd's default, without C{-n}), and start-up
-failures that are one line.
+subprocess: daemonized (twistd's default, without C{-n}), start-up failures
+that are one line, and C{SIGHUP}.
 """
 
 import os
 import signal
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -15,6 +16,7 @@ from dbfile import query
 from twistd_process import (
     ANY_PORT,
     COMMAND_TIMEOUT,
+    EXIT_TIMEOUT,
     log_in,
     start_daemon,
     start_twistd,
@@ -202,3 +204,53 @@ def test_an_admin_port_in_use_is_one_line_and_status_1(tmp_path):
     assert err.strip().splitlines() == [
         f"twistd chat: cannot listen on --admin-port tcp:{port}:interface=127.0.0.1: "
         f"Address already in use (another program is listening there)"], (out, err)
+
+
+# -- SIGHUP --------------------------------------------------------------------------
+
+
+def test_sighup_reloads_the_motd_and_drops_nobody(tmp_path):
+    """SIGHUP re-reads the --motd file for the next login and logs what it reloaded; connected users notice nothing and keep chatting; lines said just before a SIGHUP and a SIGTERM are all in the database."""
+    motd = tmp_path / "motd.txt"
+    motd.write_text("first message of the day\n")
+    server = start_twistd(tmp_path, "--motd", str(motd), "--flood-rate", "0",
+                          "--data-dir", str(tmp_path / "state"))
+    try:
+        with server.connect() as alice, server.connect() as bob:
+            log_in(alice, "alice", motd="first message of the day")
+            log_in(bob, "bob", motd="first message of the day")
+            motd.write_text("second message of the day\n")
+            server.process.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while "SIGHUP: reloaded the message of the day" not in server.log():
+                assert server.process.poll() is None, server.log()
+                assert time.monotonic() < deadline, server.log()
+                time.sleep(0.05)
+            alice.say("after the hangup")
+            bob.expect(exactly("<alice> after the hangup"))
+            bob.say("still here")
+            alice.expect(exactly("<bob> still here"))
+            with server.connect() as carol:
+                log_in(carol, "carol", motd="second message of the day")
+
+            said = [f"just before {i}" for i in range(50)]
+            alice.say(*said)
+            alice.sync("a1")  # the server has read them: they are queued for the disk
+            server.process.send_signal(signal.SIGHUP)
+            time.sleep(0.05)
+            server.process.send_signal(signal.SIGTERM)
+            for client in (alice, bob):
+                client.expect(exactly(SHUTDOWN_LINE))
+                client.expect_eof()
+            code = server.process.wait(EXIT_TIMEOUT)
+    finally:
+        server.stop()
+    log = server.log()
+    assert code in (0, -signal.SIGTERM), log
+    assert_clean_log(log)
+    assert log.count("SIGHUP: reloaded the message of the day from") == 2, log
+    assert "other options take effect only at a restart" in log
+    assert "-- The server" not in log and "first message" not in log
+    rows = query(tmp_path / "state" / "chat.db",
+                 "SELECT text FROM history WHERE kind = 'say' ORDER BY id")
+    assert [text for (text,) in rows] == ["after the hangup", "still here"] + said

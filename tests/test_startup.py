@@ -1,10 +1,14 @@
 """
 Starting and stopping in this process: C{makeService} only checks (no
 thread, no lock, no open database: C{twistd} may fork after it), and
-C{startService} starts; a database taken in between is one critical line.
+C{startService} starts; a database taken in between is one critical line;
+C{SIGHUP} reloads the message of the day.  The signal tests use stand-ins
+for the L{signal} module and the reactor, so no real signal is sent to the
+test process.
 """
 
 import os
+import signal
 import threading
 
 import pytest
@@ -17,8 +21,9 @@ from chatservice.frontends.line.factory import ChatFactory
 from chatservice.persistence import remember
 from chatservice.persistence import store as store_module
 from chatservice.persistence.store import SCHEMA_VERSION, StoreError
-from chatservice.service import StartupFailure
+from chatservice.service import MAX_MOTD_BYTES, ChatService, StartupFailure
 from chatservice.tap import Options, makeService
+from conftest import FakeClient
 from dbfile import query
 from netclient import wait
 
@@ -158,3 +163,173 @@ def test_a_database_taken_between_the_check_and_the_start_is_one_critical_line(
     assert capfd.readouterr().err.splitlines().count(f"twistd chat: {reason}") == 1
     assert top.store._thread is None
     assert lock_is_free(database)
+
+
+# -- signals ---------------------------------------------------------------------------
+
+
+class FakeSignals:
+    """A stand-in for the L{signal} module: handlers by number, nothing installed for real."""
+
+    SIGHUP, SIGINT, SIGTERM = signal.SIGHUP, signal.SIGINT, signal.SIGTERM
+
+    def __init__(self, handlers) -> None:
+        self.handlers = dict(handlers)
+
+    def signal(self, number, handler):
+        """Install C{handler}; return the previous one."""
+        previous = self.handlers.get(number, signal.SIG_DFL)
+        self.handlers[number] = handler
+        return previous
+
+    def getsignal(self, number):
+        """The handler of C{number}."""
+        return self.handlers.get(number, signal.SIG_DFL)
+
+
+class FakeReactor:
+    """Queues what signal handlers pass to the reactor thread, and keeps the shutdown triggers."""
+
+    def __init__(self) -> None:
+        self.queued = []
+        self.triggers = {}
+
+    def callFromThread(self, function, *args):
+        """Queue C{function(*args)} until L{run_queued}."""
+        self.queued.append((function, args))
+
+    def run_queued(self) -> None:
+        """Run what the signal handlers queued, as the reactor thread would."""
+        queued, self.queued = self.queued, []
+        for function, args in queued:
+            function(*args)
+
+    def addSystemEventTrigger(self, phase, event, function, *args):
+        """Keep C{function} for L{shut_down}; return its id."""
+        assert (phase, event) == ("before", "shutdown")
+        key = object()
+        self.triggers[key] = (function, args)
+        return key
+
+    def removeSystemEventTrigger(self, key):
+        """Forget a trigger."""
+        del self.triggers[key]
+
+    def shut_down(self) -> None:
+        """Run the 'before shutdown' triggers, as reactor.stop() leads to."""
+        triggers, self.triggers = self.triggers, {}
+        for function, args in triggers.values():
+            function(*args)
+
+
+class ReactorHandlers:
+    """The reactor's own SIGINT and SIGTERM handlers (they stop it): records their calls."""
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    def __call__(self, number, frame):
+        self.calls.append(number)
+
+
+@pytest.fixture
+def signalled(tmp_path):
+    """
+    A started L{ChatService} (no database) over stand-in signals and a
+    stand-in reactor, with its message of the day from C{tmp_path/motd}:
+    returns (service, factory, signals, reactor, the reactor's handlers),
+    where the factory is the line protocol's over the service's chat.
+    """
+    motd = tmp_path / "motd"
+    motd.write_text("old news")
+    clock = task.Clock()
+    factory = ChatFactory(Chat(clock=clock, motd="old news"))
+    stops = ReactorHandlers()
+    signals = FakeSignals({signal.SIGINT: stops, signal.SIGTERM: stops,
+                           signal.SIGHUP: signal.SIG_DFL})
+    reactor = FakeReactor()
+    service = ChatService(factory.chat, reactor, motd_path=str(motd), signals=signals)
+    service.startService()
+    yield service, factory, signals, reactor, stops
+    if service.running:
+        service.stopService()
+        clock.advance(factory.chat.limits.shutdown_grace)
+
+
+def test_the_sighup_handler_is_installed_at_start_and_restored_at_stop(tmp_path):
+    """No handler is installed before startService; SIGHUP gets the service's from it and keeps it while the service stops; once stopped (the reactor still running, as in tests), SIGHUP has its previous handler back.  SIGINT and SIGTERM stay the reactor's."""
+    clock = task.Clock()
+    factory = ChatFactory(Chat(clock=clock))
+    stops = ReactorHandlers()
+    original = {signal.SIGINT: stops, signal.SIGTERM: stops, signal.SIGHUP: signal.SIG_DFL}
+    signals = FakeSignals(original)
+    reactor = FakeReactor()
+    service = ChatService(factory.chat, reactor, signals=signals)
+    assert signals.handlers == original
+    service.startService()
+    assert signals.handlers[signal.SIGHUP] == service._hangup
+    assert signals.handlers[signal.SIGTERM] is stops and signals.handlers[signal.SIGINT] is stops
+    client = FakeClient(factory)
+    done = service.stopService()
+    assert signals.handlers[signal.SIGHUP] == service._hangup  # still harmless mid-shutdown
+    client.lose()
+    assert done.called
+    assert signals.handlers == original
+    assert reactor.triggers == {}
+
+
+def test_when_the_reactor_stops_the_sighup_handler_stays_until_the_process_exits():
+    """When the reactor's shutdown stops the service, its SIGHUP handler stays once it has stopped: SIGHUP's default would kill the exiting process."""
+    chat = Chat(clock=task.Clock())
+    signals = FakeSignals({signal.SIGHUP: signal.SIG_DFL})
+    reactor = FakeReactor()
+    service = ChatService(chat, reactor, signals=signals)
+    service.startService()
+    reactor.shut_down()
+    assert service.stopService().called
+    assert signals.handlers[signal.SIGHUP] == service._hangup
+
+
+def test_sighup_rereads_the_motd_file_on_the_reactor_thread(signalled, tmp_path, log_events):
+    """The SIGHUP handler only queues the reload for the reactor thread; there it reads the file again (the next login sees it), and a file that cannot be read, or is too large, leaves the old message with the reason logged."""
+    service, factory, signals, reactor, _ = signalled
+    motd = tmp_path / "motd"
+    motd.write_text("fresh news")
+    signals.handlers[signal.SIGHUP](signal.SIGHUP, None)
+    assert factory.chat.motd == "old news"  # nothing done inside the signal handler
+    reactor.run_queued()
+    assert factory.chat.motd == "fresh news"
+    assert logged(log_events, "info") == [
+        f"SIGHUP: reloaded the message of the day from {motd} (changed); "
+        "other options take effect only at a restart"]
+    client = FakeClient(factory)
+    client.send("alice")
+    assert "-- fresh news" in client.lines()
+
+    motd.write_bytes(b"x" * (MAX_MOTD_BYTES + 1))
+    signals.handlers[signal.SIGHUP](signal.SIGHUP, None)
+    reactor.run_queued()
+    motd.unlink()
+    signals.handlers[signal.SIGHUP](signal.SIGHUP, None)
+    reactor.run_queued()
+    assert factory.chat.motd == "fresh news"
+    assert logged(log_events, "error") == [
+        f"SIGHUP: kept the old message of the day: {str(motd)!r} is larger than "
+        f"{MAX_MOTD_BYTES} bytes; other options take effect only at a restart",
+        f"SIGHUP: kept the old message of the day: cannot read {str(motd)!r}: "
+        "No such file or directory; other options take effect only at a restart"]
+    assert not client.closed
+
+
+def test_sighup_without_a_motd_file_reloads_nothing(log_events):
+    """With --motd given as text (or not at all), SIGHUP logs that there is nothing to reload."""
+    chat = Chat(clock=task.Clock(), motd="text")
+    signals = FakeSignals({signal.SIGHUP: signal.SIG_DFL})
+    reactor = FakeReactor()
+    ChatService(chat, reactor, signals=signals).startService()
+    signals.handlers[signal.SIGHUP](signal.SIGHUP, None)
+    reactor.run_queued()
+    assert chat.motd == "text"
+    assert logged(log_events) == [
+        "SIGHUP: nothing to reload (--motd names no file); other options take "
+        "effect only at a restart"]
