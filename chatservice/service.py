@@ -26,6 +26,8 @@ from .persistence.store import StoreError
 SHUTDOWN_MESSAGE = "The server is shutting down. Goodbye!"
 #: Longest message of the day read from a file, in bytes.
 MAX_MOTD_BYTES = 64 * 1024
+#: The signals that stop the server; the reactor handles the first one.
+STOP_SIGNALS = ("SIGINT", "SIGTERM")
 #: The signal that reloads what can be reloaded without a restart.
 RELOAD_SIGNAL = "SIGHUP"
 
@@ -142,6 +144,13 @@ def read_motd_file(path: str) -> str:
     return data.decode("utf-8", "replace")
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 class ChatService(Service):
     """
     Wraps a L{Chat} and runs its lifetime.
@@ -155,9 +164,12 @@ class ChatService(Service):
     Stopping it tells every user the server is shutting down, closes their
     connections, aborts the ones still open after the grace period (so
     C{twistd} never waits forever), then closes the database (committing
-    everything said).  Once stopped, the previous C{SIGHUP} handler is put
-    back, unless the reactor itself is shutting down: the process is then
-    about to exit, and a C{SIGHUP} must not kill it before it has.
+    everything said).  While it stops, a second C{SIGINT} or C{SIGTERM}
+    (the reactor handles the first) hurries the shutdown instead of
+    reaching the reactor, which would raise C{ReactorNotRunning}.  Once
+    stopped, the previous signal handlers are put back, unless the reactor
+    itself is shutting down: the process is then about to exit, and a
+    signal must not kill it before it has.
 
     @ivar motd_path: the file the message of the day comes from, or L{None}.
     """
@@ -180,6 +192,7 @@ class ChatService(Service):
         self._reactor = reactor
         self._signals = signals
         self._exiting = False  # the reactor is shutting down
+        self._hurried = False
         self._trigger = None
         # signal number -> the handler it had before this service's
         self._previous: Dict[int, object] = {}
@@ -199,7 +212,7 @@ class ChatService(Service):
             except StoreError as e:
                 raise cannot_start(str(e)) from None
         Service.startService(self)
-        self._exiting = False
+        self._exiting = self._hurried = False
         self.chat.start()
         self._install(RELOAD_SIGNAL, self._hangup)
         self._trigger = self._reactor.addSystemEventTrigger(
@@ -214,10 +227,15 @@ class ChatService(Service):
         except ValueError:  # not the main thread: leave signals alone
             pass
 
+    def _guard_stop_signals(self) -> None:
+        for name in STOP_SIGNALS:
+            self._install(name, self._stop_signal)
+
     def _reactor_stopping(self) -> None:
         # Runs before this service's stopService when the reactor stops.
         self._trigger = None
         self._exiting = True
+        self._guard_stop_signals()
 
     def _restore_signals(self) -> None:
         previous, self._previous = self._previous, {}
@@ -231,6 +249,9 @@ class ChatService(Service):
 
     def _hangup(self, number: int, frame) -> None:
         self._reactor.callFromThread(self.reload)
+
+    def _stop_signal(self, number: int, frame) -> None:
+        self._reactor.callFromThread(self._hurry, number)
 
     # -- on the reactor thread ------------------------------------------------
 
@@ -260,17 +281,36 @@ class ChatService(Service):
                  "other options take effect only at a restart",
                  path=self.motd_path, change="changed" if changed else "unchanged")
 
+    def _hurry(self, number: int) -> None:
+        name = _signal_name(number)
+        if not self.chat.shutting_down:
+            self._hurried = True  # the shutdown has not begun: it gets no grace
+            log.warn("{signal} received: already shutting down; connections will "
+                     "not get the grace period", signal=name)
+            return
+        open_now = list(self.chat.clients)
+        if not open_now:
+            log.warn("{signal} received: already shutting down; no connection is "
+                     "left open", signal=name)
+            return
+        log.warn("{signal} received: already shutting down; aborting the {count} "
+                 "connection(s) still open", signal=name, count=len(open_now))
+        for client in open_now:
+            client.abort()
+
     # -- stopping -------------------------------------------------------------
 
     def stopService(self) -> defer.Deferred:
         """
         Notify and disconnect everyone, then close the database (committing
-        everything said), then restore the C{SIGHUP} handler unless the
+        everything said), then restore the signal handlers unless the
         process is about to exit; fire when all is done.
         """
         Service.stopService(self)
+        self._guard_stop_signals()
         chat = self.chat
-        done = chat.shutdown(SHUTDOWN_MESSAGE, chat.limits.shutdown_grace)
+        grace = 0 if self._hurried else chat.limits.shutdown_grace
+        done = chat.shutdown(SHUTDOWN_MESSAGE, grace)
         store = chat.store
         if store is not None:
             done.addCallback(lambda _: store.close())

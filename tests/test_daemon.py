@@ -1,7 +1,7 @@
 """
 The server's life as an operator runs it, with the installed C{twistd} as a
 subprocess: daemonized (twistd's default, without C{-n}), start-up failures
-that are one line, and C{SIGHUP}.
+that are one line, C{SIGHUP}, and a second stop signal during the shutdown.
 """
 
 import os
@@ -258,3 +258,44 @@ def test_sighup_reloads_the_motd_and_drops_nobody(tmp_path):
     rows = query(tmp_path / "state" / "chat.db",
                  "SELECT text FROM history WHERE kind = 'say' ORDER BY id")
     assert [text for (text,) in rows] == ["after the hangup", "still here"] + said
+
+
+# -- a second stop signal --------------------------------------------------------------
+
+
+def test_a_second_sigterm_hurries_the_shutdown_without_a_traceback(tmp_path):
+    """A second SIGTERM while a client that does not read holds the shutdown in its grace period logs one 'already shutting down' line, aborts that connection at once (well before the grace period ends), and the server exits with a clean log."""
+    server = start_twistd(tmp_path, "--flood-rate", "0", "--max-output", "0",
+                          "--shutdown-grace", "30", "--data-dir", str(tmp_path / "state"))
+    stuck = socket.socket()
+    try:
+        with server.connect() as talker:
+            log_in(talker, "talker")
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stuck.settimeout(5)
+            stuck.connect(("127.0.0.1", server.port))
+            stuck.sendall(b"stuck\n")  # logs in, then never reads again
+            talker.expect(exactly("-> stuck joined #lobby"))
+            # Far more than the kernel buffers: most of it waits in the server.
+            talker.say(*(["x" * 2000] * 4000))
+            talker.sync("sent")
+            server.process.send_signal(signal.SIGTERM)
+            talker.expect(exactly(SHUTDOWN_LINE))
+            talker.expect_eof()
+        time.sleep(0.5)
+        assert server.process.poll() is None, server.log()  # held by the stuck client
+        hurried = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        code = server.process.wait(EXIT_TIMEOUT)
+        assert time.monotonic() - hurried < EXIT_TIMEOUT
+    finally:
+        stuck.close()
+        server.stop()
+    log = server.log()
+    assert code in (0, -signal.SIGTERM), log
+    assert_clean_log(log)
+    assert "ReactorNotRunning" not in log, log
+    lines = [line for line in log.splitlines() if "already shutting down" in line]
+    assert len(lines) == 1, log
+    assert "SIGTERM received: already shutting down; aborting the 1 connection(s) still open" \
+        in lines[0], lines

@@ -2,9 +2,9 @@
 Starting and stopping in this process: C{makeService} only checks (no
 thread, no lock, no open database: C{twistd} may fork after it), and
 C{startService} starts; a database taken in between is one critical line;
-C{SIGHUP} reloads the message of the day.  The signal tests use stand-ins
-for the L{signal} module and the reactor, so no real signal is sent to the
-test process.
+C{SIGHUP} reloads the message of the day; a second stop signal hurries the
+shutdown.  The signal tests use stand-ins for the L{signal} module and the
+reactor, so no real signal is sent to the test process.
 """
 
 import os
@@ -256,8 +256,8 @@ def signalled(tmp_path):
         clock.advance(factory.chat.limits.shutdown_grace)
 
 
-def test_the_sighup_handler_is_installed_at_start_and_restored_at_stop(tmp_path):
-    """No handler is installed before startService; SIGHUP gets the service's from it and keeps it while the service stops; once stopped (the reactor still running, as in tests), SIGHUP has its previous handler back.  SIGINT and SIGTERM stay the reactor's."""
+def test_signal_handlers_are_installed_at_start_and_restored_at_stop(tmp_path):
+    """No handler is installed before startService; SIGHUP gets the service's from it, and SIGINT and SIGTERM while it stops; once stopped (the reactor still running, as in tests), every signal has its previous handler back."""
     clock = task.Clock()
     factory = ChatFactory(Chat(clock=clock))
     stops = ReactorHandlers()
@@ -271,23 +271,27 @@ def test_the_sighup_handler_is_installed_at_start_and_restored_at_stop(tmp_path)
     assert signals.handlers[signal.SIGTERM] is stops and signals.handlers[signal.SIGINT] is stops
     client = FakeClient(factory)
     done = service.stopService()
-    assert signals.handlers[signal.SIGHUP] == service._hangup  # still harmless mid-shutdown
+    for number in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        assert getattr(signals.handlers[number], "__self__", None) is service, number
     client.lose()
     assert done.called
     assert signals.handlers == original
     assert reactor.triggers == {}
 
 
-def test_when_the_reactor_stops_the_sighup_handler_stays_until_the_process_exits():
-    """When the reactor's shutdown stops the service, its SIGHUP handler stays once it has stopped: SIGHUP's default would kill the exiting process."""
+def test_when_the_reactor_stops_the_handlers_stay_until_the_process_exits():
+    """When the reactor's shutdown stops the service, the service's handlers stay once it has stopped: the reactor's own would raise ReactorNotRunning, and SIGHUP's default would kill the exiting process."""
     chat = Chat(clock=task.Clock())
-    signals = FakeSignals({signal.SIGHUP: signal.SIG_DFL})
+    stops = ReactorHandlers()
+    signals = FakeSignals({signal.SIGINT: stops, signal.SIGTERM: stops,
+                           signal.SIGHUP: signal.SIG_DFL})
     reactor = FakeReactor()
     service = ChatService(chat, reactor, signals=signals)
     service.startService()
     reactor.shut_down()
     assert service.stopService().called
-    assert signals.handlers[signal.SIGHUP] == service._hangup
+    for number in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        assert getattr(signals.handlers[number], "__self__", None) is service, number
 
 
 def test_sighup_rereads_the_motd_file_on_the_reactor_thread(signalled, tmp_path, log_events):
@@ -333,3 +337,46 @@ def test_sighup_without_a_motd_file_reloads_nothing(log_events):
     assert logged(log_events) == [
         "SIGHUP: nothing to reload (--motd names no file); other options take "
         "effect only at a restart"]
+
+
+def test_the_first_stop_signal_goes_to_the_reactor_and_the_next_ones_hurry(
+        signalled, log_events):
+    """The first SIGTERM is the reactor's (it stops it); a second one while users are being let go logs one 'already shutting down' line and aborts the connections still open; a third, once the service has stopped and the process is on its way out, says only that."""
+    service, factory, signals, reactor, stops = signalled
+    stuck = FakeClient(factory)
+    stuck.send("stuck")
+    signals.handlers[signal.SIGTERM](signal.SIGTERM, None)
+    assert stops.calls == [signal.SIGTERM]
+    reactor.shut_down()  # what the reactor's stop leads to, then:
+    done = service.stopService()
+    assert not stuck.transport.disconnected  # told, and given the grace period
+
+    signals.handlers[signal.SIGINT](signal.SIGINT, None)
+    assert stops.calls == [signal.SIGTERM]  # not the reactor's again: no ReactorNotRunning
+    reactor.run_queued()
+    assert stuck.transport.disconnected  # aborted
+    stuck.protocol.connectionLost(None)
+    assert done.called
+    signals.handlers[signal.SIGTERM](signal.SIGTERM, None)
+    reactor.run_queued()
+    assert stops.calls == [signal.SIGTERM]
+    assert logged(log_events, "warn") == [
+        "SIGINT received: already shutting down; aborting the 1 connection(s) still open",
+        "SIGTERM received: already shutting down; no connection is left open"]
+
+
+def test_a_second_stop_signal_before_the_service_stops_skips_the_grace_period(signalled):
+    """A second stop signal after the reactor began its shutdown but before this service's turn: the users are still told, but their connections get no grace period."""
+    service, factory, signals, reactor, stops = signalled
+    clock = factory.chat.clock
+    client = FakeClient(factory)
+    client.send("alice")
+    signals.handlers[signal.SIGTERM](signal.SIGTERM, None)
+    reactor.shut_down()
+    signals.handlers[signal.SIGTERM](signal.SIGTERM, None)
+    reactor.run_queued()
+    assert stops.calls == [signal.SIGTERM]
+    service.stopService()
+    assert client.lines()[-1] == "-- The server is shutting down. Goodbye!"
+    clock.advance(0)
+    assert client.transport.disconnected
