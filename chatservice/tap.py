@@ -2,8 +2,11 @@
 C{twistd chat}: the command-line options and the service they build.
 """
 
+import contextlib
 import os
 import sys
+from typing import Iterator, Optional, Tuple
+
 from twisted.application.service import MultiService
 from twisted.internet import endpoints
 from twisted.python import usage
@@ -244,6 +247,49 @@ class Options(AdminOptions, usage.Options):
             raise usage.UsageError(f"--motd: {e}") from None
 
 
+def twistd_user(options: Options) -> Optional[Tuple[Optional[int], Optional[int]]]:
+    """
+    The (uid, gid) that C{twistd} switches to between C{makeService} and
+    C{startService} (its C{--uid} and C{--gid}, when started as root), or
+    L{None} when it will not switch.
+    """
+    parent = getattr(options, "parent", None)
+    if parent is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    uid, gid = parent.get("uid"), parent.get("gid")
+    if uid is None and gid is None:
+        return None
+    if gid is None:  # as twistd does: the user's own group
+        import pwd
+
+        gid = pwd.getpwuid(uid).pw_gid
+    return uid, gid
+
+
+@contextlib.contextmanager
+def running_as(user: Optional[Tuple[Optional[int], Optional[int]]]) -> Iterator[None]:
+    """
+    Run the block with the effective uid and gid of C{user} (from
+    L{twistd_user}; L{None}: as is), so that the files it creates belong
+    to the user the server will run as, and what that user cannot use
+    fails here, in one line.
+    """
+    if user is None:
+        yield
+        return
+    uid, gid = user
+    saved_uid, saved_gid = os.geteuid(), os.getegid()
+    if gid is not None:
+        os.setegid(gid)
+    if uid is not None:
+        os.seteuid(uid)
+    try:
+        yield
+    finally:
+        os.seteuid(saved_uid)
+        os.setegid(saved_gid)
+
+
 def makeService(options: Options, reactor=None) -> MultiService:
     """
     Build the chat: a L{ChatService} owning the L{Chat}, and one listening
@@ -254,27 +300,29 @@ def makeService(options: Options, reactor=None) -> MultiService:
     Everything that can stop the server from starting is checked here, so
     that it is one line on the terminal (C{twistd chat: ...}, exit status
     1) before C{twistd} forks into a daemon: the admin host key, then the
-    database (L{ChatStore.check}).  Nothing is started, locked or opened
-    here: that waits for C{startService}, in the process that serves.
+    database (L{ChatStore.check}), both as the user C{twistd --uid} will
+    run the server as.  Nothing is started, locked or opened here: that
+    waits for C{startService}, in the process that serves.
     """
     if reactor is None:
         from twisted.internet import reactor
     limits = Limits(**{field: options[option] for option, field, *_ in LIMIT_OPTIONS})
     host_key = None
-    if options.get("admin-port"):
-        try:
-            host_key = load_or_create_host_key(options["data-dir"])
-        except AdminSetupError as e:
-            raise SystemExit(f"twistd chat: {e}") from None
     store, topics = None, {}
-    if not options["no-database"]:
-        store = ChatStore(options["database"], reactor,
-                          history_limit=options["history-limit"],
-                          max_offline=options["max-offline"])
-        try:
-            topics = store.check().topics
-        except StoreError as e:
-            raise SystemExit(f"twistd chat: {e}") from None
+    with running_as(twistd_user(options)):
+        if options.get("admin-port"):
+            try:
+                host_key = load_or_create_host_key(options["data-dir"])
+            except AdminSetupError as e:
+                raise SystemExit(f"twistd chat: {e}") from None
+        if not options["no-database"]:
+            store = ChatStore(options["database"], reactor,
+                              history_limit=options["history-limit"],
+                              max_offline=options["max-offline"])
+            try:
+                topics = store.check().topics
+            except StoreError as e:
+                raise SystemExit(f"twistd chat: {e}") from None
     accounts, recent = (None, None) if store is None else remember(
         store, reactor, options["replay-lines"])
     chat = Chat(

@@ -5,9 +5,11 @@ that are one line, C{SIGHUP}, and a second stop signal during the shutdown.
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -119,6 +121,73 @@ def test_daemon_start_up_failure_is_one_line_and_starts_nothing(tmp_path):
         f"chat server (pid {first.process.pid}): stop it, or give this one its own "
         f"--data-dir or --database"], err
     assert not (tmp_path / "second.pid").exists()
+
+
+def reachable_by_others(path: str) -> bool:
+    """Whether every directory above C{path}, and C{path}, lets other users through."""
+    path = os.path.realpath(path)
+    while True:
+        if not os.stat(path).st_mode & 0o001:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
+def run_as_nobody():
+    """
+    The uid and gid of the user 'nobody', or skip: switching users needs
+    root, and the server, once it is nobody, may still import a module of
+    the installed package or of Twisted.
+    """
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("twistd --uid needs root")
+    import pwd
+
+    import chatservice
+    import twisted
+
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody' here")
+    for module in (chatservice, twisted):
+        if not reachable_by_others(os.path.dirname(module.__file__)):
+            pytest.skip(f"{os.path.dirname(module.__file__)} is not reachable by nobody")
+    return nobody.pw_uid, nobody.pw_gid
+
+
+def test_with_twistd_uid_the_files_belong_to_the_user_it_runs_as(tmp_path):
+    """Started as root with twistd --uid/--gid, the database, its lock and the admin host key are created as that user, so the server it becomes after makeService can lock and write them."""
+    uid, gid = run_as_nobody()
+    shared = tempfile.mkdtemp(prefix="chatservice-uid-")  # not under tmp_path: it is 0700 root
+    try:
+        os.chmod(shared, 0o777)
+        data_dir = os.path.join(shared, "data")
+        server = start_twistd(tmp_path, "--data-dir", data_dir, "--flood-rate", "0",
+                              "--admin-port", "tcp:0", "--admin-keys", admin_keys(tmp_path),
+                              twistd_args=("--uid", str(uid), "--gid", str(gid)))
+        try:
+            with server.connect() as alice:
+                log_in(alice, "alice")
+                alice.say("said as nobody")
+                alice.sync("done")
+                server.process.send_signal(signal.SIGTERM)
+                alice.expect(exactly(SHUTDOWN_LINE))
+            code = server.process.wait(EXIT_TIMEOUT)
+        finally:
+            server.stop()
+        log = server.log()
+        assert code in (0, -signal.SIGTERM), log
+        assert_clean_log(log)
+        for name in ("", "chat.db", "chat.db.lock", "admin_host_ed25519_key"):
+            info = os.stat(os.path.join(data_dir, name))
+            assert (info.st_uid, info.st_gid) == (uid, gid), name
+        assert query(os.path.join(data_dir, "chat.db"),
+                     "SELECT text FROM history WHERE kind = 'say'") == [("said as nobody",)]
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 # -- start-up failures: one line, before anything starts ------------------------------

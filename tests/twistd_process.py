@@ -136,9 +136,10 @@ class Twistd:
         self.process.wait(EXIT_TIMEOUT)
 
 
-def start_twistd(tmp_path, *args) -> Twistd:
+def start_twistd(tmp_path, *args, twistd_args=()) -> Twistd:
     """
-    Start C{twistd -n --pidfile= chat --port tcp:0:interface=127.0.0.1 ARGS},
+    Start C{twistd -n --pidfile= TWISTD_ARGS chat --port
+    tcp:0:interface=127.0.0.1 ARGS},
     with its output in C{tmp_path/twistd.out}; return once it accepts
     connections on the port its log names.  Fail the test (leaving no
     process behind) if it exits or is not listening within
@@ -147,7 +148,8 @@ def start_twistd(tmp_path, *args) -> Twistd:
     log_path = tmp_path / "twistd.out"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            twistd_command("-n", "--pidfile=", "chat", "--port", ANY_PORT, *args),
+            twistd_command("-n", "--pidfile=", *twistd_args, "chat", "--port", ANY_PORT,
+                           *args),
             cwd=str(tmp_path), env=twistd_env(tmp_path),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )
