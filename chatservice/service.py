@@ -9,9 +9,10 @@ daemon, then listens (C{privilegedStartService}), then starts the services
 takes a lock or installs a signal handler before C{startService}.
 """
 
+import errno
 import signal
 import sys
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import Service
@@ -73,7 +74,7 @@ def cannot_listen_reason(error: CannotListenError) -> str:
     """Why listening failed, in words for the operator."""
     cause = error.socketError
     text = getattr(cause, "strerror", None) or str(cause)
-    if getattr(cause, "errno", None) is not None and "in use" in text.lower():
+    if getattr(cause, "errno", None) == errno.EADDRINUSE:
         return f"{text} (another program is listening there)"
     return text
 
@@ -85,17 +86,17 @@ def listen_now(endpoint, factory, option: str, description: str) -> defer.Deferr
     the one-line L{StartupFailure} for C{option} C{description} instead.
     """
     d = endpoint.listen(factory)
-    refused = []
-    synchronous = [True]
+    refused: List[CannotListenError] = []
+    later = False
 
-    def early(failure):
-        if synchronous[0] and failure.check(CannotListenError):
+    def at_once(failure):
+        if not later and failure.check(CannotListenError):
             refused.append(failure.value)
             return None
         return failure
 
-    d.addErrback(early)
-    synchronous[0] = False
+    d.addErrback(at_once)  # runs right here if listen() has failed already
+    later = True
     if refused:
         raise cannot_start(f"cannot listen on {option} {description}: "
                            f"{cannot_listen_reason(refused[0])}")
