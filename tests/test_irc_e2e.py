@@ -5,45 +5,29 @@ L{BlockingClient} in the same #lobby, each seeing the other's lines.
 """
 
 import re
-import subprocess
 import time
 
 import irc.client
 import pytest
 
 from netclient import BlockingClient
-from twistd_process import EXIT_TIMEOUT, START_TIMEOUT, twistd_command, twistd_env
+from twistd_process import ANY_PORT, START_TIMEOUT, start_twistd
 
 #: Seconds the IRC client waits for one expected event.
 IRC_TIMEOUT = 10.0
+#: What Twisted logs when the IRC front end listens on a TCP port.
+IRC_LISTENING = re.compile(r"\bIRCFactory starting on (\d+)$", re.MULTILINE)
 
 
-def start_with_irc(tmp_path, *args):
-    """
-    Start C{twistd -n chat} with an IRC port and a line port, both on port
-    0 of 127.0.0.1, and return (process, line port, IRC port, log path),
-    reading the ports from the log's "... starting on PORT" lines.
-    """
-    log_path = tmp_path / "twistd.out"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [*twistd_command("-n", "--pidfile=", "chat"),
-             "--irc-port", "tcp:0:interface=127.0.0.1",
-             "--port", "tcp:0:interface=127.0.0.1", *args],
-            cwd=str(tmp_path), env=twistd_env(tmp_path),
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+def irc_port(running) -> int:
+    """The IRC port of a started twistd, read from its log."""
     deadline = time.monotonic() + START_TIMEOUT
     while True:
-        text = log_path.read_text("utf-8", "replace")
-        line = re.search(r"ChatFactory starting on (\d+)", text)
-        ircport = re.search(r"IRCFactory starting on (\d+)", text)
-        if line and ircport:
-            return process, int(line.group(1)), int(ircport.group(1)), log_path
-        if process.poll() is not None or time.monotonic() > deadline:
-            if process.poll() is None:
-                process.kill()
-            process.wait(EXIT_TIMEOUT)
-            pytest.fail(f"twistd did not start its ports:\n{text}")
+        found = IRC_LISTENING.search(running.log())
+        if found:
+            return int(found.group(1))
+        if time.monotonic() > deadline:
+            pytest.fail(f"no IRC port in the log:\n{running.log()}")
         time.sleep(0.05)
 
 
@@ -82,18 +66,15 @@ class IRCUser:
 
 @pytest.fixture
 def server(tmp_path):
-    """The subprocess, stopped afterwards whatever happens."""
-    process, line_port, irc_port, log_path = start_with_irc(tmp_path, "--motd", "hello irc")
+    """
+    C{twistd -n chat --port tcp:0:... --irc-port tcp:0:...} as a subprocess,
+    stopped afterwards whatever happens; yields (line port, IRC port).
+    """
+    running = start_twistd(tmp_path, "--irc-port", ANY_PORT, "--motd", "hello irc")
     try:
-        yield line_port, irc_port
+        yield running.port, irc_port(running)
     finally:
-        if process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(EXIT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(EXIT_TIMEOUT)
+        running.stop()
 
 
 def test_irc_client_and_netcat_user_chat_in_the_lobby(server):

@@ -9,8 +9,7 @@ exception, and what happens is told as L{chatservice.core.events}: the
 wording is the front ends'.
 """
 
-import math
-from typing import Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Set, Tuple
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -21,6 +20,8 @@ from .connlog import ConnectionLog
 from .delivery import Outbox
 from .index import RoomIndex, SortedKeys
 from .limits import REPLAY_LINES, Limits
+from .presence import BusyRoomNotices
+from .ratelimit import charge_busy_room, charge_rename
 from .room import Room
 from .text import (
     check_name,
@@ -42,18 +43,6 @@ class _StoredTopic(NamedTuple):
     topic: str
     set_by: str
     set_at: float
-
-
-class _PendingPresence:
-    """What happened in a busy room since its last batched notice."""
-
-    __slots__ = ("joined", "left", "renamed", "call")
-
-    def __init__(self, call) -> None:
-        self.joined: List[str] = []
-        self.left: List[str] = []
-        self.renamed: List[Tuple[str, str]] = []
-        self.call = call
 
 
 class Chat:
@@ -85,7 +74,7 @@ class Chat:
         motd: str = "",
         limits: Optional[Limits] = None,
         store=None,
-        stored_topics: Optional[Dict[str, object]] = None,
+        stored_topics: Optional[Mapping[str, Any]] = None,
         replay_lines: int = REPLAY_LINES,
         accounts=None,
         recent=None,
@@ -99,7 +88,7 @@ class Chat:
         self.rooms: Dict[str, Room] = {}
         self.room_index = RoomIndex()
         # every connection, logged in or not -> its remote address (or None)
-        self.clients: Dict[object, Optional[str]] = {}
+        self.clients: Dict[Any, Optional[str]] = {}
         self._per_address: Dict[str, int] = {}
         self.started_at = clock.seconds()
         self.connections_total = 0
@@ -110,14 +99,14 @@ class Chat:
         self.connection_log = ConnectionLog(clock)
         self.shutting_down = False
         self._drained: List[defer.Deferred] = []
-        # room key -> joins, leaves and renames awaiting a busy room's batch notice
-        self._presence: Dict[str, _PendingPresence] = {}
+        self.notices = BusyRoomNotices(clock, self.limits, self.rooms)
         # Persistence (None: guests only, nothing kept across restarts).
         self.store = store
         self.accounts = accounts
         self.recent = recent
         self.replay_lines = replay_lines
-        self._stored_topics = dict(stored_topics or {})
+        # room key -> (topic, set_by, set_at) as the store keeps it
+        self._stored_topics: Dict[str, Any] = dict(stored_topics or {})
         self.default_room = self._create_room(default_room, persistent=True)
 
     def start(self) -> None:
@@ -238,7 +227,7 @@ class Chat:
         # batched notice instead (and are not walked member by member).
         neighbours: Set[User] = set()
         for room in list(user.rooms.values()):
-            if not self.shutting_down and not self._queue_presence(room, user, joined=False):
+            if not self.shutting_down and not self.notices.arrived_or_left(room, user.name, joined=False):
                 neighbours.update(room.members.values())
             self._remove_member(room, user)
         neighbours.discard(user)
@@ -288,7 +277,7 @@ class Chat:
             raise errors.NameTaken(f"The name {name!r} is taken.")
         if key != user.key and self.is_registered(name):
             raise errors.NameTaken(f"The name {name} is registered to someone else.")
-        self._charge_rename(user)
+        charge_rename(user, self.limits, self.clock)
         old_name, old_key = user.name, user.key
         del self.users[old_key]
         self.user_index.discard(old_key)
@@ -304,7 +293,7 @@ class Chat:
         busy: List[Room] = []
         neighbours: Set[User] = set()
         for room in user.rooms.values():
-            pending = self._busy_batch(room)
+            pending = self.notices.batch(room)
             room.rekey(user, old_key, keep_order=pending is None)
             if pending is None:
                 neighbours.update(room.members.values())
@@ -318,30 +307,6 @@ class Chat:
                 other.client.deliver(event)
         self.log.info("rename {old} to {new}", old=old_name, new=name)
         return old_name
-
-    def _charge_rename(self, user: User) -> None:
-        """
-        Take a rename from C{user}'s token bucket (C{nick_burst} at once,
-        refilled by one every C{nick_interval} seconds), or raise
-        L{errors.TooManyRenames} saying how long to wait.
-        """
-        burst, interval = self.limits.nick_burst, self.limits.nick_interval
-        if not burst or not interval:
-            return
-        now = self.clock.seconds()
-        if user.rename_tokens is None:
-            tokens = float(burst)
-        else:
-            tokens = min(float(burst),
-                         user.rename_tokens + (now - user.renamed_at) / interval)
-        if tokens < 1:
-            wait = max(1, math.ceil(round((1 - tokens) * interval, 3)))
-            raise errors.TooManyRenames(
-                f"You are changing your name too often ({burst} times at once, then "
-                f"once every {interval:g} seconds). Wait {wait} second"
-                f"{'' if wait == 1 else 's'}, then type /nick NEWNAME again.")
-        user.rename_tokens = tokens - 1
-        user.renamed_at = now
 
     # -- rooms ----------------------------------------------------------------
 
@@ -395,43 +360,10 @@ class Chat:
         room.add(user)
         user.focus(room)
         self.log.info("join {name} {room}", name=user.name, room=room.display)
-        if not self._queue_presence(room, user, joined=True):
+        if not self.notices.arrived_or_left(room, user.name, joined=True):
             room.broadcast(events.Joined(room.name, user.name, self.clock.seconds()),
                            exclude=user)
         return room, True
-
-    def _queue_presence(self, room: Room, user: User, joined: bool) -> bool:
-        """
-        In a busy room, queue C{user}'s arrival or departure for the next
-        batched notice and return true; in an ordinary room return false
-        (the caller tells the members at once).
-        """
-        pending = self._busy_batch(room)
-        if pending is None:
-            return False
-        (pending.joined if joined else pending.left).append(user.name)
-        return True
-
-    def _busy_batch(self, room: Room) -> Optional[_PendingPresence]:
-        """
-        Return what waits for C{room}'s next batched notice (starting its
-        timer if need be) if it is a busy room, else L{None}.
-        """
-        limit = self.limits.busy_room_size
-        if not limit or len(room.members) <= limit:
-            return None
-        pending = self._presence.get(room.key)
-        if pending is None:
-            call = self.clock.callLater(
-                self.limits.busy_room_interval, self._flush_presence, room)
-            pending = self._presence[room.key] = _PendingPresence(call)
-        return pending
-
-    def _flush_presence(self, room: Room) -> None:
-        pending = self._presence.pop(room.key)
-        if room.members and self.rooms.get(room.key) is room:
-            room.broadcast(events.Presence(room.name, tuple(pending.joined),
-                                           tuple(pending.left), tuple(pending.renamed)))
 
     def leave(self, user: User, raw_room: Optional[str] = None,
               reason: str = "") -> Room:
@@ -448,7 +380,7 @@ class Chat:
             room = self.find_room(raw_room)
             if user not in room:
                 raise errors.NotInRoom(f"You are not in {room.display}.")
-        if self._queue_presence(room, user, joined=False):
+        if self.notices.arrived_or_left(room, user.name, joined=False):
             self._remove_member(room, user)
         else:
             self._remove_member(room, user)
@@ -483,7 +415,7 @@ class Chat:
             raise errors.InvalidText(
                 f"That topic is {len(topic)} characters long; the limit is "
                 f"{self.limits.max_topic_length}.")
-        self._charge_busy_room(room)
+        charge_busy_room(room, self.limits, self.clock)
         room.topic = topic
         room.topic_set_by = user.name
         room.topic_set_at = self.clock.seconds()
@@ -543,7 +475,7 @@ class Chat:
         text = sanitize(raw_text)
         if not text:
             raise errors.InvalidText("There is nothing to say.")
-        self._charge_busy_room(room)
+        charge_busy_room(room, self.limits, self.clock)
         now = self.clock.seconds()
         event = (events.Acted if action else events.Said)(room.name, user.name, text, now)
         self.lines_relayed += 1
@@ -553,38 +485,6 @@ class Chat:
             recent.record(room.key, now,
                           "act" if action else "say", user.name, text)
         return room
-
-    def _charge_busy_room(self, room: Room) -> None:
-        """
-        In a busy room, count a line to every member against the room's
-        budget of C{busy_room_deliveries} a second, all senders together, or
-        raise L{errors.RoomBusy}: a line to 10,000 members costs the server
-        tens of milliseconds, so a few lines a second from anyone would
-        otherwise stall everyone.
-        """
-        limits = self.limits
-        budget, size = limits.busy_room_deliveries, len(room.members)
-        if not budget or not limits.busy_room_size or size <= limits.busy_room_size:
-            return
-        now = self.clock.seconds()
-        tokens = float(budget)
-        if room.delivery_tokens is not None:
-            tokens = min(tokens, room.delivery_tokens + (now - room.delivery_checked) * budget)
-        room.delivery_checked = now
-        if tokens > 0:
-            room.delivery_tokens = tokens - size  # may go below 0 in a huge room
-            return
-        room.delivery_tokens = tokens
-        per_second = budget / size
-        if per_second >= 1:
-            lines = round(per_second)
-            rate = f"{lines} line{'' if lines == 1 else 's'} a second"
-        else:
-            rate = f"one line every {size / budget:.2g} seconds"
-        raise errors.RoomBusy(
-            f"{room.display} is busy: with {size:,} members it takes at most {rate} "
-            "from everyone together, and your line was not sent. Send it again in a "
-            "moment.")
 
     def history(self, room: Room, count: int) -> defer.Deferred:
         """
@@ -675,11 +575,8 @@ class Chat:
         """
         self.shutting_down = True
         self.connection_log.stop()
-        for pending in self._presence.values():
-            if pending.call.active():
-                pending.call.cancel()
-        self._presence.clear()
-        done = defer.Deferred()
+        self.notices.cancel()
+        done: defer.Deferred = defer.Deferred()
         if not self.clients:
             done.callback(None)
             return done

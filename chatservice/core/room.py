@@ -9,6 +9,7 @@ from .text import name_key
 
 if TYPE_CHECKING:
     from .index import RoomIndex
+    from .ratelimit import TokenBucket
     from .user import User
 
 
@@ -47,9 +48,8 @@ class Room:
         self.plan = DeliveryPlan()
         self.outbox = outbox if outbox is not None else Outbox()
         self.index = index
-        # a busy room's budget of deliveries (None: full; see Chat.say)
-        self.delivery_tokens: Optional[float] = None
-        self.delivery_checked = 0.0
+        # a busy room's budget of deliveries (see ratelimit.charge_busy_room)
+        self.delivery_bucket: "Optional[TokenBucket]" = None
 
     @property
     def display(self) -> str:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 from .text import name_key
 
 if TYPE_CHECKING:
+    from .ratelimit import TokenBucket
     from .room import Room
 
 
@@ -23,8 +24,8 @@ class User:
     @ivar last_active: the clock time of the user's last line.
     @ivar registered: whether the user logged in to a registered name (or
         registered it since).
-    @ivar rename_tokens: renames the user may still make at once, as of
-        C{renamed_at} (L{None}: as many as the limit allows).
+    @ivar rename_bucket: the user's renames (a
+        L{chatservice.core.ratelimit.TokenBucket}; L{None} until the first).
     """
 
     def __init__(self, name: str, client: Any, connected_at: float = 0.0) -> None:
@@ -36,9 +37,7 @@ class User:
         self.connected_at = connected_at
         self.last_active = connected_at
         self.registered = False
-        # the /nick token bucket (None: full)
-        self.rename_tokens: Optional[float] = None
-        self.renamed_at = connected_at
+        self.rename_bucket: Optional["TokenBucket"] = None
 
     def __repr__(self) -> str:
         rooms = ", ".join(room.display for room in self.rooms.values())

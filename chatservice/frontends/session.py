@@ -1,7 +1,7 @@
 """
 What every front end's connection shares, whatever its protocol: admission
-at the door and the connection log line at the end, flood control (a token
-bucket), and the output cap that drops a client which stops reading.
+at the door and the connection log line at the end, flood control (a
+L{TokenBucket}), and the output cap that drops a client which stops reading.
 
 A front end's protocol mixes in L{ChatSession} and keeps only its framing,
 its commands and its wording.
@@ -14,6 +14,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from ..core import errors
+from ..core.ratelimit import TokenBucket
 
 
 def pending_output(transport) -> int:
@@ -25,46 +26,6 @@ def pending_output(transport) -> int:
         return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
     except AttributeError:
         return 0
-
-
-class TokenBucket:
-    """
-    C{burst} tokens, refilled at C{rate} a second on C{clock}: an action
-    that takes a token may go ahead, one that finds none may not.
-
-    @ivar tokens: the tokens in the bucket at the last refill.
-    """
-
-    def __init__(self, clock: IReactorTime, burst: float, rate: float) -> None:
-        self.clock = clock
-        self.burst = float(burst)
-        self.rate = rate
-        self.tokens = float(burst)
-        self._refilled = clock.seconds()
-
-    def refill(self) -> float:
-        """Bring the bucket up to date and return its tokens."""
-        now = self.clock.seconds()
-        tokens = self.tokens + (now - self._refilled) * self.rate
-        self.tokens = tokens if tokens < self.burst else self.burst
-        self._refilled = now
-        return self.tokens
-
-    def full(self) -> bool:
-        """Whether the bucket is full (after a refill)."""
-        return self.refill() >= self.burst
-
-    def take(self, cost: float = 1.0) -> bool:
-        """Take C{cost} tokens if there are that many; return whether there were."""
-        if self.refill() >= cost:
-            self.tokens -= cost
-            return True
-        return False
-
-    def seconds_until(self, cost: float = 1.0) -> float:
-        """How long until C{cost} tokens are in the bucket (0 if they are now)."""
-        missing = cost - self.refill()
-        return max(missing, 0.0) / self.rate if self.rate else float("inf")
 
 
 #: What L{FloodControl.charge} says of a line.
