@@ -1,35 +1,29 @@
 """
-The IRC commands: each is an C{irc_<COMMAND>} method of L{IRCCommands},
-taking the parsed L{chatservice.frontends.irc.wire.Message}.  They parse
-parameters and word replies as numerics; the rules are the core's.
+The IRC commands: each is an C{irc_<COMMAND>} method, taking the parsed
+L{chatservice.frontends.irc.wire.Message}.  They parse parameters and word
+replies as numerics; the rules are the core's.  L{IRCCommands} holds the
+talking, people and server commands and gathers the channel commands
+(L{chatservice.frontends.irc.channels}) and registration's
+(L{chatservice.frontends.irc.registration}).
 
-Channels are rooms (C{#games} is room C{games}); nicks are chat names.
+Nicks are chat names.
 """
 
 import time
-from typing import TYPE_CHECKING, Any, Callable, List, Optional
+from typing import TYPE_CHECKING, List
 
 from twisted.words.protocols import irc
 
 from ...core import errors, events
-from ...core.limits import MAX_LISTED
-from ...core.text import name_key, sanitize
-from .render import CTCP
-from .wire import (
-    ERR_NICKTOOFAST,
-    RPL_TOPICWHOTIME,
-    RPL_WHOISACCOUNT,
-    message,
-    split_params,
-)
+from ...core.text import sanitize
+from .channels import MAX_TARGETS, ChannelCommands
 from .registration import RegistrationCommands
+from .render import CTCP
+from .wire import ERR_NICKTOOFAST, RPL_WHOISACCOUNT, message
 
 if TYPE_CHECKING:
-    from ...core.room import Room
     from ...core.user import User
 
-#: Most targets one PRIVMSG, JOIN, WHOIS, ... may name (TARGMAX).
-MAX_TARGETS = 10
 #: Most nicks one USERHOST may name (RFC 1459).
 MAX_USERHOST = 5
 #: Parameters each command needs at least (others: none).
@@ -39,18 +33,8 @@ MINIMUM_PARAMS = {
 }
 
 
-class IRCCommands(RegistrationCommands):
-    """The commands of a registered IRC client (mixed into the protocol)."""
-
-    away: Optional[str]
-    clock: Any
-    closing: bool
-    batches = 0
-    reply: Callable[..., None]
-    notice: Callable[[str], None]
-    send_line: Callable[[bytes], None]
-    _check_failed: Callable[[Any], None]
-    close_with_error: Callable[[str], None]
+class IRCCommands(ChannelCommands, RegistrationCommands):
+    """Every IRC command (mixed into the protocol)."""
 
     def find_command(self, name: str):
         """The handler of command C{name}, or L{None}."""
@@ -62,161 +46,6 @@ class IRCCommands(RegistrationCommands):
     def minimum_params(name: str) -> int:
         """How many parameters command C{name} needs."""
         return MINIMUM_PARAMS.get(name, 0)
-
-    def me(self) -> str:
-        """This client's own C{nick!user@host}."""
-        return self.renderer.source(self.user.name)
-
-    def find_channel(self, name: str) -> "Optional[Room]":
-        """The room of channel C{name} (with its C{#}), or L{None}."""
-        if not name.startswith("#"):
-            return None
-        try:
-            return self.chat.find_room(name)
-        except errors.ChatError:
-            return None
-
-    # -- channels -----------------------------------------------------------------
-
-    def irc_JOIN(self, msg) -> None:
-        """JOIN #a,#b [keys] (keys are ignored: no room has one); JOIN 0 parts all."""
-        if msg.params[0] == "0":
-            for room in list(self.user.rooms.values()):
-                self.chat.leave(self.user, room.name)
-                self.send_line(message(self.me(), "PART", room.display))
-            return
-        for name in msg.params[0].split(",")[:MAX_TARGETS]:
-            if not name.startswith("#"):
-                self.reply(irc.ERR_NOSUCHCHANNEL, name, "Channel names start with #")
-                continue
-            try:
-                room, entered = self.chat.join(self.user, name)
-            except errors.InvalidRoomName as e:
-                self.reply(irc.ERR_NOSUCHCHANNEL, name, str(e))
-                continue
-            except (errors.TooManyRooms, errors.ServerRoomsFull) as e:
-                self.reply(irc.ERR_TOOMANYCHANNELS, name, str(e))
-                continue
-            if entered:
-                self.send_line(message(self.me(), "JOIN", room.display))
-                if room.topic:
-                    self.send_topic(room)
-                self.send_names(room)
-                self.replay_history(room)
-
-    def irc_PART(self, msg) -> None:
-        """PART #a,#b [reason]."""
-        reason = msg.params[1] if len(msg.params) > 1 else ""
-        for name in msg.params[0].split(",")[:MAX_TARGETS]:
-            room = self.find_channel(name)
-            if room is None:
-                self.reply(irc.ERR_NOSUCHCHANNEL, name, "No such channel")
-            elif self.user not in room:
-                self.reply(irc.ERR_NOTONCHANNEL, room.display, "You're not on that channel")
-            else:
-                self.chat.leave(self.user, room.name, sanitize(reason))
-                params = (room.display, sanitize(reason)) if sanitize(reason) else (room.display,)
-                self.send_line(message(self.me(), "PART", *params))
-
-    def irc_TOPIC(self, msg) -> None:
-        """TOPIC #room (show it) or TOPIC #room :text (set it; empty clears)."""
-        room = self.find_channel(msg.params[0])
-        if room is None:
-            self.reply(irc.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
-            return
-        if len(msg.params) == 1:
-            if room.topic:
-                self.send_topic(room)
-            else:
-                self.reply(irc.RPL_NOTOPIC, room.display, "No topic is set")
-            return
-        if self.user not in room:
-            self.reply(irc.ERR_NOTONCHANNEL, room.display, "You're not on that channel")
-            return
-        try:
-            self.chat.set_topic(self.user, msg.params[1], room=room)
-        except (errors.InvalidText, errors.RoomBusy) as e:
-            self.notice(f"The topic of {room.display} was not changed: {e}")
-
-    def send_topic(self, room: "Room") -> None:
-        """332 and (when known) 333 for C{room}."""
-        self.reply(irc.RPL_TOPIC, room.display, room.topic)
-        if room.topic_set_by:
-            self.reply(RPL_TOPICWHOTIME, room.display, room.topic_set_by,
-                       str(int(room.topic_set_at)))
-
-    def send_names(self, room: "Room") -> None:
-        """353 (as many as the members need) and 366 for C{room}."""
-        names = [member.name for member in room.members.values()]
-        prefix = f":{self.server} 353 {self.user.name} = {room.display} :"
-        for chunk in split_params(names, prefix):
-            self.reply(irc.RPL_NAMREPLY, "=", room.display, chunk)
-        self.reply(irc.RPL_ENDOFNAMES, room.display, "End of /NAMES list")
-
-    def irc_NAMES(self, msg) -> None:
-        """NAMES [#a,#b]: the members of each channel (none given: the client's own)."""
-        if not msg.params:
-            for room in list(self.user.rooms.values()):
-                self.send_names(room)
-            self.reply(irc.RPL_ENDOFNAMES, "*", "End of /NAMES list")
-            return
-        for name in msg.params[0].split(",")[:MAX_TARGETS]:
-            room = self.find_channel(name)
-            if room is None:
-                self.reply(irc.RPL_ENDOFNAMES, name, "End of /NAMES list")
-            else:
-                self.send_names(room)
-
-    def irc_LIST(self, msg) -> None:
-        """LIST [#a,#b]: channels with their member counts and topics (the largest first)."""
-        self.reply(irc.RPL_LISTSTART, "Channel", "Users  Name")
-        if msg.params and msg.params[0]:
-            rooms = [room for room in (self.find_channel(name) for name in
-                                       msg.params[0].split(",")[:MAX_TARGETS])
-                     if room is not None]
-        else:
-            rooms = self.chat.room_index.largest(MAX_LISTED)
-            more = len(self.chat.rooms) - len(rooms)
-            if more > 0:
-                self.notice(f"Only the {len(rooms)} largest channels are listed; "
-                            f"{more:,} more exist. Ask for one with LIST #name.")
-        for room in rooms:
-            self.reply(irc.RPL_LIST, room.display, str(len(room)), room.topic)
-        self.reply(irc.RPL_LISTEND, "End of /LIST")
-
-    def irc_MODE(self, msg) -> None:
-        """
-        MODE #room or MODE nick: the modes (+n for every channel: only its
-        members may talk in it; none for users).  Nobody is a channel
-        operator, so nothing can be changed yet.
-        """
-        target = msg.params[0]
-        if target.startswith("#"):
-            room = self.find_channel(target)
-            if room is None:
-                self.reply(irc.ERR_NOSUCHCHANNEL, target, "No such channel")
-            elif len(msg.params) == 1:
-                self.reply(irc.RPL_CHANNELMODEIS, room.display, "+n")
-            elif msg.params[1].strip("+-") == "b":
-                self.reply(irc.RPL_ENDOFBANLIST, room.display, "End of channel ban list")
-            elif all(letter in "+-n" for letter in msg.params[1]):
-                self.reply(irc.ERR_CHANOPRIVSNEEDED, room.display,
-                           "You're not channel operator (nobody is on this server yet)")
-            else:
-                unknown = next(ch for ch in msg.params[1] if ch not in "+-n")
-                self.reply(irc.ERR_UNKNOWNMODE, unknown, "is unknown mode char to me")
-            return
-        try:
-            user = self.chat.find_user(target)
-        except errors.NoSuchUser:
-            self.reply(irc.ERR_NOSUCHNICK, target, "No such nick/channel")
-            return
-        if user is not self.user:
-            self.reply(irc.ERR_USERSDONTMATCH, "Cant change mode for other users")
-        elif len(msg.params) == 1:
-            self.reply(irc.RPL_UMODEIS, "+")
-        else:
-            self.reply(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag (there are no user modes)")
 
     # -- talking ------------------------------------------------------------------
 
@@ -360,10 +189,6 @@ class IRCCommands(RegistrationCommands):
                        f"0 {self._realname(user)}")
         self.reply(irc.RPL_ENDOFWHO, mask, "End of /WHO list")
 
-    @staticmethod
-    def _key(nick: str) -> str:
-        return name_key(sanitize(nick))
-
     def irc_WHOIS(self, msg) -> None:
         """WHOIS [server] nick[,nick...]: who they are and where."""
         for nick in msg.params[-1].split(",")[:MAX_TARGETS]:
@@ -443,30 +268,6 @@ class IRCCommands(RegistrationCommands):
         if self.user is not None:
             self.chat.logout(self.user, reason)
         self.close_with_error(f"Quit: {reason}" if reason else "Quit")
-
-    # -- history --------------------------------------------------------------------
-
-    def replay_history(self, room: "Room") -> None:
-        """
-        With the C{batch} capability, the room's last lines as a
-        C{chathistory} batch (with their times under C{server-time}).
-        """
-        count = self.chat.replay_lines
-        if "batch" not in self.caps or not count:
-            return
-        channel = room.display
-
-        def show(lines) -> None:
-            if self.closing or not lines:
-                return
-            self.batches += 1
-            ref = f"h{self.batches}"
-            out = [message(self.server, "BATCH", f"+{ref}", "chathistory", channel)]
-            out += [self.renderer.history(line, channel, ref) for line in lines]
-            out.append(message(self.server, "BATCH", f"-{ref}"))
-            self.send_line(b"".join(out))
-
-        self.chat.history(room, count).addCallback(show).addErrback(self._check_failed)
 
     def show_offline(self, messages) -> None:
         """Private messages kept while this registered user was offline."""

@@ -4,47 +4,16 @@ registration (L{RegistrationCommands.ask_nick}).  The protocol's
 C{try_register} logs the client in once everything is in.
 """
 
-from typing import Any, Callable, Optional
-
 from twisted.words.protocols import irc
 
 from ...core import errors
 from ...core.text import name_key, sanitize
+from .base import ConnectionBase
 from .wire import ERR_INVALIDCAPCMD, message
 
 
-class RegistrationCommands:
+class RegistrationCommands(ConnectionBase):
     """CAP, PASS, USER and the first NICK (mixed into the protocol)."""
-
-    chat: Any
-    user: Any
-    caps: Any
-    factory: Any
-    nick: Optional[str]
-    username: Optional[str]
-    realname: str
-    password: Optional[str]
-    reply: Callable[..., None]
-    notice: Callable[[str], None]
-    send_line: Callable[[bytes], None]
-    try_register: Callable[[], None]
-
-    @property
-    def renderer(self):
-        """The factory's renderer for this client's rendering capabilities."""
-        return self.factory.renderer_for("server-time" in self.caps)
-
-    @property
-    def server(self) -> str:
-        """The server's name, the source of every numeric."""
-        return self.factory.server_name
-
-    @property
-    def target(self) -> str:
-        """The client's nick as numerics address it (C{*} before registration)."""
-        if self.user is not None:
-            return self.user.name
-        return "*"
 
     def irc_CAP(self, msg) -> None:
         """CAP LS [302] / LIST / REQ :caps / END."""
