@@ -159,7 +159,7 @@ class FakeRecent:
 
 
 def test_history_replay_is_a_chathistory_batch(ircf, factory):
-    """With batch and server-time, JOIN is followed by the room's last lines in a chathistory batch, each with its time; without batch, no replay."""
+    """With batch and server-time, JOIN is followed by the room's last lines in a chathistory batch, each with its time; without batch, by NOTICEs marked with the time."""
     factory.chat.recent = FakeRecent([
         HistoryLine(1, NOON, "say", "bob", "earlier"),
         HistoryLine(2, NOON + 60, "act", "bob", "left for lunch"),
@@ -181,8 +181,13 @@ def test_history_replay_is_a_chathistory_batch(ircf, factory):
     ]
     carol = IRCFakeClient(ircf)
     carol.register("carol")
+    carol.factory.chat.clock.advance(NOON + 120)
     carol.send("JOIN #lobby")
-    assert not any("BATCH" in line or "earlier" in line for line in carol.take())
+    assert carol.take()[-3:] == [
+        ":testchat NOTICE #lobby :[12:00 UTC] <bob> earlier",
+        ":testchat NOTICE #lobby :[12:01 UTC] * bob left for lunch",
+        ":testchat NOTICE #lobby :[12:01 UTC] bob set the topic: food",
+    ]
 
 
 def test_offline_registered_recipient_is_explained(irc, factory):

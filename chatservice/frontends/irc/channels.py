@@ -170,21 +170,31 @@ class ChannelCommands(ConnectionBase):
 
     def replay_history(self, room: "Room") -> None:
         """
-        With the C{batch} capability, the room's last lines as a
-        C{chathistory} batch (with their times under C{server-time}).
+        The room's last C{--replay-lines} lines after a JOIN: with the
+        C{batch} capability as a C{chathistory} batch of the lines as they
+        were said (with their times under C{server-time}); without it, as
+        NOTICEs from the server to the channel, each marked with its time,
+        so that no client takes them for lines said now.
         """
         count = self.chat.replay_lines
-        if "batch" not in self.caps or not count:
+        if not count:
             return
         channel = room.display
+        batched = "batch" in self.caps
 
         def show(lines) -> None:
             if self.closing or not lines:
                 return
+            renderer = self.renderer
+            if not batched:
+                now = self.clock.seconds()
+                self.send_line(b"".join(renderer.history_notice(line, channel, now)
+                                        for line in lines))
+                return
             self.batches += 1
             ref = f"h{self.batches}"
             out = [message(self.server, "BATCH", f"+{ref}", "chathistory", channel)]
-            out += [self.renderer.history(line, channel, ref) for line in lines]
+            out += [renderer.history(line, channel, ref) for line in lines]
             out.append(message(self.server, "BATCH", f"-{ref}"))
             self.send_line(b"".join(out))
 

@@ -6,6 +6,7 @@ change the bytes of a room event (today only C{server-time}): a broadcast
 encodes each event once per renderer, not once per member.
 """
 
+import time
 from typing import Dict, List, Optional
 
 from zope.interface import implementer
@@ -125,3 +126,21 @@ class IRCRenderer:
                     else f"{stored.sender} cleared the topic")
             return message(self.server_name, "NOTICE", channel, said, tags=tags)
         return text_lines(source, "PRIVMSG", channel, stored.text, tags=tags)
+
+    def history_notice(self, stored, channel: str, now: float) -> bytes:
+        """
+        A stored room line as a NOTICE from the server to C{channel},
+        marked with its time (UTC), for clients without C{batch}.
+        """
+        moment = time.gmtime(stored.when)
+        same_day = time.gmtime(now)[:3] == moment[:3]
+        stamp = time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", moment)
+        if stored.kind == "act":
+            said = f"* {stored.sender} {stored.text}"
+        elif stored.kind == "topic":
+            said = (f"{stored.sender} set the topic: {stored.text}" if stored.text
+                    else f"{stored.sender} cleared the topic")
+        else:
+            said = f"<{stored.sender}> {stored.text}"
+        return text_lines(self.server_name, "NOTICE", channel, f"[{stamp} UTC] {said}",
+                          tags=self.tags(stored.when))
