@@ -37,6 +37,17 @@ class CommandUsageError(Exception):
     """A command was typed with the wrong arguments; the message says how to."""
 
 
+def parse_count(text: str) -> Optional[int]:
+    """
+    Return C{text} as a whole number written in ASCII digits, or L{None}.
+    (C{str.isdigit} alone also accepts C{"²"} and C{"①"}, which C{int}
+    refuses.)
+    """
+    if text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
@@ -284,9 +295,11 @@ class ChatCommands:
         """
         count = HISTORY_LINES
         if arg:
-            if not arg.isdigit() or not 0 < int(arg) <= MAX_HISTORY_LINES:
-                raise self._usage("history")
-            count = int(arg)
+            count = parse_count(arg)
+            if count is None or not 0 < count <= MAX_HISTORY_LINES:
+                raise CommandUsageError(
+                    f"Usage: /history [N], where N is a number of lines from 1 to "
+                    f"{MAX_HISTORY_LINES}. Type /help history for more.")
         room = self.factory.current_room(self.user)
         self._require_accounts("Room history is")
         self.show_history(room, count, asked=True)
