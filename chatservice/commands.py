@@ -11,6 +11,8 @@ import inspect
 from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
+from twisted.internet.defer import Deferred
+
 from . import errors
 from .text import sanitize
 
@@ -242,9 +244,9 @@ class ChatCommands:
         if not name or not text.strip():
             raise self._usage("msg")
         target = self.factory.whisper(self.user, name, text)
-        if target is None:
-            self.info(f"{name} is offline; they will get your message when they "
-                      "next log in.")
+        if isinstance(target, Deferred):  # offline: told once it is stored
+            self.report(target.addCallback(lambda _: self.info(
+                f"{name} is offline; they will get your message when they next log in.")))
         else:
             self.send(f"[private to {target.name}] <{self.user.name}> {sanitize(text)}")
 

@@ -18,6 +18,7 @@ from . import errors, events
 from .limits import Limits
 from .recent import RecentHistory
 from .room import Outbox, Room
+from .store import StoreError
 from .text import (
     check_name,
     check_room_name,
@@ -458,11 +459,14 @@ class ChatFactory(ServerFactory):
         return self.store.take_offline(user.key)
 
     def whisper(self, user: User, raw_target: str, raw_text: str,
-                action: bool = False) -> Optional[User]:
+                action: bool = False):
         """
         Send C{raw_text} privately from C{user} to the user C{raw_target}.
-        Return the recipient, or L{None} if they are registered but offline:
-        the message is then kept and shown when they next log in.
+        Return the recipient if they are online.  If they are registered
+        but offline, the message is kept and shown when they next log in:
+        return a L{defer.Deferred} that fires once it is stored (so that
+        the sender is told only then), or fails with L{errors.MailboxFull}
+        saying why it was not kept.
         """
         text = sanitize(raw_text)
         if not text:
@@ -474,18 +478,32 @@ class ChatFactory(ServerFactory):
                 where = "online" if self.accounts is None else "online or registered"
                 raise errors.NoSuchUser(f"No one called {target_name!r} is {where}.")
             key = name_key(target_name)
-            if not self.store.queue_offline(key, user.name, text, self.clock.seconds(),
-                                            action):
-                waiting = self.store.offline_waiting.get(key, 0)
-                if self.store.max_offline and waiting >= self.store.max_offline:
-                    why = f"{waiting} messages already wait for them"
-                else:
-                    why = "the server could not store it just now"
+            store = self.store
+
+            def kept(stored: bool) -> None:
+                if stored:
+                    return None
+                waiting = store.offline_waiting.get(key, 0)
+                if store.max_offline and waiting >= store.max_offline:
+                    raise errors.MailboxFull(
+                        f"{target_name} is offline and your message was not kept: "
+                        f"{waiting} messages already wait for them. Try again after "
+                        "they next log in.")
                 raise errors.MailboxFull(
-                    f"{target_name} is offline and your message was not kept: {why}. "
-                    "Try again after they next log in.")
+                    f"{target_name} is offline and your message was not kept: the "
+                    "server could not store it just now. Try /msg again later.")
+
+            def failed(failure):
+                failure.trap(StoreError)
+                self.log.info("offline message for {name} not kept: {error}",
+                              name=target_name, error=str(failure.value))
+                raise errors.MailboxFull(
+                    f"{target_name} is offline and your message was not kept: the "
+                    "server could not store it just now. Try /msg again later.")
+
             self.lines_relayed += 1
-            return None
+            return store.queue_offline(key, user.name, text, self.clock.seconds(),
+                                       action).addCallbacks(kept, failed)
         target.client.deliver(events.Private(user, target, text, action))
         self.lines_relayed += 1
         return target
