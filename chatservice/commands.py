@@ -8,6 +8,7 @@ The methods parse arguments and word replies; the rules are the factory's.
 
 import difflib
 import inspect
+import math
 from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -71,8 +72,9 @@ class ChatCommands:
     """
     The command table, mixed into the line protocol.
 
-    Expects C{self.factory}, C{self.user}, and the output methods C{send},
-    C{info} and C{error} of L{chatservice.protocol.ChatProtocol}.
+    Expects C{self.factory}, C{self.user}, the output methods C{send},
+    C{info} and C{error}, and the flood-control methods C{charge} and
+    C{refund} of L{chatservice.protocol.ChatProtocol}.
     """
 
     # -- the table ----------------------------------------------------------
@@ -293,7 +295,8 @@ class ChatCommands:
     def do_history(self, arg: str) -> None:
         """[N]
         Show the last N lines said in your current room (default 50, at most
-        500), with their times.
+        500), with their times. Every 50 lines count as one line against
+        flood control.
         """
         count = HISTORY_LINES
         if arg:
@@ -304,7 +307,20 @@ class ChatCommands:
                     f"{MAX_HISTORY_LINES}. Type /help history for more.")
         room = self.factory.current_room(self.user)
         self._require_accounts("Room history is")
-        self.show_history(room, count, asked=True)
+        limits = self.factory.limits
+        cost = min(-(-count // limits.history_lines_per_charge), limits.flood_burst)
+        wait = self.charge(cost - 1)  # the line itself has paid for one
+        if wait:
+            seconds = math.ceil(wait)
+            raise CommandUsageError(
+                f"Slow down: /history {count} counts as {cost} lines against flood "
+                f"control. Try again in {_plural(seconds, 'second')}, or ask for fewer "
+                "lines.")
+        try:
+            self.show_history(room, count, asked=True)
+        except errors.Busy:
+            self.refund(cost - 1)
+            raise
 
     def do_register(self, arg: str) -> None:
         """PASSWORD

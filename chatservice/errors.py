@@ -68,3 +68,7 @@ class NeedsPassword(ChatError):
 
 class MailboxFull(ChatError):
     """A private message for an offline user could not be kept."""
+
+
+class Busy(ChatError):
+    """The server has too much of that kind of work waiting; try again in a moment."""

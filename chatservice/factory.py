@@ -103,6 +103,7 @@ class ChatFactory(ServerFactory):
                 store, min(replay_lines, kept) if kept else replay_lines)
         self.replay_lines = replay_lines
         self._stored_topics = dict(stored_topics or {})
+        self._reading_history: Set[User] = set()  # users whose /history reads the database
         self.default_room = self._create_room(default_room, persistent=True)
         if self.recent is not None and self.recent.size:
             # Everyone lands here: read its last lines now, not at the first login.
@@ -443,14 +444,36 @@ class ChatFactory(ServerFactory):
                           "act" if action else "say", user.name, text)
         return room
 
-    def history(self, room: Room, count: int) -> defer.Deferred:
+    def history(self, room: Room, count: int, user: Optional[User] = None) -> defer.Deferred:
         """
         Fire with the last C{count} stored lines of C{room} (messages,
         actions, topic changes), oldest first; none without a store.
+
+        For a C{user}'s C{/history} that must read the database (more lines
+        than are kept in memory), raise L{errors.Busy} if that user's
+        previous one has not been answered yet, or if
+        C{limits.max_history_reads} are already waiting: a crowd asking for
+        500 lines each is answered a few at a time instead of queueing
+        without end.
         """
         if self.recent is None or count <= 0:
             return defer.succeed([])
-        return self.recent.lines(room.key, count)
+        if user is None or self.recent.in_memory(count):
+            return self.recent.lines(room.key, count)
+        reading = self._reading_history
+        if user in reading:
+            raise errors.Busy("Your previous /history is still on its way; wait for it, "
+                              "then try /history again.")
+        limit = self.limits.max_history_reads
+        if limit and len(reading) >= limit:
+            raise errors.Busy("The server is busy; try /history again in a moment.")
+        reading.add(user)
+
+        def done(result):
+            reading.discard(user)
+            return result
+
+        return self.recent.lines(room.key, count).addBoth(done)
 
     def take_offline(self, user: User) -> defer.Deferred:
         """Fire with (and forget) the private messages kept for C{user}."""

@@ -21,6 +21,12 @@ FLOOD_BURST = 20
 FLOOD_RATE = 5.0
 #: Lines dropped in one flood before the flooder is disconnected.
 FLOOD_KICK = 100
+#: Lines of /history that count as one line against flood control:
+#: /history N takes ceil(N / this) lines of the client's bucket.
+HISTORY_LINES_PER_CHARGE = 50
+#: /history reads of the database waiting or running at once (each user has
+#: one at most); past it the user is told the server is busy.
+MAX_HISTORY_READS = 32
 #: Bytes waiting to be sent to a client before it is dropped as not reading.
 MAX_OUTPUT = 1024 * 1024
 #: Seconds a new connection has to choose a name.
@@ -54,6 +60,8 @@ class Limits:
     flood_burst: int = FLOOD_BURST
     flood_rate: float = FLOOD_RATE
     flood_kick: int = FLOOD_KICK
+    history_lines_per_charge: int = HISTORY_LINES_PER_CHARGE
+    max_history_reads: int = MAX_HISTORY_READS
     max_output: int = MAX_OUTPUT
     login_timeout: float = LOGIN_TIMEOUT
     idle_timeout: float = IDLE_TIMEOUT

@@ -65,6 +65,14 @@ def timestamp(when: float, now: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", moment)
 
 
+def _stamp(when: float, today: tuple) -> str:
+    """L{timestamp}, given today's C{(year, month, day)} in local time."""
+    moment = time.localtime(when)
+    if moment[:3] == today:
+        return time.strftime("%H:%M", moment)
+    return time.strftime("%Y-%m-%d %H:%M", moment)
+
+
 def _history_text(line) -> str:
     if line.kind == "act":
         return f"* {line.sender} {line.text}"
@@ -442,6 +450,32 @@ class ChatProtocol(ChatCommands, LineReceiver):
             self.disconnect("You were disconnected for flooding.")
         return False
 
+    def charge(self, lines: int) -> float:
+        """
+        Take C{lines} more lines from the flood-control bucket, for a
+        command that costs more than the line that asked for it.  Return 0
+        if they were taken, else the seconds until the bucket holds them
+        (and take nothing: the command is refused, not dropped as a flood).
+        """
+        limits = self.factory.limits
+        if not limits.flood_rate or lines <= 0:
+            return 0.0
+        now = self.clock.seconds()
+        tokens = min(self._tokens + (now - self._refilled) * limits.flood_rate,
+                     float(limits.flood_burst))
+        self._refilled = now
+        if tokens >= lines:
+            self._tokens = tokens - lines
+            return 0.0
+        self._tokens = tokens
+        return (lines - tokens) / limits.flood_rate
+
+    def refund(self, lines: int) -> None:
+        """Give back C{lines} taken by L{charge} for a command that was refused."""
+        limits = self.factory.limits
+        if limits.flood_rate and lines > 0:
+            self._tokens = min(self._tokens + lines, float(limits.flood_burst))
+
     def lineLengthExceeded(self, line: bytes) -> None:
         """Refuse an over-long line; the connection stays open unless this
         keeps happening."""
@@ -607,7 +641,8 @@ class ChatProtocol(ChatCommands, LineReceiver):
         """
         Show the last C{count} stored lines of C{room}, marked as history
         with their times (C{asked}: the user typed /history, so say so even
-        when there is none).
+        when there is none; a read of the database is then bounded, see
+        L{ChatFactory.history}).  The lines go out in one write.
         """
         def show(lines):
             if self.state == "closing":
@@ -616,16 +651,24 @@ class ChatProtocol(ChatCommands, LineReceiver):
                 if asked:
                     self.info(f"{room.display} has no history yet.")
                 return
-            now = self.clock.seconds()
+            today = time.localtime(self.clock.seconds())[:3]
             count = len(lines)
-            self.info(f"History of {room.display}, last "
-                      f"{count} line{'s' if count != 1 else ''}:")
+            tag = room.display
+            out = [_line(f"{INFO}History of {tag}, last "
+                         f"{count} line{'s' if count != 1 else ''}:")]
+            stamps: dict = {}
             for line in lines:
-                self.send(f"[{room.display} {timestamp(line.when, now)}] "
-                          + _history_text(line))
-            self.info(f"End of history of {room.display}.")
+                second = int(line.when)
+                stamp = stamps.get(second)
+                if stamp is None:
+                    stamp = stamps[second] = _stamp(second, today)
+                out.append(_line(f"[{tag} {stamp}] " + _history_text(line)))
+            out.append(_line(f"{INFO}End of history of {tag}."))
+            self._settle()
+            self.write(b"".join(out))
 
-        self.report(self.factory.history(room, count).addCallback(show))
+        d = self.factory.history(room, count, self.user if asked else None)
+        self.report(d.addCallback(show))
 
     def _start_idle_timer(self) -> None:
         if self._timer is not None and self._timer.active():

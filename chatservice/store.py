@@ -28,11 +28,14 @@ reactor with one C{callFromThread}, so a Deferred never fires before its
 change is committed.  A batch that arrives while the previous one commits
 is started as soon as that commit ends if its window is already over.
 
-Slow look-ups for the admin shell (L{ChatStore.accounts},
+Long reads of room history (L{ChatStore.read_history}, for C{/history}
+beyond the lines kept in memory) and the slow look-ups for the admin
+shell (L{ChatStore.accounts},
 L{ChatStore.search_history}, L{ChatStore.history_rooms},
 L{ChatStore.account_info}, L{ChatStore.stats}) run on a second thread with
 its own read-only connection, so a scan never delays the writer; they see
-what is committed (call L{ChatStore.flush} first to include what is queued).
+what is committed (L{ChatStore.read_history} waits for the lines queued
+before it; for the admin look-ups call L{ChatStore.flush} first).
 
 Durability
 ==========
@@ -106,6 +109,9 @@ after the commit)::
     store.set_password(key, password_hash)          -> bool (account exists)
     store.delete_account(key)                       -> bool
     store.history(room_key, limit=20, before_id=None) -> [HistoryLine], oldest first
+    store.read_history(room_key, limit)             -> [HistoryLine], oldest first: the
+                                                       lines recorded before the call,
+                                                       read on the reader thread
     store.take_offline(recipient_key)               -> [OfflineMessage], deleted
     store.queue_offline(recipient_key, sender, text, when, action=False)
                                                     -> True once committed, False if
@@ -805,6 +811,31 @@ class ChatStore:
         return self._submit(_history, (room_key, max(0, int(limit)), before_id),
                             "read the history")
 
+    def read_history(self, room_key: str, limit: int) -> defer.Deferred:
+        """
+        Fire with the last C{limit} lines of a room as L{HistoryLine}s,
+        oldest first, read on the reader thread (its own read-only
+        connection) so that a long read never holds up a commit.  They are
+        exactly the lines recorded up to this call: it marks the newest
+        line queued so far, waits until that is committed (at most one
+        batch window: the writer is not hurried), then reads up to it.
+        When the mark cannot be committed (the disk is full), the read
+        shows what is committed.
+        """
+        limit = max(0, int(limit))
+        mark = self._submit(_last_line_id, (), "mark the history", urgent=False)
+
+        def read(upto: Optional[int]) -> defer.Deferred:
+            return self._read(_history_upto, room_key, limit, upto)
+
+        def unmarked(failure):
+            failure.trap(StoreError)
+            if not self._accepting:
+                return failure
+            return read(None)
+
+        return mark.addCallbacks(read, unmarked)
+
     def take_offline(self, recipient_key: str) -> defer.Deferred:
         """
         Fire with the L{OfflineMessage}s waiting for C{recipient_key}, oldest
@@ -1301,6 +1332,10 @@ def _history(conn: sqlite3.Connection, room_key: str, limit: int,
     return [HistoryLine(*row) for row in rows]
 
 
+def _last_line_id(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT max(id) FROM history").fetchone()[0] or 0
+
+
 def _queue_offline(conn: sqlite3.Connection, recipient_key: str, sender: str,
                    text: str, when: float, action: bool) -> None:
     # The cap was checked against ChatStore.offline_waiting when queued.
@@ -1373,6 +1408,13 @@ def _search_history(conn: sqlite3.Connection, text: Optional[str], room_key: Opt
                         " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
     rows.reverse()
     return [FoundLine(*row) for row in rows]
+
+
+def _history_upto(conn: sqlite3.Connection, room_key: str, limit: int,
+                  upto: Optional[int]) -> List[HistoryLine]:
+    if upto is None:
+        return _history(conn, room_key, limit, None)
+    return _history(conn, room_key, limit, upto + 1)
 
 
 def _history_rooms(conn: sqlite3.Connection) -> List[RoomHistory]:

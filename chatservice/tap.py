@@ -82,6 +82,12 @@ LIMIT_OPTIONS = [
      "faster lines are dropped with a warning. 0 turns flood control off.", _seconds),
     ("flood-kick", "flood_kick", L.FLOOD_KICK,
      "Lines dropped in one flood before the flooder is disconnected.", _count),
+    ("history-flood-lines", "history_lines_per_charge", L.HISTORY_LINES_PER_CHARGE,
+     "Lines of /history that count as one line against flood control "
+     "(/history N takes N divided by this, rounded up).", _length),
+    ("max-history-reads", "max_history_reads", L.MAX_HISTORY_READS,
+     "/history reads of the database at once (one per user); past it users "
+     "are told the server is busy.", _count),
     ("max-output", "max_output", L.MAX_OUTPUT,
      "Bytes waiting to be sent to a client that does not read before it is "
      "dropped.", _count),
