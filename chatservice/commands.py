@@ -338,7 +338,8 @@ class ChatCommands:
             self.info(f"The name {user.name} is now registered to you. Next time "
                       "you log in with it, you will be asked for this password.")
 
-        self.report(accounts.register(user.key, user.name, arg).addCallback(done))
+        self.report(accounts.register(user.key, user.name, arg, self.address, self)
+                    .addCallback(done))
 
     def do_password(self, arg: str) -> None:
         """OLD NEW
@@ -348,7 +349,7 @@ class ChatCommands:
         if not old or not new or " " in new:
             raise self._usage("password")
         accounts = self._require_accounts("Changing passwords is")
-        d = accounts.change_password(self.user.key, old, new)
+        d = accounts.change_password(self.user.key, old, new, self.address, self)
         self.report(d.addCallback(lambda _: self.info("Your password has been changed.")))
 
     def _require_accounts(self, what: str):

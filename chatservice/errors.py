@@ -72,3 +72,7 @@ class MailboxFull(ChatError):
 
 class Busy(ChatError):
     """The server has too much of that kind of work waiting; try again in a moment."""
+
+
+class TooManyChecks(ChatError):
+    """Too many passwords are being checked: try again in a few seconds."""

@@ -96,8 +96,8 @@ class ChatFactory(ServerFactory):
         if store is not None:
             from .accounts import Accounts
 
-            self.accounts = (Accounts(store, clock) if run_blocking is None
-                             else Accounts(store, clock, run_blocking))
+            self.accounts = (Accounts(store, clock, limits=self.limits) if run_blocking is None
+                             else Accounts(store, clock, run_blocking, self.limits))
             kept = getattr(store, "history_limit", 0)
             self.recent = RecentHistory(
                 store, min(replay_lines, kept) if kept else replay_lines)

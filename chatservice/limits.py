@@ -41,6 +41,13 @@ LISTEN_BACKLOG = 1024
 MAX_CONNECTIONS = 10000
 #: Connections at once from one remote address.
 MAX_PER_ADDRESS = 20
+#: Password checks (scrypt, about 16 MiB and a few tens of milliseconds
+#: each) running at once, in threads.
+MAX_PASSWORD_CHECKS = 2
+#: Password checks from one address, running or waiting; past it, and past
+#: MAX_CHECKS_WAITING waiting in all, a login is asked to try again.
+MAX_CHECKS_PER_ADDRESS = 4
+MAX_CHECKS_WAITING = 64
 #: Rooms one user may be in at once.
 MAX_ROOMS_PER_USER = 20
 #: Rooms with more members than this get join/leave notices in batches...
@@ -67,6 +74,9 @@ class Limits:
     idle_timeout: float = IDLE_TIMEOUT
     max_connections: int = MAX_CONNECTIONS
     max_per_address: int = MAX_PER_ADDRESS
+    max_password_checks: int = MAX_PASSWORD_CHECKS
+    max_checks_per_address: int = MAX_CHECKS_PER_ADDRESS
+    max_checks_waiting: int = MAX_CHECKS_WAITING
     max_rooms_per_user: int = MAX_ROOMS_PER_USER
     max_name_length: int = MAX_NAME_LENGTH
     max_room_name_length: int = MAX_ROOM_NAME_LENGTH

@@ -128,6 +128,7 @@ class ChatProtocol(ChatCommands, LineReceiver):
         self.user = None
         self._state = "naming"
         self.peer = "?"
+        self.address = None  # the remote host, for the bounds per address
         self._discarding = False
         self._cr_ended_last_read = False
         self._long_lines = 0
@@ -164,6 +165,7 @@ class ChatProtocol(ChatCommands, LineReceiver):
         self._refilled = self.clock.seconds()
         peer = self.transport.getPeer()
         host = getattr(peer, "host", None)
+        self.address = host
         self.peer = f"{host}:{getattr(peer, 'port', '')}" if host else str(peer)
         refusal = factory.admit(self, host)
         if refusal is not None:
@@ -571,8 +573,16 @@ class ChatProtocol(ChatCommands, LineReceiver):
             return
         self.state = "checking"
         key = name_key(self._pending_name)
-        self.report(self.factory.accounts.authenticate(key, password)
-                    .addCallback(self._password_checked))
+        self.report(self.factory.accounts.authenticate(key, password, self.address, self)
+                    .addCallbacks(self._password_checked, self._check_refused))
+
+    def _check_refused(self, failure) -> None:
+        """Too many checks wait: ask for the password again (no wrong try counted)."""
+        failure.trap(errors.TooManyChecks)
+        if self.state != "checking":
+            return
+        self.state = "password"
+        self.error(f"{failure.value} Password (or /back to choose another name):")
 
     def _password_checked(self, registered_name) -> None:
         if self.state != "checking":  # the connection closed meanwhile

@@ -99,6 +99,14 @@ LIMIT_OPTIONS = [
      "Connections accepted at once (raise 'ulimit -n' to match).", _count),
     ("max-per-address", "max_per_address", L.MAX_PER_ADDRESS,
      "Connections at once from one remote address.", _count),
+    ("max-password-checks", "max_password_checks", L.MAX_PASSWORD_CHECKS,
+     "Password checks (scrypt: CPU and 16 MiB each) running at once.", _length),
+    ("max-checks-per-address", "max_checks_per_address", L.MAX_CHECKS_PER_ADDRESS,
+     "Password checks from one address, running or waiting; past it a login is "
+     "asked to try again in a few seconds.", _count),
+    ("max-checks-waiting", "max_checks_waiting", L.MAX_CHECKS_WAITING,
+     "Password checks waiting in all (served in turn across addresses); past it "
+     "a login is asked to try again in a few seconds.", _count),
     ("max-rooms-per-user", "max_rooms_per_user", L.MAX_ROOMS_PER_USER,
      "Rooms one user may be in at once.", _count),
     ("max-name-length", "max_name_length", L.MAX_NAME_LENGTH,
