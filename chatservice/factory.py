@@ -517,9 +517,7 @@ class ChatFactory(ServerFactory):
                     "server could not store it just now. Try /msg again later.")
 
             def failed(failure):
-                failure.trap(StoreError)
-                self.log.info("offline message for {name} not kept: {error}",
-                              name=target_name, error=str(failure.value))
+                failure.trap(StoreError)  # the store logs the outage, once
                 raise errors.MailboxFull(
                     f"{target_name} is offline and your message was not kept: the "
                     "server could not store it just now. Try /msg again later.")
