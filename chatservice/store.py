@@ -506,6 +506,7 @@ class ChatStore:
         self._pending: Dict[defer.Deferred, None] = {}
         self._dirty: Set[str] = set()  # rooms with new lines (writer thread)
         self._prune_call = None
+        self._refused = 0  # writes refused because the writer is behind or closed
         self._failing = False  # the last batch failed (writer thread)
         self._outage: Optional[_Outage] = None  # (reactor thread)
         self._close_waiters: Optional[List[defer.Deferred]] = None
@@ -741,7 +742,8 @@ class ChatStore:
 
     def _dropped(self) -> None:
         self.writes_dropped += 1
-        if self.writes_dropped % 10000 == 1 and self._accepting:
+        self._refused += 1  # apart from the losses of failed batches, logged as an outage
+        if self._refused % 10000 == 1 and self._accepting:
             self.log.warn("the database writer is {backlog} writes behind; "
                           "{dropped} writes dropped so far",
                           backlog=len(self._queue), dropped=self.writes_dropped)

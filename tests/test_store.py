@@ -610,6 +610,24 @@ def test_backlog_is_bounded(tmp_path):
     assert len(store._queue) == 10 and store.writes_dropped == 6
 
 
+def test_the_backlog_warning_counts_refused_writes_only(tmp_path):
+    """
+    The warning that the writer is behind comes at the first refused write
+    (and every 10,000th after it), however many writes an outage lost
+    before: those are counted in writes_dropped too, and logged apart.
+    """
+    store = ChatStore(str(tmp_path / "chat.db"), None, max_backlog=1)
+    events = logged(store)
+    store._accepting = True  # as if open, with the writer not draining
+    store.writes_dropped = 3016  # lost in failed batches
+    store.record_line("lobby", 1.0, "say", "alice", "queued")
+    store.record_line("lobby", 1.0, "say", "alice", "refused")
+    store.record_line("lobby", 1.0, "say", "alice", "refused too")
+    assert store.writes_dropped == 3018
+    assert [formatEvent(event) for event in events] == [
+        "the database writer is 1 writes behind; 3017 writes dropped so far"]
+
+
 def test_record_line_is_cheap(tmp_path):
     """
     Recording a line is an append: 200,000 calls take well under a second
