@@ -18,7 +18,6 @@ from . import errors, events
 from .limits import Limits
 from .recent import RecentHistory
 from .room import Outbox, Room
-from .store import StoreError
 from .text import (
     check_name,
     check_room_name,
@@ -489,7 +488,8 @@ class ChatFactory(ServerFactory):
         but offline, the message is kept and shown when they next log in:
         return a L{defer.Deferred} that fires once it is stored (so that
         the sender is told only then), or fails with L{errors.MailboxFull}
-        saying why it was not kept.
+        saying why it was not kept (a full mailbox, or the database could
+        not store it).
         """
         text = sanitize(raw_text)
         if not text:
@@ -516,15 +516,9 @@ class ChatFactory(ServerFactory):
                     f"{target_name} is offline and your message was not kept: the "
                     "server could not store it just now. Try /msg again later.")
 
-            def failed(failure):
-                failure.trap(StoreError)  # the store logs the outage, once
-                raise errors.MailboxFull(
-                    f"{target_name} is offline and your message was not kept: the "
-                    "server could not store it just now. Try /msg again later.")
-
             self.lines_relayed += 1
             return store.queue_offline(key, user.name, text, self.clock.seconds(),
-                                       action).addCallbacks(kept, failed)
+                                       action).addCallback(kept)
         target.client.deliver(events.Private(user, target, text, action))
         self.lines_relayed += 1
         return target

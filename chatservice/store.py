@@ -115,7 +115,7 @@ after the commit)::
     store.take_offline(recipient_key)               -> [OfflineMessage], deleted
     store.queue_offline(recipient_key, sender, text, when, action=False)
                                                     -> True once committed, False if
-                                                       refused (not urgent: fires
+                                                       not kept (not urgent: fires
                                                        within one batch window)
     store.flush()                                   -> None, once all before is committed
     store.prune()                                   -> lines deleted
@@ -701,11 +701,11 @@ class ChatStore:
         Keep a private message for C{recipient_key}, to be handed over by
         L{take_offline} when they next log in.  Fire with C{True} once it is
         committed (within one batch window: this does not hurry the
-        writer), so that the sender is told the truth; with C{False} at
-        once if it was not kept because C{max_offline} messages already
-        wait for that recipient (counted in C{offline_dropped}) or the
-        writer cannot take it; fail with L{StoreError} if the database
-        could not store it.  Never blocks.
+        writer), so that the sender is told the truth; with C{False} if it
+        was not kept: at once if C{max_offline} messages already wait for
+        that recipient (counted in C{offline_dropped}) or the writer cannot
+        take it, later if the database could not store it.  Never blocks,
+        never fails.
         """
         waiting = self.offline_waiting.get(recipient_key, 0)
         if self.max_offline and waiting >= self.max_offline:
@@ -718,13 +718,14 @@ class ChatStore:
         d = self._submit(_queue_offline, (recipient_key, sender, text, when, bool(action)),
                          "keep an offline message", urgent=False)
 
-        def lost(failure):
+        def lost(failure) -> bool:
+            failure.trap(StoreError)
             left = self.offline_waiting.get(recipient_key, 0) - 1
             if left > 0:
                 self.offline_waiting[recipient_key] = left
             else:
                 self.offline_waiting.pop(recipient_key, None)
-            return failure
+            return False
 
         return d.addCallbacks(lambda _: True, lost)
 
