@@ -8,10 +8,10 @@ Nothing here blocks the reactor, and no password is ever logged.
 
 The checks users ask for (login, C{/register}, C{/password}) wait their
 turn in a L{CheckQueue}: a few run at once, the others wait in one queue
-per address, served in turn, with bounds per connection, per address and
-overall.  So 200 connections guessing one name cost a bounded amount of
-CPU and memory, and the name's owner, from another address, is served
-after at most one check from each other address.
+per address, the address served least recently first, with bounds per
+connection, per address and overall.  So 200 connections guessing one
+name cost a bounded amount of CPU and memory, and the name's owner, from
+another address, is served as soon as a check ends.
 """
 
 import collections
@@ -47,7 +47,9 @@ class CheckQueue:
     """
     Password checks waiting for a thread: at most C{running} at once; the
     others wait in one first-in first-out queue per address, and the
-    addresses take turns (round robin).  A connection has one check at a
+    address served least recently goes next: addresses that keep asking
+    take turns (round robin), and one that was not asking (the name's
+    owner, while others guess) goes before them all.  A connection has one check at a
     time, an address C{per_address} (running or waiting), and C{waiting}
     wait in all (0: no bound); past a bound L{submit} fails at once with
     L{errors.TooManyChecks}, and nothing is queued.
@@ -65,9 +67,11 @@ class CheckQueue:
         self.most_waiting = 0
         self.most_running = 0
         self._running = 0
-        self._queues: "collections.OrderedDict[Optional[str], collections.deque]" = \
-            collections.OrderedDict()
-        self._per_address: Dict[Optional[str], int] = {}
+        self._queues: Dict[Optional[str], collections.deque] = {}  # in order of arrival
+        self._per_address: Dict[Optional[str], int] = {}  # running or waiting
+        # When each address with checks running or waiting was last served.
+        self._served: Dict[Optional[str], int] = {}
+        self._turn = 0
         self._owners: Set[Hashable] = set()
 
     def submit(self, job: Callable[[], defer.Deferred], address: Optional[str] = None,
@@ -100,14 +104,16 @@ class CheckQueue:
         return d
 
     def _pump(self) -> None:
-        queues = self._queues
+        queues, served = self._queues, self._served
         while self._running < self.running and queues:
-            address, queue = next(iter(queues.items()))
+            # At most max_waiting addresses wait: a scan is cheap.
+            address = min(queues, key=lambda a: served.get(a, -1))
+            queue = queues[address]
             entry = queue.popleft()
-            if queue:
-                queues.move_to_end(address)  # the next address's turn
-            else:
+            if not queue:
                 del queues[address]
+            self._turn += 1
+            served[address] = self._turn
             self.waiting -= 1
             self._running += 1
             self.most_running = max(self.most_running, self._running)
@@ -121,6 +127,7 @@ class CheckQueue:
             self._per_address[address] = left
         else:
             del self._per_address[address]
+            del self._served[address]  # back later, it is served first
         self._owners.discard(owner)
         self._pump()
         if isinstance(result, Failure):

@@ -36,9 +36,9 @@ def refused(d):
 
 def test_checks_run_a_few_at_once_and_addresses_take_turns():
     """
-    Two run at once; the waiting ones start in turn across addresses, not
-    in the order they came: the third address's only check goes before the
-    first address's later ones.
+    Two run at once; the waiting ones start with the address served least
+    recently: addresses that keep asking take turns, and one that was not
+    asking goes before them (the owner, while others guess).
     """
     queue = CheckQueue(running=2, per_address=0, waiting=0)
     started, jobs = [], {}
@@ -51,16 +51,30 @@ def test_checks_run_a_few_at_once_and_addresses_take_turns():
         return run
 
     results = {}
+
+    def submit(name, address):
+        queue.submit(job(name), address).addCallback(
+            lambda result, n=name: results.update({n: result}))
+
     for name, address in [("a1", "A"), ("a2", "A"), ("a3", "A"), ("a4", "A"),
                           ("b1", "B"), ("b2", "B"), ("c1", "C")]:
-        queue.submit(job(name), address).addCallback(lambda result, n=name: results.update({n: result}))
+        submit(name, address)
     assert started == ["a1", "a2"]
     assert queue.waiting == 5
-    for name in ["a1", "a2", "a3", "b1", "c1", "b2"]:
+    for name in ["a1", "a2", "b1"]:
         jobs[name].callback(f"done {name}")
-    assert started == ["a1", "a2", "a3", "b1", "c1", "a4", "b2"]
-    assert results == {name: f"done {name}" for name in ["a1", "a2", "a3", "b1", "c1", "b2"]}
+    assert started == ["a1", "a2", "b1", "c1", "a3"]  # A was served before B and C
+    submit("o1", "O")  # a newcomer goes before those that keep asking
+    jobs["c1"].callback("done c1")
+    assert started[-1] == "o1"
+    for name in ["a3", "o1"]:
+        jobs[name].callback(f"done {name}")
+    assert started == ["a1", "a2", "b1", "c1", "a3", "o1", "b2", "a4"]
+    for name in ["b2", "a4"]:
+        jobs[name].callback(f"done {name}")
+    assert results == {name: f"done {name}" for name in started}
     assert queue.most_running == 2 and queue.most_waiting == 5
+    assert queue.waiting == 0 and not queue._served and not queue._per_address
 
 
 def test_checks_are_bounded_per_connection_per_address_and_in_all():
