@@ -105,8 +105,8 @@ LIMIT_OPTIONS = [
      "Password checks from one address, running or waiting; past it a login is "
      "asked to try again in a few seconds.", _count),
     ("max-checks-waiting", "max_checks_waiting", L.MAX_CHECKS_WAITING,
-     "Password checks waiting in all (served in turn across addresses); past it "
-     "a login is asked to try again in a few seconds.", _count),
+     "Password checks waiting in all (the address served least recently goes "
+     "first); past it a login is asked to try again in a few seconds.", _count),
     ("max-rooms-per-user", "max_rooms_per_user", L.MAX_ROOMS_PER_USER,
      "Rooms one user may be in at once.", _count),
     ("max-name-length", "max_name_length", L.MAX_NAME_LENGTH,
