@@ -198,7 +198,7 @@ def test_offline_registered_recipient_is_explained(irc, factory):
         max_offline = 100
 
         def queue_offline(self, *args):
-            return True
+            return defer.succeed(True)
 
     class Accounts:
         def is_registered(self, key):
@@ -272,3 +272,26 @@ def test_echoed_parameters_cannot_break_the_line(irc):
     lines = alice.take()
     assert lines[0] == ":testchat 401 alice ab :No such nick/channel"
     assert all("\r" not in line for line in lines)
+
+
+def test_offline_message_not_kept_is_explained(irc, factory):
+    """When the store could not keep a message for an offline registered nick, a NOTICE says why."""
+
+    class Store:
+        offline_waiting = {"dora": 100}
+        max_offline = 100
+
+        def queue_offline(self, *args):
+            return defer.succeed(False)
+
+    class Accounts:
+        def is_registered(self, key):
+            return key == "dora"
+
+    factory.chat.store, factory.chat.accounts = Store(), Accounts()
+    alice = irc("alice")
+    alice.send("PRIVMSG dora :see you")
+    [line] = alice.take()
+    assert line.startswith(":testchat NOTICE alice :dora is offline and your message was "
+                           "not kept: 100 messages already wait for them.")
+

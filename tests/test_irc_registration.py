@@ -27,7 +27,7 @@ class FakeAccounts:
     def is_registered(self, key: str) -> bool:
         return key in self.passwords
 
-    def authenticate(self, key: str, password: str) -> defer.Deferred:
+    def authenticate(self, key: str, password: str, address=None, owner=None) -> defer.Deferred:
         name, right = self.passwords.get(key, (None, None))
         return defer.succeed(name if password == right else None)
 
@@ -372,3 +372,21 @@ def test_offline_messages_are_shown_at_login(clock):
     lines = again.take()
     assert lines[-1] == ("@time=2026-12-01T12:01:00.000Z :bob!~bob@testchat PRIVMSG alice "
                          ":\x01ACTION waves\x01")
+
+
+def test_too_many_password_checks_is_explained(clock):
+    """When the server has too many password checks waiting, a NOTICE says so and no wrong try is counted; PASS and NICK again then log in."""
+    from chatservice.core import errors
+
+    ircf = registered_chat(clock, {"alice": "secret1"})
+    accounts = ircf.chat.accounts
+    right = accounts.authenticate
+    accounts.authenticate = lambda *args: defer.fail(
+        errors.TooManyChecks("Too many logins are being checked; try again in a few seconds."))
+    alice = IRCFakeClient(ircf)
+    lines = alice.register("alice", "PASS secret1")
+    assert lines == [":testchat NOTICE * :Too many logins are being checked; try again in "
+                     "a few seconds. Send PASS <password> and NICK again."]
+    accounts.authenticate = right
+    alice.send("PASS secret1", "NICK alice")
+    assert alice.numerics()[0] == "001"

@@ -96,3 +96,11 @@ class TooManyFromAddress(Refused):
 
 class ShuttingDown(Refused):
     """The server is stopping."""
+
+
+class Busy(ChatError):
+    """The server has too much of that kind of work waiting; try again in a moment."""
+
+
+class TooManyChecks(ChatError):
+    """Too many passwords are being checked: try again in a few seconds."""

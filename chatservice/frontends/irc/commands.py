@@ -12,6 +12,7 @@ Nicks are chat names.
 import time
 from typing import TYPE_CHECKING, List
 
+from twisted.internet import defer
 from twisted.words.protocols import irc
 
 from ...core import errors, events
@@ -114,12 +115,19 @@ class IRCCommands(ChannelCommands, RegistrationCommands):
         except errors.InvalidText:
             self.reply(irc.ERR_NOTEXTTOSEND, "No text to send")
             return
-        except errors.MailboxFull as e:
-            self.notice(str(e))
-            return
-        if target is None:
-            self.notice(f"{name} is offline; they will get your message when they next "
-                        "log in.")
+        if isinstance(target, defer.Deferred):
+            # Registered and offline: kept for their next login, once stored.
+            def kept(_) -> None:
+                if not self.closing:
+                    self.notice(f"{name} is offline; they will get your message when "
+                                "they next log in.")
+
+            def not_kept(failure) -> None:
+                failure.trap(errors.MailboxFull)
+                if not self.closing:
+                    self.notice(str(failure.value))
+
+            target.addCallbacks(kept, not_kept).addErrback(self._check_failed)
             return
         away = getattr(target.client, "away", None)
         if away and not notice:

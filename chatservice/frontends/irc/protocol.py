@@ -326,8 +326,8 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         if self.password is not None and chat.is_registered(nick):
             self.state = "checking"
             password, self.password = self.password, None
-            d = chat.accounts.authenticate(name_key(nick), password)
-            d.addCallback(self._password_checked, nick)
+            d = chat.accounts.authenticate(name_key(nick), password, self.address, self)
+            d.addCallbacks(self._password_checked, self._check_refused, (nick,))
             d.addErrback(self._check_failed)
             return
         self._log_in(nick, authenticated=False)
@@ -377,6 +377,15 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
             return
         self.nick = None
         self._retry = self.clock.callLater(PASSWORD_RETRY_DELAY, self._retry_allowed)
+
+    def _check_refused(self, failure) -> None:
+        """Too many password checks wait: say so; the client may send PASS and NICK again."""
+        failure.trap(errors.TooManyChecks)
+        if self.state != "checking":
+            return
+        self.state = "registering"
+        self.nick = None
+        self.notice(f"{failure.value} Send PASS <password> and NICK again.")
 
     def _retry_allowed(self) -> None:
         self._retry = None
