@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from ..core import errors
 from ..core.limits import Limits
 from ..passwords import dummy_hash, hash_password, verify_password
-from .store import AccountExists
+from .records import AccountExists
 
 #: Shortest password /register and /password accept.
 MIN_PASSWORD_LENGTH = 6

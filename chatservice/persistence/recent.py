@@ -16,7 +16,8 @@ from typing import Deque, Dict, List
 
 from twisted.internet import defer
 
-from .store import ChatStore, HistoryLine
+from .records import HistoryLine
+from .store import ChatStore
 
 
 class _Loading:
