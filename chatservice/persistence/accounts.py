@@ -90,7 +90,7 @@ class CheckQueue:
         if (self._running >= self.running and self.max_waiting
                 and self.waiting >= self.max_waiting):
             return defer.fail(errors.TooManyChecks(TOO_MANY_CHECKS))
-        d = defer.Deferred()
+        d: defer.Deferred = defer.Deferred()
         self._per_address[address] = self._per_address.get(address, 0) + 1
         if owner is not None:
             self._owners.add(owner)

@@ -6,7 +6,7 @@ C{/history} reads, on committed data).  Nothing here touches the reactor.
 """
 
 import sqlite3
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from .records import (
     Account,

@@ -206,7 +206,7 @@ class _Call:
 
     __slots__ = ("fn", "args", "deferred", "what")
 
-    def __init__(self, fn: Callable, args: tuple, deferred: Optional[defer.Deferred],
+    def __init__(self, fn: Optional[Callable], args: tuple, deferred: Optional[defer.Deferred],
                  what: str) -> None:
         self.fn = fn
         self.args = args
@@ -516,7 +516,7 @@ class ChatStore:
                 urgent: bool = True) -> defer.Deferred:
         if not self._accepting:
             return defer.fail(StoreError(f"cannot {what}: the database is closed"))
-        d = defer.Deferred()
+        d: defer.Deferred = defer.Deferred()
         self._pending[d] = None
         self._queue.append(_Call(fn, args, d, what))
         if urgent:
@@ -706,7 +706,7 @@ class ChatStore:
                     pass
             self._unlock()
             return defer.succeed(None)
-        d = defer.Deferred()
+        d: defer.Deferred = defer.Deferred()
         if self._close_waiters is None:
             self._close_waiters = []
             self._queue.append(_STOP)
@@ -806,6 +806,7 @@ class ChatStore:
 
     def _run(self) -> None:
         conn = self._conn
+        assert conn is not None, "the writer runs on the connection start() opened"
         queue, wake, urgent = self._queue, self._wake, self._urgent
         interval = self.batch_interval
         monotonic = time.monotonic
