@@ -22,7 +22,8 @@ from .admin.hostkey import AdminSetupError, load_or_create_host_key
 from .core.limits import Limits
 from .service import ChatService, ListeningService, read_motd_file
 from .statslog import STATS_INTERVAL, StatsLogService
-from .persistence.store import HISTORY_LIMIT, MAX_OFFLINE, ChatStore, StoreError, default_database_path
+from .persistence.records import StoreError
+from .persistence.store import HISTORY_LIMIT, MAX_OFFLINE, ChatStore, default_database_path
 from .core.text import check_room_name, clean_room_name
 
 #: Where the chat listens when no --port is given.

@@ -475,7 +475,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
             tag = room.display
             out = [encode_line(f"{INFO}History of {tag}, last "
                          f"{count} line{'s' if count != 1 else ''}:")]
-            stamps: dict = {}
+            stamps = {}
             for line in lines:
                 second = int(line.when)
                 stamp = stamps.get(second)
