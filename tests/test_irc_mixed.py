@@ -11,7 +11,7 @@ from twisted.internet import defer
 
 from chatservice.core import errors, events
 from chatservice.frontends.irc.render import IRCRenderer
-from chatservice.persistence.store import HistoryLine
+from chatservice.persistence.records import HistoryLine
 from ircclient import IRCFakeClient, irc_factory
 
 #: 2026-12-01 12:00:00 UTC, as the fake clock's time.

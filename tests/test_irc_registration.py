@@ -348,7 +348,7 @@ def test_slow_reader_is_dropped_at_the_output_cap(clock, factory, connect):
 
 def test_offline_messages_are_shown_at_login(clock):
     """A registered nick logging in with PASS gets the private messages kept for it, with their time in the text (or in @time= under server-time)."""
-    from chatservice.persistence.store import OfflineMessage
+    from chatservice.persistence.records import OfflineMessage
 
     ircf = registered_chat(clock, {"alice": "secret1"})
     kept = [OfflineMessage(1796126400.0, "bob", "are you there?", False),
