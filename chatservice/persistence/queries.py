@@ -140,7 +140,8 @@ def account_info(conn: sqlite3.Connection, key: str) -> Optional[AccountInfo]:
 def search_history(conn: sqlite3.Connection, text: Optional[str], room_key: Optional[str],
                     sender: Optional[str], limit: int,
                     before_id: Optional[int]) -> List[FoundLine]:
-    where, args = [], []  # type: List[str], List[Any]
+    where: List[str] = []
+    args: List[Any] = []
     if text:
         where.append("text LIKE ? ESCAPE '\\'")
         args.append(like(text))

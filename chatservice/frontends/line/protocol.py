@@ -23,10 +23,6 @@ from .render import ERROR, INFO, LINE_RENDERER, day_stamp, history_text, timesta
 from .render import line as encode_line
 from .telnet import TelnetFilter
 
-#: Wrong passwords for a registered name before the connection is closed.
-MAX_PASSWORD_TRIES = 3
-#: Seconds between a wrong password and the next try.
-PASSWORD_RETRY_DELAY = 2.0
 
 _HINTS = {
     errors.InvalidName: "Please choose another name.",
@@ -409,10 +405,11 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self._password_failures += 1
         self.log.info("wrong password for {name} from {peer}",
                       name=self._pending_name, peer=self.peer)
-        if self._password_failures >= MAX_PASSWORD_TRIES:
+        if self._password_failures >= self.chat.limits.password_tries:
             self.disconnect("Too many wrong passwords. Goodbye!")
             return
-        self._retry = self.clock.callLater(PASSWORD_RETRY_DELAY, self._ask_again)
+        self._retry = self.clock.callLater(self.chat.limits.password_retry_delay,
+                                           self._ask_again)
 
     def _ask_again(self) -> None:
         self._retry = None
