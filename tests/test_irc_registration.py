@@ -390,3 +390,20 @@ def test_too_many_password_checks_is_explained(clock):
     accounts.authenticate = right
     alice.send("PASS secret1", "NICK alice")
     assert alice.numerics()[0] == "001"
+
+
+def test_password_tries_and_delay_follow_the_options(clock):
+    """--password-tries and --password-retry-delay apply to PASS as to telnet's password prompt."""
+    ircf = registered_chat(clock, {"alice": "secret1"})
+    ircf.chat.limits.password_tries = 2
+    ircf.chat.limits.password_retry_delay = 5
+    alice = IRCFakeClient(ircf)
+    assert alice.numerics(alice.register("alice", "PASS nope")) == ["464"]
+    clock.advance(4)
+    alice.send("PASS nope", "NICK alice")
+    assert alice.take() == [":testchat NOTICE * :Wrong password: wait a moment, then send "
+                            "PASS and NICK again."]
+    clock.advance(1)
+    alice.take()
+    alice.send("PASS nope", "NICK alice")
+    assert alice.take()[-1] == "ERROR :Closing link: Too many wrong passwords."

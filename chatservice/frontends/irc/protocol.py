@@ -32,10 +32,6 @@ from .wire import (
     parse,
 )
 
-#: Wrong passwords (PASS) for a registered nick before the connection is closed.
-MAX_PASSWORD_TRIES = 3
-#: Seconds after a wrong password before the next one is checked.
-PASSWORD_RETRY_DELAY = 2.0
 #: Commands a client may send before it is registered.
 BEFORE_REGISTRATION = frozenset({"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"})
 
@@ -318,6 +314,9 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
 
     def try_register(self) -> None:
         """Register once NICK and USER are in and CAP negotiation (if any) ended."""
+        if self.state == "checking" and self._retry is not None:
+            self.notice("Wrong password: wait a moment, then send PASS and NICK again.")
+            return
         if (self.user is not None or self.state != "registering" or self.caps.negotiating
                 or self.nick is None or self.username is None):
             return
@@ -372,11 +371,12 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         self._password_failures += 1
         self.log.info("wrong password for {name} from {peer}", name=nick, peer=self.peer)
         self.reply(irc.ERR_PASSWDMISMATCH, "Password incorrect")
-        if self._password_failures >= MAX_PASSWORD_TRIES:
+        limits = self.chat.limits
+        if self._password_failures >= limits.password_tries:
             self.disconnect("Too many wrong passwords.")
             return
         self.nick = None
-        self._retry = self.clock.callLater(PASSWORD_RETRY_DELAY, self._retry_allowed)
+        self._retry = self.clock.callLater(limits.password_retry_delay, self._retry_allowed)
 
     def _check_refused(self, failure) -> None:
         """Too many password checks wait: say so; the client may send PASS and NICK again."""
