@@ -20,7 +20,7 @@ from ... import __version__
 from ...core import errors
 from ...core.interfaces import IChatClient
 from ...core.text import name_key
-from ..session import DROP, KICK, WARN, ChatSession, FloodControl
+from ..session import DROP, KICK, WARN, ChatSession
 from .caps import CapNegotiation
 from .commands import IRCCommands
 from .wire import (
@@ -52,7 +52,6 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
     """
 
     log = Logger()
-    _flood: FloodControl
 
     def __init__(self) -> None:
         self.user = None
@@ -74,16 +73,6 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         self._last_heard = 0.0
         self._pinged = False
 
-    @property
-    def closing(self) -> bool:
-        """Whether the connection is closing (input is ignored)."""
-        return self.state == "closing"
-
-    @closing.setter
-    def closing(self, closing: bool) -> None:
-        if closing:
-            self.state = "closing"
-
     # -- connection ----------------------------------------------------------
 
     def connectionMade(self) -> None:
@@ -91,8 +80,6 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         self.chat = self.factory.chat
         limits = self.chat.limits
         self.clock = self.chat.clock
-        self._flood = FloodControl(self.clock, limits.flood_burst, limits.flood_rate,
-                                   limits.flood_kick)
         if not self.open_session():
             return
         self._last_heard = self.clock.seconds()
@@ -100,10 +87,6 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
             self._registration_timer = self.clock.callLater(
                 limits.login_timeout, self._registration_timed_out)
         self._arm_ping(self.factory.ping_interval)
-
-    def refuse(self, reason: str) -> None:
-        """Tell a connection turned away at the door why, and close it."""
-        self.disconnect(reason)
 
     def connectionLost(self, reason=None) -> None:
         """Clean up as for QUIT: no ghost nicks or members."""

@@ -17,7 +17,7 @@ from ...core import errors
 from ...core.interfaces import IChatClient
 from ...core.limits import MAX_LINE_LENGTH
 from ...core.text import name_key
-from ..session import DROP, KICK, WARN, ChatSession, FloodControl
+from ..session import DROP, KICK, WARN, ChatSession
 from .commands import ChatCommands, CommandUsageError
 from .render import ERROR, INFO, LINE_RENDERER, day_stamp, history_text, timestamp
 from .render import line as encode_line
@@ -62,7 +62,6 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
     log = Logger()
 
     _telnet: TelnetFilter
-    _flood: FloodControl
 
     def __init__(self) -> None:
         self.user = None
@@ -88,16 +87,6 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self._state = state
         self._telnet.hide_input(state in ("password", "checking"))
 
-    @property
-    def closing(self) -> bool:
-        """Whether the connection is closing (input is ignored, nothing more is sent)."""
-        return self._state == "closing"
-
-    @closing.setter
-    def closing(self, closing: bool) -> None:
-        if closing:
-            self.state = "closing"
-
     # -- connection ---------------------------------------------------------
 
     def connectionMade(self) -> None:
@@ -108,18 +97,12 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self._telnet = TelnetFilter(self.transport.write)
         self.on_writer_changed = self._telnet_replies_to
         self.MAX_LENGTH = limits.max_line_length
-        self._flood = FloodControl(self.clock, limits.flood_burst, limits.flood_rate,
-                                   limits.flood_kick)
         if not self.open_session():
             return
         if limits.login_timeout:
             self._timer = self.clock.callLater(limits.login_timeout, self._timed_out)
         self.info(f"Welcome to {chat.server_name}!")
         self.prompt_for_name()
-
-    def refuse(self, reason: str) -> None:
-        """Tell a connection turned away at the door why, and close it."""
-        self.disconnect(reason)
 
     @staticmethod
     def _write_nothing(data: bytes) -> None:
