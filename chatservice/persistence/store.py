@@ -136,6 +136,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from ..core.limits import REPLAY_LINES
+from ..histogram import Histogram
 
 #: The schema version this code writes (C{PRAGMA user_version}).
 SCHEMA_VERSION = 2
@@ -163,6 +164,9 @@ MAX_BACKLOG = 1000000
 BUSY_TIMEOUT = 5.0
 #: Seconds L{ChatStore.close} waits for the writer before giving up.
 CLOSE_TIMEOUT = 10.0
+#: Upper bounds, in seconds, of the buckets of L{ChatStore.commit_seconds}.
+COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                  2.5, 5.0, 10.0)
 #: The kinds of history line the chat records.
 KINDS = ("say", "act", "join", "leave", "quit", "topic")
 
@@ -372,6 +376,12 @@ class ChatStore:
     @ivar writes_dropped: fire-and-forget writes refused (store not open,
         closing, or more than C{max_backlog} writes waiting).
     @ivar batches: transactions committed so far.
+    @ivar batches_failed: transactions that failed and were rolled back.
+    @ivar last_error: why the last transaction failed, or L{None} if it
+        committed.
+    @ivar commit_seconds: a L{Histogram} of how long each transaction took.
+    @ivar commit_started: when (C{time.monotonic()}) the transaction in
+        progress started, or L{None} between transactions.
     """
 
     log = Logger()
@@ -409,6 +419,10 @@ class ChatStore:
         self.writes_dropped = 0
         self.offline_dropped = 0
         self.batches = 0
+        self.batches_failed = 0
+        self.last_error: Optional[str] = None
+        self.commit_seconds = Histogram(COMMIT_BUCKETS)
+        self.commit_started: Optional[float] = None
         self.busy_seconds = 0.0
         self._queue: collections.deque = collections.deque()
         self._wake = threading.Event()
@@ -586,6 +600,16 @@ class ChatStore:
             reason = "SQLite failed"
         action = action or f"open the database {path}"
         return StoreError(f"cannot {action}: {reason} ({message})")
+
+    @property
+    def queued(self) -> int:
+        """How many writes and reads wait for the writer thread."""
+        return len(self._queue)
+
+    @property
+    def writer_running(self) -> bool:
+        """Whether the writer thread is running and takes writes."""
+        return self._accepting and not self._exited
 
     # -- writes: fire-and-forget from the reactor thread ------------------
 
@@ -912,7 +936,7 @@ class ChatStore:
 
     def _commit(self, conn: sqlite3.Connection, batch: list) -> bool:
         """Run one batch in one transaction; return whether it held L{_STOP}."""
-        started = time.monotonic()
+        started = self.commit_started = time.monotonic()
         results: list = []
         stop = False
         lines = 0
@@ -966,13 +990,19 @@ class ChatStore:
             results = [(item.deferred, False, failure, item.what) for item in batch
                        if type(item) is not tuple and item.deferred is not None]
             results.append((None, False, failure, "save a batch"))
+            self.batches_failed += 1
+            self.last_error = str(e) or type(e).__name__
         else:
             self.lines_written += lines
             self.batches += 1
+            self.last_error = None
             if again:
                 self._queue.extend(again)
                 self._wake.set()
-        self.busy_seconds += time.monotonic() - started
+        took = time.monotonic() - started
+        self.commit_started = None
+        self.busy_seconds += took
+        self.commit_seconds.observe(took)
         if results:
             self._reactor.callFromThread(self._deliver, results)
         return stop
