@@ -24,6 +24,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from .looplag import LoopLagMonitor
+from .service import listen_now
 from .metrics import FRONTENDS, make_registry
 
 #: /readyz fails when more writes than this wait for the database writer.
@@ -97,15 +98,22 @@ class ReadyResource(_Text):
 
 
 class MetricsResource(_Text):
-    """C{/metrics}: every metric of C{registry}, in the Prometheus text format."""
+    """
+    C{/metrics}: every metric of the registry C{registry()} returns, in the
+    Prometheus text format (503 while there is none yet: the port listens
+    before the services start).
+    """
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: Callable[[], Optional[CollectorRegistry]]) -> None:
         super().__init__()
         self.registry = registry
 
     def render_GET(self, request) -> bytes:
         """Collect and encode the metrics (on the reactor thread)."""
-        body = generate_latest(self.registry)
+        registry = self.registry()
+        if registry is None:
+            return self._answer(request, 503, "starting")
+        body = generate_latest(registry)
         request.setHeader(b"content-type", CONTENT_TYPE)
         request.setHeader(b"cache-control", b"no-store")
         return body
@@ -147,21 +155,34 @@ class MetricsService(Service):
 
     def site(self) -> Site:
         """The web site: C{/metrics}, C{/healthz}, C{/readyz}."""
-        assert self.registry is not None, "startService builds the registry"
         root = Resource()
-        root.putChild(b"metrics", MetricsResource(self.registry))
+        root.putChild(b"metrics", MetricsResource(lambda: self.registry))
         root.putChild(b"healthz", HealthResource())
         root.putChild(b"readyz", ReadyResource(self.chat.store))
         site = MetricsSite(root, timeout=HTTP_TIMEOUT)
         site.noisy = False
         return site
 
+    def privilegedStartService(self) -> None:
+        """
+        Start listening (before C{twistd} sheds privileges, like the chat's
+        ports); a port that cannot be listened on raises a one-line
+        L{chatservice.service.StartupFailure} instead of a traceback.
+        """
+        super().privilegedStartService()
+        self._listen()
+
     def startService(self) -> None:
-        """Build the registry, start the lag monitor, start listening."""
+        """Build the registry, start the lag monitor, and listen unless already listening."""
         super().startService()
         self.registry = make_registry(self.chat, self.lag, self.frontends)
         self.lag.start()
-        self.listening = self.endpoint.listen(self.site())
+        if self.listening is None:
+            self._listen()
+
+    def _listen(self) -> None:
+        self.listening = listen_now(self.endpoint, self.site(), "--metrics-port",
+                                    self.description)
         self.listening.addCallbacks(self._listening, self._failed)
 
     def _listening(self, port):

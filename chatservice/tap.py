@@ -2,9 +2,11 @@
 C{twistd chat}: the command-line options and the service they build.
 """
 
+import contextlib
 import os
 import sys
-from twisted.application import strports
+from typing import Iterator, Optional, Tuple
+
 from twisted.application.service import MultiService
 from twisted.internet import endpoints
 from twisted.python import usage
@@ -15,9 +17,10 @@ from .frontends.line.factory import ChatFactory
 from .persistence import remember
 from .core import limits as L
 from .admin import AdminOptions, make_admin_service
+from .admin.hostkey import AdminSetupError, load_or_create_host_key
 from .admin.options import normalize_admin_endpoint
 from .core.limits import Limits
-from .service import ChatService
+from .service import ChatService, ListeningService, read_motd_file
 from .statslog import STATS_INTERVAL, StatsLogService
 from .metricsweb import MetricsService
 from .persistence.store import HISTORY_LIMIT, MAX_OFFLINE, ChatStore, StoreError, default_database_path
@@ -49,10 +52,6 @@ def with_backlog(description: str, backlog: int) -> str:
     if kind not in BACKLOG_ENDPOINTS or "backlog=" in description:
         return description
     return f"{description}:backlog={backlog}"
-
-
-#: Longest message of the day read from a file, in bytes.
-MAX_MOTD_BYTES = 64 * 1024
 
 
 def _number(kind, minimum, doc):
@@ -233,7 +232,9 @@ class Options(AdminOptions, usage.Options):
         if problem:
             raise usage.UsageError(f"--default-room {self['default-room']!r}: {problem}")
         self["default-room"] = room
-        self["motd"] = self._read_motd(self["motd"])
+        motd = self["motd"]
+        self["motd-file"] = os.path.abspath(motd) if os.path.isfile(motd) else None
+        self["motd"] = self._read_motd(motd)
         self["data-dir"] = os.path.abspath(
             os.path.expanduser(self["data-dir"] or default_data_dir()))
         if self["database"]:
@@ -261,14 +262,52 @@ class Options(AdminOptions, usage.Options):
         if not os.path.isfile(value):
             return value.replace("\\n", "\n")
         try:
-            with open(value, "rb") as f:
-                data = f.read(MAX_MOTD_BYTES + 1)
-        except OSError as e:
-            raise usage.UsageError(f"--motd: cannot read {value!r}: {e.strerror}") from None
-        if len(data) > MAX_MOTD_BYTES:
-            raise usage.UsageError(
-                f"--motd: {value!r} is larger than {MAX_MOTD_BYTES} bytes")
-        return data.decode("utf-8", "replace")
+            return read_motd_file(value)
+        except ValueError as e:
+            raise usage.UsageError(f"--motd: {e}") from None
+
+
+def twistd_user(options: Options) -> Optional[Tuple[Optional[int], Optional[int]]]:
+    """
+    The (uid, gid) that C{twistd} switches to between C{makeService} and
+    C{startService} (its C{--uid} and C{--gid}, when started as root), or
+    L{None} when it will not switch.
+    """
+    parent = getattr(options, "parent", None)
+    if parent is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    uid, gid = parent.get("uid"), parent.get("gid")
+    if uid is None and gid is None:
+        return None
+    if gid is None:  # as twistd does: the user's own group
+        import pwd
+
+        gid = pwd.getpwuid(uid).pw_gid
+    return uid, gid
+
+
+@contextlib.contextmanager
+def running_as(user: Optional[Tuple[Optional[int], Optional[int]]]) -> Iterator[None]:
+    """
+    Run the block with the effective uid and gid of C{user} (from
+    L{twistd_user}; L{None}: as is), so that the files it creates belong
+    to the user the server will run as, and what that user cannot use
+    fails here, in one line.
+    """
+    if user is None:
+        yield
+        return
+    uid, gid = user
+    saved_uid, saved_gid = os.geteuid(), os.getegid()
+    if gid is not None:
+        os.setegid(gid)
+    if uid is not None:
+        os.seteuid(uid)
+    try:
+        yield
+    finally:
+        os.seteuid(saved_uid)
+        os.setegid(saved_gid)
 
 
 def makeService(options: Options, reactor=None) -> MultiService:
@@ -277,19 +316,33 @@ def makeService(options: Options, reactor=None) -> MultiService:
     service per C{--port} with the line protocol's L{ChatFactory}.  The
     chat and the factory are the returned service's C{chat} and
     C{factory} attributes.
+
+    Everything that can stop the server from starting is checked here, so
+    that it is one line on the terminal (C{twistd chat: ...}, exit status
+    1) before C{twistd} forks into a daemon: the admin host key, then the
+    database (L{ChatStore.check}), both as the user C{twistd --uid} will
+    run the server as.  Nothing is started, locked or opened here: that
+    waits for C{startService}, in the process that serves.
     """
     if reactor is None:
         from twisted.internet import reactor
     limits = Limits(**{field: options[option] for option, field, *_ in LIMIT_OPTIONS})
+    host_key = None
     store, topics = None, {}
-    if not options["no-database"]:
-        store = ChatStore(options["database"], reactor,
-                          history_limit=options["history-limit"],
-                          max_offline=options["max-offline"])
-        try:
-            topics = store.open().topics
-        except StoreError as e:
-            raise SystemExit(f"twistd chat: {e}") from None
+    with running_as(twistd_user(options)):
+        if options.get("admin-port"):
+            try:
+                host_key = load_or_create_host_key(options["data-dir"])
+            except AdminSetupError as e:
+                raise SystemExit(f"twistd chat: {e}") from None
+        if not options["no-database"]:
+            store = ChatStore(options["database"], reactor,
+                              history_limit=options["history-limit"],
+                              max_offline=options["max-offline"])
+            try:
+                topics = store.check().topics
+            except StoreError as e:
+                raise SystemExit(f"twistd chat: {e}") from None
     accounts, recent = (None, None) if store is None else remember(
         store, reactor, options["replay-lines"])
     chat = Chat(
@@ -309,13 +362,17 @@ def makeService(options: Options, reactor=None) -> MultiService:
     top.chat = chat  # type: ignore[attr-defined]
     top.factory = factory  # type: ignore[attr-defined]
     top.store = store  # type: ignore[attr-defined]
-    ChatService(chat).setServiceParent(top)
+    ChatService(chat, reactor, motd_path=options.get("motd-file")).setServiceParent(top)
     if options["stats-interval"]:
         StatsLogService(chat, options["stats-interval"]).setServiceParent(top)
     for description in options["ports"]:
-        description = with_backlog(description, options["listen-backlog"])
-        strports.service(description, factory, reactor=reactor).setServiceParent(top)
-    admin = make_admin_service(options, chat, reactor)
+        endpoint = endpoints.serverFromString(
+            reactor, with_backlog(description, options["listen-backlog"]))
+        ListeningService(endpoint, factory, description).setServiceParent(top)
+    try:
+        admin = make_admin_service(options, chat, reactor, host_key=host_key)
+    except AdminSetupError as e:
+        raise SystemExit(f"twistd chat: {e}") from None
     if admin is not None:
         admin.setServiceParent(top)
     if options.get("metrics-port"):

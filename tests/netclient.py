@@ -5,8 +5,7 @@ Socket helpers for the tests that talk to a real listening chat server:
   sends and lets a test wait (with a timeout) for one that matches;
 - L{BlockingClient}, a plain blocking socket that types lines the way netcat
   does, for tests that run the server in a subprocess;
-- L{wait_until} and L{wait}, waiting on the reactor with a timeout;
-- L{free_port}, a TCP port on 127.0.0.1 that nothing listens on right now.
+- L{wait_until} and L{wait}, waiting on the reactor with a timeout.
 
 The reactor is imported inside functions only: pytest-twisted installs it.
 """
@@ -216,13 +215,6 @@ def wait(d: defer.Deferred, timeout: float = TIMEOUT) -> defer.Deferred:
     from twisted.internet import reactor
 
     return d.addTimeout(timeout, reactor)
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class BlockingClient:

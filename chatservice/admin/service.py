@@ -14,6 +14,7 @@ from twisted.internet import defer, endpoints
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ..service import listen_now
 from .credentials import AuthorizedKeysFile, PasswordFileChecker
 from .hostkey import AdminSetupError, load_or_create_host_key
 from .namespace import make_namespace
@@ -43,13 +44,27 @@ class AdminService(Service):
         self.port = None
         self.listening: Optional[defer.Deferred] = None
 
+    def privilegedStartService(self) -> None:
+        """
+        Start listening (before C{twistd} sheds privileges, like the chat's
+        ports); a port that cannot be listened on raises a one-line
+        L{chatservice.service.StartupFailure} instead of a traceback.
+        """
+        super().privilegedStartService()
+        self._listen()
+
     def startService(self) -> None:
-        """Start listening (the result is in L{listening})."""
+        """Start listening unless L{privilegedStartService} did (the result is in L{listening})."""
         super().startService()
+        if self.listening is None:
+            self._listen()
+
+    def _listen(self) -> None:
         if self.remote:
             log.warn("the admin SSH shell on {endpoint} is reachable from other "
                      "hosts (--admin-allow-remote)", endpoint=self.description)
-        self.listening = self.endpoint.listen(self.factory)
+        self.listening = listen_now(self.endpoint, self.factory, "--admin-port",
+                                    self.description)
         self.listening.addCallbacks(self._listening, self._failed)
 
     def _listening(self, port):
@@ -79,10 +94,13 @@ class AdminService(Service):
         return defer.maybeDeferred(port.stopListening)
 
 
-def make_admin_service(options, chat, reactor) -> Optional[AdminService]:
+def make_admin_service(options, chat, reactor,
+                       host_key: Optional[keys.Key] = None) -> Optional[AdminService]:
     """
     Build the admin SSH service from the checked options (see
     L{AdminOptions}), or return L{None} when C{--admin-port} is not given.
+    C{host_key} is the one L{load_or_create_host_key} returned, if the
+    caller loaded it already.
     """
     if not options.get("admin-port"):
         return None
@@ -93,7 +111,8 @@ def make_admin_service(options, chat, reactor) -> Optional[AdminService]:
         checkers.append(PasswordFileChecker(options["admin-passwd"], reactor))
     if not checkers:
         raise AdminSetupError("--admin-port needs --admin-keys and/or --admin-passwd")
-    host_key = load_or_create_host_key(options["data-dir"])
+    if host_key is None:
+        host_key = load_or_create_host_key(options["data-dir"])
     realm = AdminRealm(lambda: make_namespace(chat, reactor))
     ssh_factory = AdminSSHFactory(Portal(realm, checkers), host_key)
     endpoint = endpoints.serverFromString(reactor, options["admin-port"])

@@ -5,6 +5,7 @@ or one already running (C{--target}).
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -37,6 +38,8 @@ def _python_label(python: str) -> Tuple[str, str]:
 #: How to run twistd with a given interpreter (C{python -m twisted} is the
 #: newer C{twist} runner, which has no C{-n}).
 TWISTD = "import sys; sys.argv[0] = 'twistd'; from twisted.scripts.twistd import run; run()"
+#: What Twisted logs when the chat listens on a TCP port.
+LISTENING = re.compile(r"\bChatFactory starting on (\d+)$", re.MULTILINE)
 
 
 def find_ngircd() -> Optional[str]:
@@ -131,7 +134,9 @@ class Server:
         if self.external:
             return
         self.workdir = tempfile.mkdtemp(prefix=f"chatbench-{self.kind}-")
-        self.port = free_port()
+        # chatservice listens on a port the kernel picks and logs which
+        # (_wait_ready reads it); ngircd and twisted.words need one given.
+        self.port = None if self.kind == "chatservice" else free_port()
         self.logpath = os.path.join(self.workdir, "server.log")
         cmd = getattr(self, "_cmd_" + self.kind)()
         log = open(self.logpath, "wb")
@@ -143,7 +148,7 @@ class Server:
         self._wait_ready(30.0)
 
     def _cmd_chatservice(self) -> List[str]:
-        options = ["--port", f"tcp:{self.port}:interface=127.0.0.1"]
+        options = ["--port", "tcp:0:interface=127.0.0.1"]
         wanted = [("--flood-rate", "0"), ("--busy-room-deliveries", "0"),
                   ("--max-connections", "0"),
                   ("--max-per-address", "0"), ("--max-output", "0"),
@@ -195,6 +200,11 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise BenchError(f"{self.label} exited at start:\n{self.log_tail()}")
+            if self.port is None:
+                self.port = self._logged_port()
+                if self.port is None:
+                    time.sleep(0.1)
+                    continue
             try:
                 with socket.create_connection((self.host, self.port), timeout=1) as s:
                     if self.dialect == "chat":
@@ -205,6 +215,16 @@ class Server:
                 time.sleep(0.1)
         raise BenchError(f"{self.label} did not accept connections in {timeout:g} s:\n"
                          + self.log_tail())
+
+    def _logged_port(self) -> Optional[int]:
+        """The port twistd says the chat listens on ("ChatFactory starting on PORT"), if yet."""
+        try:
+            with open(self.logpath, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return None
+        found = LISTENING.search(text)
+        return int(found.group(1)) if found else None
 
     def listen_backlog(self) -> Optional[int]:
         """

@@ -48,15 +48,25 @@ the file is always consistent.  So:
   - after a power failure a few more recent transactions can be lost (not
     fsynced until a checkpoint), but the file stays consistent.
 
-One server per database: L{ChatStore.open} takes an exclusive C{flock} on
+One server per database: L{ChatStore.start} takes an exclusive C{flock} on
 C{PATH.lock} (holding the server's pid) and refuses to open a database
 another process holds.  The kernel drops the lock when the process ends.
+
+Two steps at start-up
+=====================
+
+C{twistd} forks to become a daemon between building the service and
+starting it, and neither a thread, nor a lock, nor an SQLite connection
+survives a fork.  So L{ChatStore.check} (in C{makeService}, before the
+fork) does every check that can fail and reads what the chat needs, then
+closes everything; L{ChatStore.start} (in C{startService}, in the process
+that serves) takes the lock for good and starts the threads.
 
 Schema
 ======
 
 Versioned with C{PRAGMA user_version}; L{MIGRATIONS} lists the steps and
-L{ChatStore.open} applies the missing ones in order, each in its own
+L{ChatStore.check} applies the missing ones in order, each in its own
 transaction.  C{PRAGMA application_id} marks the file as ours.
 
   - C{meta(name, value)}: C{created} and C{opened_at} times.
@@ -78,9 +88,11 @@ Use
 At start-up (synchronous; L{StoreError} carries a one-sentence reason)::
 
     store = ChatStore(path, reactor, batch_interval=0.1, history_limit=10000)
-    loaded = store.open()     # Loaded(topics={room_key: Topic(topic, set_by, set_at)},
+    loaded = store.check()    # Loaded(topics={room_key: Topic(topic, set_by, set_at)},
                               #        registered={name keys})  -- the same set as
                               # store.registered, kept current; store.is_registered(key)
+    store.start()             # after the fork: the lock, the threads, the prune
+    # (store.open() does both, for a store used where it is made: tests, tools)
 
 Fire-and-forget writes (reactor thread; never block, never raise)::
 
@@ -262,7 +274,7 @@ class AccountInfo(NamedTuple):
 
 class Loaded(NamedTuple):
     """
-    What L{ChatStore.open} reads at start-up.
+    What L{ChatStore.check} reads at start-up.
 
     @ivar topics: stored topics by room key.
     @ivar registered: the registered name keys; the same set as
@@ -366,10 +378,10 @@ class ChatStore:
     docstring for the guarantees).
 
     @ivar path: the database file.
-    @ivar registered: the registered name keys (filled by L{open}, updated
+    @ivar registered: the registered name keys (filled by L{check}, updated
         when accounts are created or deleted through this store).
     @ivar offline_waiting: offline messages waiting, by recipient key
-        (filled by L{open}, kept current by L{queue_offline},
+        (filled by L{check}, kept current by L{queue_offline},
         L{take_offline} and L{delete_account}); the C{max_offline} cap is
         checked against it, so the sender of a refused message is told.
     @ivar lines_written: history lines committed so far.
@@ -415,6 +427,7 @@ class ChatStore:
         self.registered: Set[str] = set()
         self.offline_waiting: Dict[str, int] = {}
         self._lock: Optional[IO[bytes]] = None
+        self._checked = False
         self.lines_written = 0
         self.writes_dropped = 0
         self.offline_dropped = 0
@@ -443,14 +456,28 @@ class ChatStore:
 
     def open(self) -> Loaded:
         """
-        Open (creating if needed) and check the database, bring its schema
-        up to date, start the writer thread and the background prune, and
-        return the stored topics and registered names.  Runs on the calling
-        thread, once, at start-up.  Raise L{StoreError} if the database
-        cannot be used.
+        L{check}, then L{start}: for a store used in the process that makes
+        it (tests, tools).  Return what L{check} read.
         """
         if self._conn is not None or self._exited:
             raise RuntimeError("ChatStore.open() called twice")
+        loaded = self.check()
+        self.start()
+        return loaded
+
+    def check(self) -> Loaded:
+        """
+        Make sure the database can be used, before anything starts: create
+        it (and its directory) if missing, check that no other server holds
+        it, check it and bring its schema up to date, and return the stored
+        topics, registered names and waiting offline messages.  Synchronous,
+        on the calling thread, at start-up.  Nothing is left running or
+        held: the lock is released and the connection closed again, so the
+        process may fork (C{twistd} does, to become a daemon) before
+        L{start}.  Raise L{StoreError} if the database cannot be used.
+        """
+        if self._conn is not None or self._exited:
+            raise RuntimeError("ChatStore.check() called after start()")
         path = self.path
         directory = os.path.dirname(path)
         if os.path.lexists(directory) and not os.path.isdir(directory):
@@ -474,24 +501,47 @@ class ChatStore:
                                  f"{e.strerror or e}") from None
         self._lock = _lock_database(path)
         try:
-            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None,
-                                   check_same_thread=False)
+            conn = self._connect()
+            try:
+                loaded = self._prepare(conn)
+            finally:
+                conn.close()
+        except sqlite3.Error as e:
+            raise self._explain(e) from None
+        finally:
+            self._unlock()
+        self.registered = loaded.registered
+        self.offline_waiting = loaded.offline_waiting
+        self._checked = True
+        return loaded
+
+    def start(self) -> None:
+        """
+        Take the database for this process and start the work: the lock on
+        C{PATH.lock} (holding this process's pid), the writer's connection
+        and thread, the reader for admin look-ups, and the background prune
+        (one at once, then every C{prune_interval} seconds).  Call it once,
+        after L{check}, in the process that serves.  Raise L{StoreError} if
+        another server took the database since L{check}, or it cannot be
+        opened any more.
+        """
+        if not self._checked:
+            raise RuntimeError("ChatStore.start() called before check()")
+        if self._conn is not None or self._exited:
+            raise RuntimeError("ChatStore.start() called twice")
+        self._lock = _lock_database(self.path)
+        try:
+            conn = self._connect()
         except sqlite3.Error as e:
             self._unlock()
             raise self._explain(e) from None
         try:
-            loaded = self._prepare(conn)
+            conn.execute("PRAGMA synchronous = NORMAL")  # per connection; WAL is kept in the file
         except sqlite3.Error as e:
             conn.close()
             self._unlock()
             raise self._explain(e) from None
-        except BaseException:
-            conn.close()
-            self._unlock()
-            raise
         self._conn = conn
-        self.registered = loaded.registered
-        self.offline_waiting = loaded.offline_waiting
         self._accepting = True
         self._thread = threading.Thread(target=self._run, name="chatservice-store",
                                         daemon=True)
@@ -503,7 +553,10 @@ class ChatStore:
         if self.prune_interval:
             self._prune_call = self._reactor.callLater(self.prune_interval,
                                                        self._periodic_prune)
-        return loaded
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None,
+                               check_same_thread=False)
 
     def _prepare(self, conn: sqlite3.Connection) -> Loaded:
         # Reading the schema reads the header: garbage fails here.
