@@ -7,7 +7,9 @@ program holds the database's write lock, and back.
 """
 
 import re
+import socket
 import sqlite3
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +17,15 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from twistd_process import log_in, start_twistd
+from twistd_process import (
+    ANY_PORT,
+    COMMAND_TIMEOUT,
+    log_in,
+    start_daemon,
+    start_twistd,
+    twistd_command,
+    twistd_env,
+)
 
 #: Seconds to wait for the server to show a change.
 TIMEOUT = 20
@@ -185,3 +195,49 @@ def test_readyz_fails_while_the_database_is_locked(tmp_path):
         if alice is not None:
             alice.close()
         server.stop()
+
+
+def test_a_daemon_serves_metrics(tmp_path):
+    """Daemonized (twistd forks after makeService), the registry and the lag monitor work in the daemon."""
+    daemon = start_daemon(tmp_path, "--metrics-port", "tcp:0")
+    try:
+        port = metrics_port(daemon)
+        with daemon.connect() as alice:
+            log_in(alice, "alice")
+            found = wait_for(port, lambda m: m[("chatservice_users", LINE)] == 1
+                             and m[("chatservice_event_loop_lag_seconds_count", ())] > 0,
+                             "alice and the loop lag")
+        assert found[("process_open_fds", ())] > 0
+        assert get(port, "/readyz")[::2] == (200, "ready\n")
+    finally:
+        daemon.stop()
+
+
+def test_a_metrics_port_in_use_is_one_line_and_status_1(tmp_path):
+    """A --metrics-port another program listens on stops the start with one line, exit status 1."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            twistd_command("-n", "--pidfile=", "chat", "--port", ANY_PORT, "--no-database",
+                           "--metrics-port", f"tcp:{port}"),
+            cwd=str(tmp_path), env=twistd_env(tmp_path), stdin=subprocess.DEVNULL,
+            capture_output=True, timeout=COMMAND_TIMEOUT)
+    out, err = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 1, (out, err)
+    assert "Traceback" not in out + err, (out, err)
+    assert err.strip().splitlines() == [
+        f"twistd chat: cannot listen on --metrics-port tcp:{port}:interface=127.0.0.1: "
+        f"Address already in use (another program is listening there)"], (out, err)
+
+
+def test_metrics_port_option_errors(tmp_path):
+    """A --metrics-port that is not tcp, tcp6 or unix is a usage error naming the option."""
+    done = subprocess.run(
+        twistd_command("-n", "--pidfile=", "chat", "--metrics-port", "ssl:9100"),
+        cwd=str(tmp_path), env=twistd_env(tmp_path), stdin=subprocess.DEVNULL,
+        capture_output=True, timeout=COMMAND_TIMEOUT)
+    assert done.returncode == 1
+    assert ("twistd chat: --metrics-port 'ssl:9100': use a tcp:, tcp6: or unix: endpoint, "
+            "for example tcp:9100") in done.stderr.decode()
