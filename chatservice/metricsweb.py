@@ -8,8 +8,8 @@ C{/metrics} is rendered on the reactor thread with C{generate_latest},
 not with C{prometheus_client.twisted.MetricsResource} (a WSGI resource run
 on the reactor's thread pool): the collectors read the chat's live
 dictionaries, which only the reactor thread may touch (a thread iterating
-the connections while the reactor adds one fails), and a scrape costs a
-fraction of a millisecond plus a pass over the connections.
+the connections while the reactor adds one fails), and a scrape costs about
+a millisecond plus a pass over the connections (7 ms at 10,000).
 """
 
 import time
