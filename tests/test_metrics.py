@@ -5,6 +5,8 @@ event-loop lag monitor on a L{task.Clock}; the histogram; readiness with a
 real store.
 """
 
+import re
+
 import pytest
 import pytest_twisted
 from prometheus_client import REGISTRY, generate_latest
@@ -239,3 +241,21 @@ def test_readiness_follows_the_store(tmp_path):
         yield wait(store.close())
     assert readiness(store) == "the database writer has stopped"
     assert scrape(registry)[("chatservice_database_up", ())] == 0
+
+
+def test_admin_stats_the_log_line_and_metrics_agree(capsys):
+    """The admin shell's stats() prints the same counters the collector exposes."""
+    from chatservice.admin.namespace import make_namespace
+
+    clock = task.Clock()
+    factory = make_factory(clock, limits=Limits(flood_burst=2, flood_rate=1, flood_kick=1))
+    flooder = login(factory, "flooder")
+    flooder.feed(b"x\n" * 10)
+    assert flooder.closed
+    found = scrape(make_registry(factory.chat, process=False))
+    make_namespace(factory.chat, clock)["stats"]()
+    printed = capsys.readouterr().out
+    assert found[("chatservice_disconnects_total", (("reason", "flood"),))] == 1
+    assert re.search(r"disconnects flood +1\n", printed), printed
+    assert re.search(r"lines say +1\n", printed), printed
+    assert found[("chatservice_lines_total", (("kind", "say"),))] == 1
