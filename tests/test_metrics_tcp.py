@@ -1,8 +1,8 @@
 """
 The metrics port of a real C{twistd -n chat --metrics-port tcp:0}: its port
 read from the log, C{/metrics} scraped over HTTP and parsed with
-prometheus-client's parser while real clients log in, talk, flood and
-send over-long lines; C{/healthz}; C{/readyz} going to 503 while another
+prometheus-client's parser while real clients log in, talk, flood,
+send over-long lines and stop reading; C{/healthz}; C{/readyz} going to 503 while another
 program holds the database's write lock, and back.
 """
 
@@ -241,3 +241,33 @@ def test_metrics_port_option_errors(tmp_path):
     assert done.returncode == 1
     assert ("twistd chat: --metrics-port 'ssl:9100': use a tcp:, tcp6: or unix: endpoint, "
             "for example tcp:9100") in done.stderr.decode()
+
+
+def test_a_slow_reader_is_counted_as_sendq(tmp_path):
+    """A client that stops reading is dropped at --max-output: disconnects_total{reason="sendq"} goes to 1."""
+    server = start_twistd(tmp_path, "--metrics-port", "tcp:0", "--flood-rate", "0",
+                          "--max-output", "65536", "--no-database")
+    clients = []
+    try:
+        port = metrics_port(server)
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", server.port))
+        clients.append(slow)
+        slow.sendall(b"slow\n")  # logs in, then never reads again
+        talker = server.connect()
+        clients.append(talker)
+        log_in(talker, "talker")
+        line = "z" * 1500
+        deadline = time.monotonic() + TIMEOUT
+        while scrape(port)[("chatservice_disconnects_total", reason("sendq"))] == 0:
+            assert time.monotonic() < deadline, "the slow reader was not dropped"
+            talker.say(*[line] * 200)
+            talker.sync(str(time.monotonic()))
+        found = scrape(port)
+        assert found[("chatservice_disconnects_total", reason("sendq"))] == 1
+        assert found[("chatservice_users", LINE)] == 1
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()
