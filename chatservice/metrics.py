@@ -140,8 +140,8 @@ class ChatCollector(Collector):
     def _store(store) -> Iterable[Metric]:
         yield GaugeMetricFamily(
             f"{PREFIX}_database_up",
-            "1 while the database writer runs and its last transaction committed.",
-            value=int(store.writer_running and store.last_error is None))
+            "1 while the database writer runs and can write.",
+            value=int(store.writer_running and store.failing is None))
         yield GaugeMetricFamily(
             f"{PREFIX}_database_queue_depth", "Writes and reads waiting for the database writer.",
             value=store.queued)
@@ -156,7 +156,7 @@ class ChatCollector(Collector):
             f"{PREFIX}_database_batches", "Transactions committed since the start.",
             value=store.batches)
         yield CounterMetricFamily(
-            f"{PREFIX}_database_batches_failed", "Transactions that failed and were rolled back.",
+            f"{PREFIX}_database_batches_failed", "Batches whose transaction failed (their history lines are lost).",
             value=store.batches_failed)
         yield _histogram(
             f"{PREFIX}_database_commit_seconds",

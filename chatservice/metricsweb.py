@@ -46,7 +46,8 @@ def readiness(store, max_queue: int = READY_MAX_QUEUE,
     Return why the chat is not ready (one line), or L{None} if it is: it
     has no store, or its store's writer runs, is not more than
     C{max_queue} writes behind, is not stuck in one transaction for more
-    than C{max_commit} seconds, and committed its last transaction.
+    than C{max_commit} seconds, and can write (its last batch committed, or
+    one with changes has since an outage).
     """
     if store is None:
         return None
@@ -59,8 +60,9 @@ def readiness(store, max_queue: int = READY_MAX_QUEUE,
     if started is not None and now() - started > max_commit:
         return (f"the database writer has been in one transaction for "
                 f"{now() - started:.0f} s")
-    if store.last_error is not None:
-        return f"the database's last transaction failed: {store.last_error}"
+    failing = store.failing
+    if failing is not None:
+        return f"the database cannot write: {failing}"
     return None
 
 

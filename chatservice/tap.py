@@ -86,6 +86,12 @@ LIMIT_OPTIONS = [
      "faster lines are dropped with a warning. 0 turns flood control off.", _seconds),
     ("flood-kick", "flood_kick", L.FLOOD_KICK,
      "Lines dropped in one flood before the flooder is disconnected.", _count),
+    ("history-flood-lines", "history_lines_per_charge", L.HISTORY_LINES_PER_CHARGE,
+     "Lines of /history that count as one line against flood control "
+     "(/history N takes N divided by this, rounded up).", _length),
+    ("max-history-reads", "max_history_reads", L.MAX_HISTORY_READS,
+     "/history reads of the database at once (one per user); past it users "
+     "are told the server is busy.", _count),
     ("max-output", "max_output", L.MAX_OUTPUT,
      "Bytes waiting to be sent to a client that does not read before it is "
      "dropped.", _count),
@@ -97,6 +103,14 @@ LIMIT_OPTIONS = [
      "Connections accepted at once (raise 'ulimit -n' to match).", _count),
     ("max-per-address", "max_per_address", L.MAX_PER_ADDRESS,
      "Connections at once from one remote address.", _count),
+    ("max-password-checks", "max_password_checks", L.MAX_PASSWORD_CHECKS,
+     "Password checks (scrypt: CPU and 16 MiB each) running at once.", _length),
+    ("max-checks-per-address", "max_checks_per_address", L.MAX_CHECKS_PER_ADDRESS,
+     "Password checks from one address, running or waiting; past it a login is "
+     "asked to try again in a few seconds.", _count),
+    ("max-checks-waiting", "max_checks_waiting", L.MAX_CHECKS_WAITING,
+     "Password checks waiting in all (the address served least recently goes "
+     "first); past it a login is asked to try again in a few seconds.", _count),
     ("max-rooms-per-user", "max_rooms_per_user", L.MAX_ROOMS_PER_USER,
      "Rooms one user may be in at once.", _count),
     ("max-rooms", "max_rooms", L.MAX_ROOMS,
@@ -344,7 +358,7 @@ def makeService(options: Options, reactor=None) -> MultiService:
             except StoreError as e:
                 raise SystemExit(f"twistd chat: {e}") from None
     accounts, recent = (None, None) if store is None else remember(
-        store, reactor, options["replay-lines"])
+        store, reactor, options["replay-lines"], limits=limits)
     chat = Chat(
         clock=reactor,
         server_name=options["server-name"],

@@ -29,7 +29,7 @@ def make_factory(clock, store=None, run_blocking=None, **options) -> ChatFactory
     accounts = recent = None
     if store is not None:
         accounts, recent = remember(store, clock, options.get("replay_lines", REPLAY_LINES),
-                                    run_blocking)
+                                    run_blocking, options.get("limits"))
     chat = Chat(clock=clock, store=store, accounts=accounts, recent=recent, **options)
     chat.start()
     return ChatFactory(chat)

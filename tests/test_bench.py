@@ -88,3 +88,13 @@ def test_proc_readers_see_this_process():
     assert proc_status(os.getpid(), "VmRSS") > 0
     assert proc_cpu(os.getpid()) >= 0
     assert proc_status(2 ** 30, "VmRSS") is None
+
+
+@pytest.mark.parametrize("target", ["127.0.0.1:\u00b2", "127.0.0.1:\u2460", "127.0.0.1:", "nohost"])
+def test_target_port_must_be_ascii_digits(target):
+    """--target with a port that is not plain digits is a clear usage error, not a traceback."""
+    from chatservice.bench.cli import build_servers, parse_args
+
+    with pytest.raises(SystemExit) as exit:
+        build_servers(parse_args(["--target", target]))
+    assert str(exit.value) == "--target wants HOST:PORT, for example 127.0.0.1:8123"

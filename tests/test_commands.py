@@ -994,6 +994,42 @@ def test_ping(connect, typed, reply):
     assert alice.take() == [reply]
 
 
+# -- /history (the parsing; tests/test_persistence.py shows the lines) ----------------------------
+
+HISTORY_RANGE = ("!! Usage: /history [N], where N is a number of lines from 1 to 500. "
+                 "Type /help history for more.")
+
+
+@pytest.mark.parametrize("typed", ["/history \u00b2", "/history \u2460", "/history \u0663",
+                                   "/history 1000", "/history 501", "/history 0",
+                                   "/history -5", "/history ten", "/history 5 6"])
+def test_history_number_out_of_range_or_not_a_number(connect, typed):
+    """
+    /history with anything but 1 to 500 in ASCII digits says the range; digits that
+    str.isdigit() accepts but int() refuses (superscript two, circled one) are no
+    server error.
+    """
+    alice = connect("alice")
+    alice.send(typed)
+    assert alice.take() == [HISTORY_RANGE]
+
+
+def test_history_in_range_without_a_database(connect):
+    """/history 500 is a valid request: here it is refused only because nothing is kept."""
+    alice = connect("alice")
+    alice.send("/history 500")
+    assert alice.take() == ["!! Room history is not available: this server keeps no "
+                            "accounts or history."]
+
+
+def test_parse_count_accepts_ascii_digits_only():
+    """parse_count: ASCII digits only, so that int() never raises on what it accepts."""
+    assert commands.parse_count("42") == 42
+    assert commands.parse_count("007") == 7
+    for text in ["", "\u00b2", "\u2460", "\u0663", "4\u00b2", "-1", "+1", " 1", "1.0", "\uff11"]:
+        assert commands.parse_count(text) is None, text
+
+
 # -- /quit ---------------------------------------------------------------------------------------
 
 

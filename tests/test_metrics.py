@@ -6,6 +6,7 @@ real store.
 """
 
 import re
+import sqlite3
 
 import pytest
 import pytest_twisted
@@ -18,6 +19,7 @@ from chatservice.histogram import Histogram
 from chatservice.looplag import LoopLagMonitor
 from chatservice.metrics import ChatCollector, make_registry
 from chatservice.metricsweb import readiness
+from chatservice.persistence import store as store_module
 from chatservice.persistence.store import ChatStore
 from conftest import FakeClient, make_factory
 from netclient import wait
@@ -228,9 +230,15 @@ def test_readiness_follows_the_store(tmp_path):
         assert readiness(store) is None
         assert store.batches >= 1 and store.commit_seconds.count == store.batches
         assert readiness(store, max_queue=-1).startswith("the database writer is 0 writes behind")
-        store.last_error = "database is locked"
-        assert readiness(store) == "the database's last transaction failed: database is locked"
-        store.last_error = None
+        failed = store_module._Report()  # what the writer thread reports of a failed batch
+        failed.error = sqlite3.OperationalError("database is locked")
+        store._account_for(failed)
+        assert readiness(store) == "the database cannot write: SQLite failed (database is locked)"
+        assert store.batches_failed == 1
+        recovered = store_module._Report()
+        recovered.recovered = True
+        store._account_for(recovered)
+        assert readiness(store) is None and store.last_error is None
         store.commit_started = 100.0
         assert readiness(store, now=lambda: 112.0) == (
             "the database writer has been in one transaction for 12 s")

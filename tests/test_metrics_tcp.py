@@ -177,7 +177,7 @@ def test_readyz_fails_while_the_database_is_locked(tmp_path):
             assert time.monotonic() < deadline, "/readyz still 200 with the database locked"
             time.sleep(0.2)
         assert kind.startswith("text/plain")
-        assert body.startswith("not ready: the database's last transaction failed: ")
+        assert body.startswith("not ready: the database cannot write: ")
         assert "locked" in body and body.count("\n") == 1
         found = scrape(port)
         assert found[("chatservice_database_up", ())] == 0

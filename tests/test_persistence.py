@@ -897,8 +897,11 @@ def test_offline_messages_wait_for_the_registered_user_and_come_once(stored):
     yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
     bob = connect()
     bob.send("bob", "/msg alice first one", "/msg ALICE second one")
-    assert bob.lines()[-1] == ("-- ALICE is offline; they will get your message when they "
-                               "next log in.")
+    assert not [line for line in bob.lines() if "offline" in line]  # not before it is kept
+    yield wait_until(lambda: bob.lines()[-1] == (
+        "-- ALICE is offline; they will get your message when they next log in."))
+    assert query(factory.chat.store.path, "SELECT text FROM offline ORDER BY id") == [
+        ("first one",), ("second one",)]  # committed by the time the sender was told
     bob.send("/msg nobody hello")
     assert bob.lines()[-1] == ("!! No one called 'nobody' is online or registered. "
                                "Type /who to see who is online.")
@@ -926,7 +929,8 @@ def test_a_full_mailbox_refuses_the_message_and_says_so(stored):
     yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
     bob = connect()
     bob.send("bob", "/msg alice one", "/msg alice two")
-    assert bob.lines()[-1].startswith("-- alice is offline; they will get your message")
+    yield wait_until(lambda: len([line for line in bob.lines() if line.startswith(
+        "-- alice is offline; they will get your message")]) == 2)
     bob.send("/msg alice three")
     assert bob.lines()[-1] == (
         "!! alice is offline and your message was not kept: 2 messages already wait "
@@ -938,7 +942,8 @@ def test_a_full_mailbox_refuses_the_message_and_says_so(stored):
     assert not [line for line in client.lines() if "three" in line]
     client.send("/quit")
     bob.send("/msg alice four")
-    assert bob.lines()[-1].startswith("-- alice is offline; they will get your message")
+    yield wait_until(lambda: bob.lines()[-1].startswith(
+        "-- alice is offline; they will get your message"))
 
 
 @pytest_twisted.inlineCallbacks
@@ -990,3 +995,33 @@ def test_history_of_one_line_says_line(stored):
     client.send("alice", "hello", "/history 1")
     yield wait_until(lambda: "-- End of history of #lobby." in client.lines())
     assert "-- History of #lobby, last 1 line:" in client.lines(), client.lines()
+
+
+@pytest_twisted.inlineCallbacks
+def test_an_offline_message_the_database_cannot_store_is_not_promised(stored):
+    """
+    When the database cannot write (here its connection is made read-only),
+    the sender of an offline message is told it was not kept instead of
+    being promised its delivery, the chat goes on, and both the lost line
+    and the lost message are counted in writes_dropped.
+    """
+    factory, connect = stored
+    yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
+
+    def read_only(conn):
+        conn.execute("PRAGMA query_only = ON")
+
+    yield wait(factory.chat.store._submit(read_only, (), "make the connection read-only"))
+    bob, carol = connect(), connect()
+    bob.send("bob")
+    carol.send("carol")
+    dropped = factory.chat.store.writes_dropped
+    bob.send("hello carol", "/msg alice are you there?")
+    assert "<bob> hello carol" in carol.lines()  # the chat goes on
+    yield wait_until(lambda: "alice" in bob.lines()[-1])
+    assert bob.lines()[-1] == (
+        "!! alice is offline and your message was not kept: the server could not store "
+        "it just now. Try /msg again later.")
+    assert not [line for line in bob.lines() if "they will get your message" in line]
+    assert factory.chat.store.writes_dropped - dropped == 2
+    assert factory.chat.store.offline_waiting == {}

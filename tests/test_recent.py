@@ -18,6 +18,7 @@ class FakeStore:
     def __init__(self) -> None:
         self.recorded = []
         self.reads = []
+        self.long_reads = []  # on the reader thread
 
     def record_line(self, room_key, when, kind, sender, text):
         self.recorded.append((room_key, when, kind, sender, text))
@@ -25,6 +26,11 @@ class FakeStore:
     def history(self, room_key, count):
         d = defer.Deferred()
         self.reads.append((room_key, count, d))
+        return d
+
+    def read_history(self, room_key, count):
+        d = defer.Deferred()
+        self.long_reads.append((room_key, count, d))
         return d
 
 
@@ -76,11 +82,13 @@ def test_readers_during_a_load_share_it():
 
 
 def test_more_than_kept_goes_to_the_store():
-    """/history beyond the kept lines reads the database."""
+    """/history beyond the kept lines reads the database, on the reader thread."""
     store = FakeStore()
     recent = RecentHistory(store, 3)
     recent.lines("lobby", 50)
-    assert [(r, c) for r, c, _ in store.reads] == [("lobby", 50)]
+    assert [(r, c) for r, c, _ in store.long_reads] == [("lobby", 50)]
+    assert store.reads == []
+    assert recent.in_memory(3) and not recent.in_memory(4)
     assert fired(recent.lines("lobby", 0)) == []
 
 

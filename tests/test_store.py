@@ -9,6 +9,7 @@ waits for has a timeout, and every database lives in C{tmp_path}.
 """
 
 import os
+import re
 import select
 import signal
 import sqlite3
@@ -20,6 +21,7 @@ import time
 import pytest
 import pytest_twisted
 from twisted.internet import defer
+from twisted.logger import Logger, LogLevel, formatEvent
 
 from chatservice.persistence import store as store_module
 from chatservice.persistence.store import (
@@ -324,19 +326,21 @@ def test_take_offline_returns_and_deletes(stores, tmp_path):
     C{max_offline} new messages are dropped.
     """
     store, _ = stores(tmp_path / "chat.db", max_offline=3)
-    assert store.queue_offline("alice", "Bob", "one", 10.0)
-    assert store.queue_offline("bob", "Alice", "for bob", 11.0)
-    assert store.queue_offline("alice", "Carol", "waves", 12.0, action=True)
-    assert store.queue_offline("alice", "Bob", "three", 13.0)
-    assert not store.queue_offline("alice", "Bob", "four (over the limit)", 14.0)
+    kept = [store.queue_offline("alice", "Bob", "one", 10.0),
+            store.queue_offline("bob", "Alice", "for bob", 11.0),
+            store.queue_offline("alice", "Carol", "waves", 12.0, action=True),
+            store.queue_offline("alice", "Bob", "three", 13.0)]
+    refused = store.queue_offline("alice", "Bob", "four (over the limit)", 14.0)
+    assert refused.called and (yield refused) is False  # at once
     assert store.offline_waiting == {"alice": 3, "bob": 1}
+    assert (yield wait(defer.gatherResults(kept))) == [True] * 4
     taken = yield wait(store.take_offline("alice"))
     assert taken == [OfflineMessage(10.0, "Bob", "one", False),
                      OfflineMessage(12.0, "Carol", "waves", True),
                      OfflineMessage(13.0, "Bob", "three", False)]
     assert store.offline_dropped == 1
     assert store.offline_waiting == {"bob": 1}
-    assert store.queue_offline("alice", "Bob", "room again", 15.0)
+    assert (yield wait(store.queue_offline("alice", "Bob", "room again", 15.0))) is True
     assert [m.text for m in (yield wait(store.take_offline("alice")))] == ["room again"]
     assert (yield wait(store.take_offline("alice"))) == []
     assert [m.text for m in (yield wait(store.take_offline("bob")))] == ["for bob"]
@@ -346,12 +350,12 @@ def test_take_offline_returns_and_deletes(stores, tmp_path):
 def test_offline_mailbox_counts_survive_a_restart(stores, tmp_path):
     """The count of waiting messages is read back at open, so the cap holds across restarts."""
     store, _ = stores(tmp_path / "chat.db", max_offline=2)
-    assert store.queue_offline("alice", "Bob", "one", 1.0)
-    assert store.queue_offline("alice", "Bob", "two", 2.0)
+    assert (yield wait(store.queue_offline("alice", "Bob", "one", 1.0))) is True
+    assert (yield wait(store.queue_offline("alice", "Bob", "two", 2.0))) is True
     yield wait(store.close())
     again, _ = stores(tmp_path / "chat.db", max_offline=2)
     assert again.offline_waiting == {"alice": 2}
-    assert not again.queue_offline("alice", "Bob", "three", 3.0)
+    assert (yield wait(again.queue_offline("alice", "Bob", "three", 3.0))) is False
     assert [m.text for m in (yield wait(again.take_offline("alice")))] == ["one", "two"]
 
 
@@ -431,31 +435,120 @@ def test_a_malformed_line_does_not_cost_the_others(stores, tmp_path):
     assert [line.text for line in lines] == ["before", "after"]
 
 
+def limit_pages(conn, extra):
+    """Let the database grow by C{extra} pages at most (SQLite then fails as on a full disk)."""
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    return conn.execute(f"PRAGMA max_page_count = {pages + extra}").fetchone()[0]
+
+
+def logged(store):
+    """Send C{store}'s log events to a list, and return it."""
+    events = []
+    store.log = Logger(observer=events.append)
+    return events
+
+
 @pytest_twisted.inlineCallbacks
-def test_a_batch_the_disk_cannot_take_fails_cleanly(stores, tmp_path):
+def test_lines_a_batch_cannot_commit_are_counted_and_the_outage_logged_once(stores, tmp_path):
     """
-    When a transaction cannot be committed (here the disk is "full"), the
-    batch is rolled back, the reads in it fail with L{StoreError}, and the
-    writer carries on once there is room again.
+    When transactions cannot be committed (the database cannot grow: SQLite
+    says "database or disk is full"), the history lines in them are counted
+    in C{writes_dropped}, the reads in the same batches are still answered,
+    the log says so once when it starts (naming the cause), and once, with
+    what was lost, when a batch commits again.
     """
-    store, _ = stores(tmp_path / "chat.db", batch_interval=0.5)
+    store, _ = stores(tmp_path / "chat.db", batch_interval=0.05)
+    events = logged(store)
     yield wait(store.flush())
-
-    def limit_pages(conn, extra):
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
-        return conn.execute(f"PRAGMA max_page_count = {pages + extra}").fetchone()[0]
-
     yield wait(store._submit(limit_pages, (0,), "limit the size"))
-    for i in range(2000):
-        store.record_line("lobby", float(i), "say", "alice", "x" * 200)
-    with pytest.raises(StoreError) as error:
-        yield wait(store.history("lobby"))
-    assert "could not save a batch of 2000 history lines" in str(error.value)
-    assert "full" in str(error.value)
+    for _ in range(3):
+        for i in range(500):
+            store.record_line("lobby", float(i), "say", "alice", "x" * 200)
+        assert (yield wait(store.history("lobby"))) == []  # answered, without the lost lines
+    assert store.writes_dropped == 1500
+    assert store.lines_written == 0
+    texts = [formatEvent(event) for event in events]
+    assert len(texts) == 1, texts
+    assert texts[0].startswith(
+        f"the database cannot write to {tmp_path}: the database is full, although the "
+        f"disk holding {tmp_path} has "), texts
+    assert texts[0].endswith("(SQLite: database or disk is full)")
+    assert events[0]["log_level"] == LogLevel.error
+
     yield wait(store._submit(limit_pages, (100000,), "lift the limit"))
     store.record_line("lobby", 1.0, "say", "alice", "room again")
-    lines = yield wait(store.history("lobby"))
-    assert [line.text for line in lines] == ["room again"]
+    assert [line.text for line in (yield wait(store.history("lobby")))] == ["room again"]
+    texts = [formatEvent(event) for event in events]
+    assert len(texts) == 2, texts
+    assert re.fullmatch(
+        rf"the database could not write to {re.escape(str(tmp_path))} for \d+ s: the "
+        r"database is full; 1,500 history lines and 0 other changes were lost",
+        texts[1]), texts[1]
+    assert store.writes_dropped == 1500 and store.lines_written == 1
+
+
+@pytest_twisted.inlineCallbacks
+def test_changes_a_batch_cannot_commit_fail_and_are_counted(stores, tmp_path):
+    """
+    Changes that cannot be stored either (an offline message, a new account,
+    a topic too big for the pages left) are counted in C{writes_dropped}
+    and say so: the account fails with L{StoreError}, the offline message
+    fires with C{False} and leaves the mailbox count as it was; a read in
+    the same batch is still answered.
+    """
+    store, _ = stores(tmp_path / "chat.db")
+    events = logged(store)
+    yield wait(store.create_account("alice", "Alice", HASH, 1.0))
+    yield wait(store._submit(limit_pages, (0,), "limit the size"))
+    big = "m" * 50000  # needs overflow pages: cannot fit
+    for i in range(10):
+        store.record_line("lobby", float(i), "say", "alice", "x" * 200)
+    store.set_topic("lobby", big, "Alice", 2.0)
+    offline = store.queue_offline("alice", "Bob", big, 3.0)
+    account = store.create_account("carol", "Carol", big, 4.0)
+    found = yield wait(store.get_account("alice"))
+    assert found.name == "Alice"
+    assert (yield wait(offline)) is False
+    with pytest.raises(StoreError):
+        yield wait(account)
+    assert store.offline_waiting == {}
+    assert not store.is_registered("carol")
+    assert store.writes_dropped == 13
+    assert len(events) == 1, [formatEvent(event) for event in events]
+    yield wait(store._submit(limit_pages, (100000,), "lift the limit"))
+    assert (yield wait(store.queue_offline("alice", "Bob", "small", 5.0))) is True
+    assert store.offline_waiting == {"alice": 1}
+    store.record_line("lobby", 1.0, "say", "alice", "room again")
+    yield wait(store.flush())
+    assert len(events) == 2
+    assert formatEvent(events[1]).endswith(
+        "10 history lines and 3 other changes were lost")
+    assert query(store.path, "SELECT text FROM offline") == [("small",)]
+    assert query(store.path, "SELECT count(*) FROM topics") == [(0,)]
+
+
+def test_a_full_disk_is_named_as_the_cause(tmp_path, monkeypatch):
+    """
+    SQLite says "disk I/O error" or "database or disk is full" for a full
+    disk: the free space decides what the operator is told.
+    """
+    class Stat:
+        f_frsize, f_files, f_favail = 4096, 1000, 500
+
+        def __init__(self, blocks):
+            self.f_bavail = blocks
+
+    error = sqlite3.OperationalError("disk I/O error")
+    monkeypatch.setattr(os, "statvfs", lambda path: Stat(3))
+    assert store_module.disk_trouble("/srv/chat", error) == (
+        "the disk is full", "the disk holding /srv/chat is full (12 KiB free)")
+    monkeypatch.setattr(os, "statvfs", lambda path: Stat(10 * 256))
+    assert store_module.disk_trouble("/srv/chat", error) == (
+        "the disk failed", "the disk holding /srv/chat failed to read or write, with 10 MiB free")
+    assert store_module.disk_trouble("/srv/chat", sqlite3.OperationalError(
+        "database or disk is full"))[0] == "the database is full"
+    assert store_module.disk_trouble("/srv/chat", sqlite3.OperationalError(
+        "attempt to write a readonly database"))[0] == "the database is read-only"
 
 
 # -- stopping -------------------------------------------------------------------
@@ -515,6 +608,24 @@ def test_backlog_is_bounded(tmp_path):
     for i in range(15):
         store.record_line("lobby", 1.0, "say", "alice", str(i))
     assert len(store._queue) == 10 and store.writes_dropped == 6
+
+
+def test_the_backlog_warning_counts_refused_writes_only(tmp_path):
+    """
+    The warning that the writer is behind comes at the first refused write
+    (and every 10,000th after it), however many writes an outage lost
+    before: those are counted in writes_dropped too, and logged apart.
+    """
+    store = ChatStore(str(tmp_path / "chat.db"), None, max_backlog=1)
+    events = logged(store)
+    store._accepting = True  # as if open, with the writer not draining
+    store.writes_dropped = 3016  # lost in failed batches
+    store.record_line("lobby", 1.0, "say", "alice", "queued")
+    store.record_line("lobby", 1.0, "say", "alice", "refused")
+    store.record_line("lobby", 1.0, "say", "alice", "refused too")
+    assert store.writes_dropped == 3018
+    assert [formatEvent(event) for event in events] == [
+        "the database writer is 1 writes behind; 3017 writes dropped so far"]
 
 
 def test_record_line_is_cheap(tmp_path):

@@ -133,7 +133,7 @@ def build_servers(args: argparse.Namespace) -> List[Server]:
     """The servers to measure, from --target or --servers."""
     if args.target:
         host, _, port = args.target.rpartition(":")
-        if not port.isdigit():
+        if not (port.isascii() and port.isdigit()):
             raise SystemExit("--target wants HOST:PORT, for example 127.0.0.1:8123")
         server = Server("target", host=host or "127.0.0.1", port=int(port),
                         pid=args.target_pid, dialect=args.target_protocol)

@@ -112,6 +112,7 @@ class Chat:
         self.replay_lines = replay_lines
         # room key -> (topic, set_by, set_at) as the store keeps it
         self._stored_topics: Dict[str, Any] = dict(stored_topics or {})
+        self._reading_history: Set[User] = set()  # users whose /history reads the database
         self.default_room = self._create_room(default_room, persistent=True)
 
     def start(self) -> None:
@@ -481,14 +482,36 @@ class Chat:
                           "act" if action else "say", user.name, text)
         return room
 
-    def history(self, room: Room, count: int) -> defer.Deferred:
+    def history(self, room: Room, count: int, user: Optional[User] = None) -> defer.Deferred:
         """
         Fire with the last C{count} stored lines of C{room} (messages,
         actions, topic changes), oldest first; none without a store.
+
+        For a C{user}'s C{/history} that must read the database (more lines
+        than are kept in memory), raise L{errors.Busy} if that user's
+        previous one has not been answered yet, or if
+        C{limits.max_history_reads} are already waiting: a crowd asking for
+        500 lines each is answered a few at a time instead of queueing
+        without end.
         """
         if self.recent is None or count <= 0:
             return defer.succeed([])
-        return self.recent.lines(room.key, count)
+        if user is None or self.recent.in_memory(count):
+            return self.recent.lines(room.key, count)
+        reading = self._reading_history
+        if user in reading:
+            raise errors.Busy("Your previous /history is still on its way; wait for it, "
+                              "then try /history again.")
+        limit = self.limits.max_history_reads
+        if limit and len(reading) >= limit:
+            raise errors.Busy("The server is busy; try /history again in a moment.")
+        reading.add(user)
+
+        def done(result):
+            reading.discard(user)
+            return result
+
+        return self.recent.lines(room.key, count).addBoth(done)
 
     def take_offline(self, user: User) -> defer.Deferred:
         """Fire with (and forget) the private messages kept for C{user}."""
@@ -497,11 +520,15 @@ class Chat:
         return self.store.take_offline(user.key)
 
     def whisper(self, user: User, raw_target: str, raw_text: str,
-                action: bool = False) -> Optional[User]:
+                action: bool = False):
         """
         Send C{raw_text} privately from C{user} to the user C{raw_target}.
-        Return the recipient, or L{None} if they are registered but offline:
-        the message is then kept and shown when they next log in.
+        Return the recipient if they are online.  If they are registered
+        but offline, the message is kept and shown when they next log in:
+        return a L{defer.Deferred} that fires once it is stored (so that
+        the sender is told only then), or fails with L{errors.MailboxFull}
+        saying why it was not kept (a full mailbox, or the database could
+        not store it).
         """
         text = sanitize(raw_text)
         if not text:
@@ -513,18 +540,24 @@ class Chat:
                 where = "online" if self.accounts is None else "online or registered"
                 raise errors.NoSuchUser(f"No one called {target_name!r} is {where}.")
             key = name_key(target_name)
-            if not self.store.queue_offline(key, user.name, text, self.clock.seconds(),
-                                            action):
-                waiting = self.store.offline_waiting.get(key, 0)
-                if self.store.max_offline and waiting >= self.store.max_offline:
-                    why = f"{waiting} messages already wait for them"
-                else:
-                    why = "the server could not store it just now"
+            store = self.store
+
+            def kept(stored: bool) -> None:
+                if stored:
+                    return None
+                waiting = store.offline_waiting.get(key, 0)
+                if store.max_offline and waiting >= store.max_offline:
+                    raise errors.MailboxFull(
+                        f"{target_name} is offline and your message was not kept: "
+                        f"{waiting} messages already wait for them. Try again after "
+                        "they next log in.")
                 raise errors.MailboxFull(
-                    f"{target_name} is offline and your message was not kept: {why}. "
-                    "Try again after they next log in.")
+                    f"{target_name} is offline and your message was not kept: the "
+                    "server could not store it just now. Try /msg again later.")
+
             self.lines_said[counters.PRIVATE] += 1
-            return None
+            return store.queue_offline(key, user.name, text, self.clock.seconds(),
+                                       action).addCallback(kept)
         target.client.deliver(events.Private(user.name, target.name, text, action))
         self.lines_said[counters.PRIVATE] += 1
         return target

@@ -108,3 +108,11 @@ class ShuttingDown(Refused):
     """The server is stopping."""
 
     reason = "shutting_down"
+
+
+class Busy(ChatError):
+    """The server has too much of that kind of work waiting; try again in a moment."""
+
+
+class TooManyChecks(ChatError):
+    """Too many passwords are being checked: try again in a few seconds."""

@@ -21,6 +21,12 @@ FLOOD_BURST = 20
 FLOOD_RATE = 5.0
 #: Lines dropped in one flood before the flooder is disconnected.
 FLOOD_KICK = 100
+#: Lines of /history that count as one line against flood control:
+#: /history N takes ceil(N / this) lines of the client's bucket.
+HISTORY_LINES_PER_CHARGE = 50
+#: /history reads of the database waiting or running at once (each user has
+#: one at most); past it the user is told the server is busy.
+MAX_HISTORY_READS = 32
 #: Bytes waiting to be sent to a client before it is dropped as not reading.
 MAX_OUTPUT = 1024 * 1024
 #: Seconds a new connection has to choose a name.
@@ -35,6 +41,13 @@ LISTEN_BACKLOG = 1024
 MAX_CONNECTIONS = 10000
 #: Connections at once from one remote address.
 MAX_PER_ADDRESS = 20
+#: Password checks (scrypt, about 16 MiB and a few tens of milliseconds
+#: each) running at once, in threads.
+MAX_PASSWORD_CHECKS = 2
+#: Password checks from one address, running or waiting; past it, and past
+#: MAX_CHECKS_WAITING waiting in all, a login is asked to try again.
+MAX_CHECKS_PER_ADDRESS = 4
+MAX_CHECKS_WAITING = 64
 #: Rooms one user may be in at once.
 MAX_ROOMS_PER_USER = 20
 #: Rooms on the server at once, the default room included; /join of a new
@@ -68,11 +81,16 @@ class Limits:
     flood_burst: int = FLOOD_BURST
     flood_rate: float = FLOOD_RATE
     flood_kick: int = FLOOD_KICK
+    history_lines_per_charge: int = HISTORY_LINES_PER_CHARGE
+    max_history_reads: int = MAX_HISTORY_READS
     max_output: int = MAX_OUTPUT
     login_timeout: float = LOGIN_TIMEOUT
     idle_timeout: float = IDLE_TIMEOUT
     max_connections: int = MAX_CONNECTIONS
     max_per_address: int = MAX_PER_ADDRESS
+    max_password_checks: int = MAX_PASSWORD_CHECKS
+    max_checks_per_address: int = MAX_CHECKS_PER_ADDRESS
+    max_checks_waiting: int = MAX_CHECKS_WAITING
     max_rooms_per_user: int = MAX_ROOMS_PER_USER
     max_rooms: int = MAX_ROOMS
     max_name_length: int = MAX_NAME_LENGTH

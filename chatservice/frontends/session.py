@@ -45,6 +45,22 @@ class FloodControl:
         self.kick = kick
         self.dropped = 0
 
+    def take_extra(self, lines: float) -> float:
+        """
+        Take C{lines} more lines at once (a command that costs more than the
+        line that asked for it), or nothing: return 0 if they were taken,
+        else the seconds until the bucket holds that many.
+        """
+        if lines <= 0 or self.bucket.take(lines):
+            return 0.0
+        return self.bucket.seconds_until(lines)
+
+    def refund(self, lines: float) -> None:
+        """Give back C{lines} taken by L{take_extra} for a command that was refused."""
+        bucket = self.bucket
+        if lines > 0:
+            bucket.tokens = min(bucket.refill() + lines, bucket.burst)
+
     def charge(self, cost: float = 1.0) -> str:
         """Charge one line (costing C{cost}); return L{PASS}, L{WARN}, L{DROP} or L{KICK}."""
         bucket = self.bucket
@@ -90,6 +106,8 @@ class ChatSession:
     chat: Any
     user: Any = None
     peer = "?"
+    #: The remote host (L{None} for local sockets), for the bounds per address.
+    address: Optional[str] = None
     closing = False
     write: Callable[[bytes], None]
     _admitted = False
@@ -111,6 +129,7 @@ class ChatSession:
         clock = self.chat.clock
         peer = transport.getPeer()
         host = getattr(peer, "host", None)
+        self.address = host
         self.peer = f"{host}:{getattr(peer, 'port', '')}" if host else str(peer)
         self._connected_at = clock.seconds()
         try:

@@ -7,7 +7,8 @@ waits on 10,000 reads, and lines said meanwhile reach the newcomer before
 the history they follow.  L{RecentHistory} keeps the last C{size} lines of
 each room that has been read once, so every later replay is answered at
 once, in order, from memory.  Only C{/history} beyond C{size} lines goes
-to the database.
+to the database, on the store's reader thread (L{ChatStore.read_history}),
+so that it never delays a commit.
 """
 
 import collections
@@ -59,7 +60,7 @@ class RecentHistory:
         if count <= 0:
             return defer.succeed([])
         if count > self.size:
-            return self.store.history(room_key, count)
+            return self.store.read_history(room_key, count)
         recent = self._rooms.get(room_key)
         if recent is not None:
             return defer.succeed(_last(recent, count))
@@ -85,6 +86,11 @@ class RecentHistory:
             else:
                 waiter.errback(result)
         return None
+
+    def in_memory(self, count: int) -> bool:
+        """Whether the last C{count} lines of a room are answered from memory
+        (after the room's first read), not by a read of the database."""
+        return count <= self.size
 
     def forget(self, room_key: str) -> None:
         """Drop a room's lines from memory (the room is gone; the database keeps them)."""

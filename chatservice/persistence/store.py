@@ -10,7 +10,9 @@ database connection; the reactor hands it work through one queue:
 
   - Writes are fire-and-forget and cheap: L{ChatStore.record_line} appends a
     tuple to a C{collections.deque} and sets a C{threading.Event} if it is
-    not set already.  They never block and never raise.
+    not set already.  They never block and never raise.  An offline
+    message (L{ChatStore.queue_offline}) is queued the same way but fires
+    a L{Deferred} once committed, so that its sender is told the truth.
   - Reads and account changes (L{ChatStore.get_account},
     L{ChatStore.history}, L{ChatStore.take_offline}, ...) go through the
     same queue and return a L{Deferred} that fires on the reactor thread.
@@ -26,11 +28,14 @@ reactor with one C{callFromThread}, so a Deferred never fires before its
 change is committed.  A batch that arrives while the previous one commits
 is started as soon as that commit ends if its window is already over.
 
-Slow look-ups for the admin shell (L{ChatStore.accounts},
+Long reads of room history (L{ChatStore.read_history}, for C{/history}
+beyond the lines kept in memory) and the slow look-ups for the admin
+shell (L{ChatStore.accounts},
 L{ChatStore.search_history}, L{ChatStore.history_rooms},
 L{ChatStore.account_info}, L{ChatStore.stats}) run on a second thread with
 its own read-only connection, so a scan never delays the writer; they see
-what is committed (call L{ChatStore.flush} first to include what is queued).
+what is committed (L{ChatStore.read_history} waits for the lines queued
+before it; for the admin look-ups call L{ChatStore.flush} first).
 
 Durability
 ==========
@@ -46,7 +51,14 @@ the file is always consistent.  So:
     as the writer keeps up: it commits a few hundred thousand lines a
     second, far above any chat's rate;
   - after a power failure a few more recent transactions can be lost (not
-    fsynced until a checkpoint), but the file stays consistent.
+    fsynced until a checkpoint), but the file stays consistent;
+  - while the disk is full (or fails), each batch that cannot be committed
+    loses its history lines; the rest of it is tried again without them
+    (reads, and small changes, often still go through).  Every line and
+    change lost is counted in C{writes_dropped}, the Deferreds of lost
+    changes fail with L{StoreError}, and the log gets one line when the
+    outage starts (naming the cause, see L{disk_trouble}) and one when it
+    ends, with what it cost.
 
 One server per database: L{ChatStore.start} takes an exclusive C{flock} on
 C{PATH.lock} (holding the server's pid) and refuses to open a database
@@ -98,7 +110,6 @@ Fire-and-forget writes (reactor thread; never block, never raise)::
 
     store.record_line(room_key, when, kind, sender, text)   # kind in KINDS
     store.set_topic(room_key, topic, set_by, when)          # "" clears it
-    store.queue_offline(recipient_key, sender, text, when, action=False)
     store.record_login(key, when)                           # accounts.last_seen
 
 Ordered reads and account changes (Deferreds fired on the reactor thread
@@ -110,7 +121,14 @@ after the commit)::
     store.set_password(key, password_hash)          -> bool (account exists)
     store.delete_account(key)                       -> bool
     store.history(room_key, limit=20, before_id=None) -> [HistoryLine], oldest first
+    store.read_history(room_key, limit)             -> [HistoryLine], oldest first: the
+                                                       lines recorded before the call,
+                                                       read on the reader thread
     store.take_offline(recipient_key)               -> [OfflineMessage], deleted
+    store.queue_offline(recipient_key, sender, text, when, action=False)
+                                                    -> True once committed, False if
+                                                       not kept (not urgent: fires
+                                                       within one batch window)
     store.flush()                                   -> None, once all before is committed
     store.prune()                                   -> lines deleted
 
@@ -137,7 +155,7 @@ import os
 import sqlite3
 import threading
 import time
-from typing import IO, Any, Callable, Dict, List, NamedTuple, Optional, Set
+from typing import IO, Any, Callable, Dict, List, NamedTuple, Optional, Set, Tuple
 
 try:
     import fcntl
@@ -179,6 +197,9 @@ CLOSE_TIMEOUT = 10.0
 #: Upper bounds, in seconds, of the buckets of L{ChatStore.commit_seconds}.
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                   2.5, 5.0, 10.0)
+#: Free space below which a disk that SQLite cannot write to is called full,
+#: in bytes.
+LOW_DISK_BYTES = 1024 * 1024
 #: The kinds of history line the chat records.
 KINDS = ("say", "act", "join", "leave", "quit", "topic")
 
@@ -336,6 +357,67 @@ _STOP = _Call(None, (), None, "stop")
 _AGAIN = object()
 
 
+class _Report:
+    """What one batch did, handed from the writer thread to the reactor thread."""
+
+    __slots__ = ("lines_written", "malformed", "lines_lost", "changes_lost", "error",
+                 "changed", "recovered")
+
+    def __init__(self) -> None:
+        self.lines_written = 0
+        self.malformed = 0  # history lines left out because SQLite could not store them
+        self.lines_lost = 0  # history lines of a batch that could not be committed
+        self.changes_lost = 0  # topics, offline messages, account changes, logins
+        self.error: Optional[sqlite3.Error] = None  # why the batch failed
+        self.changed = False  # the batch committed at least one change
+        self.recovered = False  # the first batch with changes after failures
+
+
+class _Outage:
+    """A time when the database could not write: since when, why, what was lost."""
+
+    def __init__(self, since: float, cause: str) -> None:
+        self.since = since
+        self.cause = cause
+        self.lines = 0
+        self.changes = 0
+
+
+def disk_trouble(directory: str, error: BaseException) -> Tuple[str, str]:
+    """
+    Say why SQLite could not write to the database in C{directory}, given
+    its C{error}: a short cause (C{"the disk is full"}) and a long one that
+    names the directory (C{"the disk holding /srv/chat is full"}).  When
+    SQLite reports a full disk or an I/O error, the free space is checked
+    with C{os.statvfs}: SQLite says "disk I/O error" for a full disk too.
+    """
+    message = str(error)
+    lowered = message.lower()
+    if "full" in lowered or "disk i/o" in lowered:
+        try:
+            stat = os.statvfs(directory)
+        except OSError:
+            stat = None
+        if stat is not None:
+            free = stat.f_bavail * stat.f_frsize
+            if free < LOW_DISK_BYTES or (stat.f_files and not stat.f_favail):
+                what = "full" if free < LOW_DISK_BYTES else "out of inodes"
+                return (f"the disk is {what}",
+                        f"the disk holding {directory} is {what} "
+                        f"({free // 1024:,} KiB free)")
+            free_text = f"{free / (1024 * 1024):,.0f} MiB free"
+            if "full" in lowered:
+                return ("the database is full",
+                        f"the database is full, although the disk holding {directory} "
+                        f"has {free_text} (a size limit or a quota?)")
+            return ("the disk failed",
+                    f"the disk holding {directory} failed to read or write, "
+                    f"with {free_text}")
+    if "readonly" in lowered or "read-only" in lowered:
+        return "the database is read-only", f"the database in {directory} became read-only"
+    return "SQLite failed", f"SQLite failed to write to {directory}"
+
+
 def lock_path(path: str) -> str:
     """The lock file that marks the database C{path} as in use by a server."""
     return path + ".lock"
@@ -385,15 +467,19 @@ class ChatStore:
         L{take_offline} and L{delete_account}); the C{max_offline} cap is
         checked against it, so the sender of a refused message is told.
     @ivar lines_written: history lines committed so far.
-    @ivar writes_dropped: fire-and-forget writes refused (store not open,
-        closing, or more than C{max_backlog} writes waiting).
+    @ivar writes_dropped: writes not stored: refused (store not open,
+        closing, or more than C{max_backlog} writes waiting), or lost with
+        a batch that could not be committed (history lines and other
+        changes alike), or malformed history lines.
     @ivar batches: transactions committed so far.
-    @ivar batches_failed: transactions that failed and were rolled back.
-    @ivar last_error: why the last transaction failed, or L{None} if it
-        committed.
-    @ivar commit_seconds: a L{Histogram} of how long each transaction took.
-    @ivar commit_started: when (C{time.monotonic()}) the transaction in
-        progress started, or L{None} between transactions.
+    @ivar batches_failed: batches whose transaction failed (their history
+        lines are lost).
+    @ivar last_error: SQLite's error for the last failed batch while the
+        database cannot write, else L{None}.
+    @ivar commit_seconds: a L{Histogram} of how long each batch took
+        (writer thread).
+    @ivar commit_started: when (C{time.monotonic()}) the batch in progress
+        started, or L{None} between batches.
     """
 
     log = Logger()
@@ -449,6 +535,9 @@ class ChatStore:
         self._pending: Dict[defer.Deferred, None] = {}
         self._dirty: Set[str] = set()  # rooms with new lines (writer thread)
         self._prune_call = None
+        self._refused = 0  # writes refused because the writer is behind or closed
+        self._failing = False  # the last batch failed (writer thread)
+        self._outage: Optional[_Outage] = None  # (reactor thread)
         self._close_waiters: Optional[List[defer.Deferred]] = None
         self._close_timeout = None
 
@@ -647,22 +736,12 @@ class ChatStore:
         elif "locked" in lowered or "busy" in lowered:
             reason = ("another program holds a lock on it (is another server "
                       "using it?)")
-        elif "full" in lowered:
-            reason = "the disk is full"
+        elif "full" in lowered or "disk i/o" in lowered:
+            reason = disk_trouble(directory, error)[1]
         else:
             reason = "SQLite failed"
         action = action or f"open the database {path}"
         return StoreError(f"cannot {action}: {reason} ({message})")
-
-    @property
-    def queued(self) -> int:
-        """How many writes and reads wait for the writer thread."""
-        return len(self._queue)
-
-    @property
-    def writer_running(self) -> bool:
-        """Whether the writer thread is running and takes writes."""
-        return self._accepting and not self._exited
 
     # -- writes: fire-and-forget from the reactor thread ------------------
 
@@ -686,24 +765,38 @@ class ChatStore:
         self._write(_set_topic, (room_key, topic, set_by, when), "save a topic")
 
     def queue_offline(self, recipient_key: str, sender: str, text: str, when: float,
-                      action: bool = False) -> bool:
+                      action: bool = False) -> defer.Deferred:
         """
-        Queue a private message for C{recipient_key}, to be handed over by
-        L{take_offline} when they next log in.  Return whether it was kept:
-        not when C{max_offline} messages already wait for that recipient
-        (counted in C{offline_dropped}) or the writer cannot take it, so
-        that the sender can be told.  Never blocks, never raises.
+        Keep a private message for C{recipient_key}, to be handed over by
+        L{take_offline} when they next log in.  Fire with C{True} once it is
+        committed (within one batch window: this does not hurry the
+        writer), so that the sender is told the truth; with C{False} if it
+        was not kept: at once if C{max_offline} messages already wait for
+        that recipient (counted in C{offline_dropped}) or the writer cannot
+        take it, later if the database could not store it.  Never blocks,
+        never fails.
         """
         waiting = self.offline_waiting.get(recipient_key, 0)
         if self.max_offline and waiting >= self.max_offline:
             self.offline_dropped += 1
-            return False
-        if not self._write(_queue_offline,
-                           (recipient_key, sender, text, when, bool(action)),
-                           "keep an offline message"):
-            return False
+            return defer.succeed(False)
+        if not self._accepting or len(self._queue) >= self.max_backlog:
+            self._dropped()
+            return defer.succeed(False)
         self.offline_waiting[recipient_key] = waiting + 1
-        return True
+        d = self._submit(_queue_offline, (recipient_key, sender, text, when, bool(action)),
+                         "keep an offline message", urgent=False)
+
+        def lost(failure) -> bool:
+            failure.trap(StoreError)
+            left = self.offline_waiting.get(recipient_key, 0) - 1
+            if left > 0:
+                self.offline_waiting[recipient_key] = left
+            else:
+                self.offline_waiting.pop(recipient_key, None)
+            return False
+
+        return d.addCallbacks(lambda _: True, lost)
 
     def record_login(self, key: str, when: float) -> None:
         """Queue the time the registered user C{key} logged in (C{last_seen})."""
@@ -719,20 +812,23 @@ class ChatStore:
 
     def _dropped(self) -> None:
         self.writes_dropped += 1
-        if self.writes_dropped % 10000 == 1 and self._accepting:
+        self._refused += 1  # apart from the losses of failed batches, logged as an outage
+        if self._refused % 10000 == 1 and self._accepting:
             self.log.warn("the database writer is {backlog} writes behind; "
                           "{dropped} writes dropped so far",
                           backlog=len(self._queue), dropped=self.writes_dropped)
 
     # -- reads and account changes: Deferreds, in order with the writes ----
 
-    def _submit(self, fn: Callable, args: tuple, what: str) -> defer.Deferred:
+    def _submit(self, fn: Callable, args: tuple, what: str,
+                urgent: bool = True) -> defer.Deferred:
         if not self._accepting:
             return defer.fail(StoreError(f"cannot {what}: the database is closed"))
         d = defer.Deferred()
         self._pending[d] = None
         self._queue.append(_Call(fn, args, d, what))
-        self._urgent.set()
+        if urgent:
+            self._urgent.set()
         self._wake.set()
         return d
 
@@ -787,6 +883,31 @@ class ChatStore:
         return self._submit(_history, (room_key, max(0, int(limit)), before_id),
                             "read the history")
 
+    def read_history(self, room_key: str, limit: int) -> defer.Deferred:
+        """
+        Fire with the last C{limit} lines of a room as L{HistoryLine}s,
+        oldest first, read on the reader thread (its own read-only
+        connection) so that a long read never holds up a commit.  They are
+        exactly the lines recorded up to this call: it marks the newest
+        line queued so far, waits until that is committed (at most one
+        batch window: the writer is not hurried), then reads up to it.
+        When the mark cannot be committed (the disk is full), the read
+        shows what is committed.
+        """
+        limit = max(0, int(limit))
+        mark = self._submit(_last_line_id, (), "mark the history", urgent=False)
+
+        def read(upto: Optional[int]) -> defer.Deferred:
+            return self._read(_history_upto, room_key, limit, upto)
+
+        def unmarked(failure):
+            failure.trap(StoreError)
+            if not self._accepting:
+                return failure
+            return read(None)
+
+        return mark.addCallbacks(read, unmarked)
+
     def take_offline(self, recipient_key: str) -> defer.Deferred:
         """
         Fire with the L{OfflineMessage}s waiting for C{recipient_key}, oldest
@@ -796,6 +917,28 @@ class ChatStore:
         # the ones it takes: the recipient's mailbox is empty from here on.
         self.offline_waiting.pop(recipient_key, None)
         return self._submit(_take_offline, (recipient_key,), "read offline messages")
+
+    @property
+    def queued(self) -> int:
+        """How many writes and reads wait for the writer thread."""
+        return len(self._queue)
+
+    @property
+    def writer_running(self) -> bool:
+        """Whether the writer thread is running and takes writes."""
+        return self._accepting and not self._exited
+
+    @property
+    def failing(self) -> Optional[str]:
+        """
+        Why the database cannot write now, in a few words with SQLite's
+        error (C{"the disk is full (database or disk is full)"}), or
+        L{None} while it can.
+        """
+        outage = self._outage
+        if outage is None:
+            return None
+        return f"{outage.cause} ({self.last_error})" if self.last_error else outage.cause
 
     def flush(self) -> defer.Deferred:
         """Fire once everything queued before this call is committed."""
@@ -925,6 +1068,7 @@ class ChatStore:
         self._exited = True
         self._accepting = False
         self._unlock()
+        self._end_outage(", until it was closed")
         if error is not None:
             self.log.critical("the database writer stopped: {error!r}", error=error)
         reason = StoreError(f"the database {self.path} is closed"
@@ -938,19 +1082,58 @@ class ChatStore:
         if self._close_waiters is not None:
             self._fire_close_waiters()
 
-    def _deliver(self, results: list) -> None:
-        """Fire the Deferreds of one committed batch (reactor thread)."""
+    def _deliver(self, results: list, report: Optional[_Report] = None) -> None:
+        """
+        Fire the Deferreds of one batch, and count and log what it could
+        not store (reactor thread).
+        """
+        if report is not None:
+            self._account_for(report)
         pending = self._pending
         for d, ok, value, what in results:
-            if d is None:
-                self.log.error("the database could not {what}: {error}", what=what,
-                               error=value)
-                continue
             pending.pop(d, None)
             if ok:
                 d.callback(value)
             else:
                 d.errback(value)
+
+    def _account_for(self, report: _Report) -> None:
+        """
+        Count the writes a batch lost in C{writes_dropped}, and log an
+        outage once when it starts and once, with what it cost, when it
+        ends.
+        """
+        if report.malformed:
+            self.log.error("dropped {bad} malformed history lines", bad=report.malformed)
+        self.writes_dropped += report.malformed + report.lines_lost + report.changes_lost
+        directory = os.path.dirname(self.path)
+        if report.error is not None:
+            self.batches_failed += 1
+            self.last_error = str(report.error) or type(report.error).__name__
+            outage = self._outage
+            if outage is None:
+                short, cause = disk_trouble(directory, report.error)
+                outage = self._outage = _Outage(self._reactor.seconds(), short)
+                self.log.error(
+                    "the database cannot write to {directory}: {cause}; history lines "
+                    "and other changes are lost until it can (SQLite: {error})",
+                    directory=directory, cause=cause, error=str(report.error))
+            outage.lines += report.lines_lost
+            outage.changes += report.changes_lost
+        elif report.recovered:
+            self._end_outage("")
+
+    def _end_outage(self, how: str) -> None:
+        outage, self._outage = self._outage, None
+        self.last_error = None
+        if outage is None:
+            return
+        self.log.warn(
+            "the database could not write to {directory} for {seconds:.0f} s{how}: "
+            "{cause}; {lines:,} history lines and {changes:,} other changes were lost",
+            directory=os.path.dirname(self.path),
+            seconds=self._reactor.seconds() - outage.since, how=how, cause=outage.cause,
+            lines=outage.lines, changes=outage.changes)
 
     # -- the writer thread -----------------------------------------------
 
@@ -988,12 +1171,83 @@ class ChatStore:
             self._reactor.callFromThread(self._writer_exited, error)
 
     def _commit(self, conn: sqlite3.Connection, batch: list) -> bool:
-        """Run one batch in one transaction; return whether it held L{_STOP}."""
+        """
+        Run one batch in one transaction; return whether it held L{_STOP}.
+
+        If the transaction fails (a full disk, an I/O error), its history
+        lines are lost, and the rest of the batch (reads, account changes,
+        offline messages) is tried again without them, together and, if
+        that fails too, one by one: reads, and often small changes, still
+        go through on a full disk.  What is lost is counted and reported to
+        the reactor thread with the results.
+        """
         started = self.commit_started = time.monotonic()
+        report = _Report()
+        try:
+            results, stop, again = self._transaction(conn, batch, report)
+        except sqlite3.Error as e:
+            others = [item for item in batch if type(item) is not tuple]
+            stop = any(item is _STOP for item in others)
+            report = _Report()
+            report.error = e
+            report.lines_lost = len(batch) - len(others)
+            results, again, done = [], [], False
+            if report.lines_lost and others:
+                try:
+                    results, _, again = self._transaction(conn, others, report)
+                    done = True
+                except sqlite3.Error:
+                    pass
+            if not done:
+                # One at a time: on a full disk SQLite may roll back a whole
+                # transaction for one change that does not fit.
+                results, again = [], []
+                report.changes_lost = 0
+                for item in others:
+                    if item is _STOP:
+                        continue
+                    try:
+                        found, _, more = self._transaction(conn, [item], report)
+                    except sqlite3.Error as failed:
+                        if item.fn in _CHANGES:
+                            report.changes_lost += 1
+                        if item.deferred is not None:
+                            results.append((item.deferred, False, StoreError(
+                                f"the database {self.path} could not {item.what} "
+                                f"({failed})"), item.what))
+                        continue
+                    results.extend(found)
+                    again.extend(more)
+            report.changed = False  # a batch that lost its lines does not end an outage
+        else:
+            self.lines_written += report.lines_written
+            self.batches += 1
+        if again:
+            self._queue.extend(again)
+            self._wake.set()
+        took = time.monotonic() - started
+        self.commit_started = None
+        self.busy_seconds += took
+        self.commit_seconds.observe(took)
+        if report.error is not None:
+            self._failing = True
+        elif self._failing and report.changed:
+            self._failing = False
+            report.recovered = True
+        if results or report.error is not None or report.recovered or report.malformed:
+            self._reactor.callFromThread(self._deliver, results, report)
+        return stop
+
+    def _transaction(self, conn: sqlite3.Connection, batch: list, report: "_Report"):
+        """
+        Run C{batch} in one transaction and commit it; return its results,
+        whether it held L{_STOP}, and the operations to queue again.  Raise
+        the C{sqlite3.Error} that stopped it (after rolling back).
+        """
         results: list = []
         stop = False
-        lines = 0
         again = []
+        changes = conn.total_changes
         try:
             conn.execute("BEGIN IMMEDIATE")
             i, n = 0, len(batch)
@@ -1004,8 +1258,9 @@ class ChatStore:
                     while j < n and type(batch[j]) is tuple:
                         j += 1
                     rows = batch[i:j]
-                    self._insert_lines(conn, rows)
-                    lines += j - i
+                    bad = self._insert_lines(conn, rows)
+                    report.lines_written += j - i - bad
+                    report.malformed += bad
                     i = j
                     continue
                 i += 1
@@ -1021,6 +1276,10 @@ class ChatStore:
                 except sqlite3.Error as e:
                     if not conn.in_transaction:
                         raise
+                    if item.fn in _CHANGES:
+                        report.changes_lost += 1
+                        if report.error is None:
+                            report.error = e
                     results.append((item.deferred, False, StoreError(
                         f"the database {self.path} could not {item.what} ({e})"),
                         item.what))
@@ -1030,37 +1289,19 @@ class ChatStore:
                 elif item.deferred is not None:
                     results.append((item.deferred, True, value, item.what))
             conn.execute("COMMIT")
-        except sqlite3.Error as e:
+        except sqlite3.Error:
             if conn.in_transaction:
                 try:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
-            total = sum(1 for item in batch if type(item) is tuple)
-            failure = StoreError(f"the database {self.path} could not save a batch "
-                                 f"of {total} history lines and "
-                                 f"{len(batch) - total} other changes ({e})")
-            results = [(item.deferred, False, failure, item.what) for item in batch
-                       if type(item) is not tuple and item.deferred is not None]
-            results.append((None, False, failure, "save a batch"))
-            self.batches_failed += 1
-            self.last_error = str(e) or type(e).__name__
-        else:
-            self.lines_written += lines
-            self.batches += 1
-            self.last_error = None
-            if again:
-                self._queue.extend(again)
-                self._wake.set()
-        took = time.monotonic() - started
-        self.commit_started = None
-        self.busy_seconds += took
-        self.commit_seconds.observe(took)
-        if results:
-            self._reactor.callFromThread(self._deliver, results)
-        return stop
+            raise
+        report.changed = conn.total_changes != changes
+        return results, stop, again
 
-    def _insert_lines(self, conn: sqlite3.Connection, rows: list) -> None:
+    def _insert_lines(self, conn: sqlite3.Connection, rows: list) -> int:
+        """Insert history C{rows}; return how many were malformed and left out."""
+        bad = 0
         conn.execute("SAVEPOINT lines")
         try:
             conn.executemany(_INSERT_LINE, rows)
@@ -1069,7 +1310,6 @@ class ChatStore:
         except (sqlite3.Error, ValueError, TypeError, UnicodeError, OverflowError):
             # A malformed row (a lone surrogate, a wrong type): keep the others.
             conn.execute("ROLLBACK TO lines")
-            bad = 0
             for row in rows:
                 try:
                     conn.execute(_INSERT_LINE, row)
@@ -1077,10 +1317,9 @@ class ChatStore:
                     raise
                 except (sqlite3.Error, ValueError, TypeError, UnicodeError, OverflowError):
                     bad += 1
-            self._reactor.callFromThread(
-                self.log.error, "dropped {bad} malformed history lines", bad=bad)
         conn.execute("RELEASE lines")
         self._dirty.update({row[0] for row in rows})
+        return bad
 
     def _prune_step(self, conn: sqlite3.Connection, state: "_PruneState") -> Any:
         limit = self.history_limit
@@ -1193,6 +1432,10 @@ def _history(conn: sqlite3.Connection, room_key: str, limit: int,
     return [HistoryLine(*row) for row in rows]
 
 
+def _last_line_id(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT max(id) FROM history").fetchone()[0] or 0
+
+
 def _queue_offline(conn: sqlite3.Connection, recipient_key: str, sender: str,
                    text: str, when: float, action: bool) -> None:
     # The cap was checked against ChatStore.offline_waiting when queued.
@@ -1208,6 +1451,11 @@ def _take_offline(conn: sqlite3.Connection, recipient_key: str) -> List[OfflineM
                      (recipient_key, rows[-1][0]))
     return [OfflineMessage(at, sender, text, bool(action))
             for _, at, sender, text, action in rows]
+
+
+#: The operations that change what is stored (counted when a batch loses them).
+_CHANGES = frozenset({_create_account, _set_password, _delete_account, _record_login,
+                      _set_topic, _queue_offline})
 
 
 # -- admin look-ups, run on the reader thread ------------------------------
@@ -1260,6 +1508,13 @@ def _search_history(conn: sqlite3.Connection, text: Optional[str], room_key: Opt
                         " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
     rows.reverse()
     return [FoundLine(*row) for row in rows]
+
+
+def _history_upto(conn: sqlite3.Connection, room_key: str, limit: int,
+                  upto: Optional[int]) -> List[HistoryLine]:
+    if upto is None:
+        return _history(conn, room_key, limit, None)
+    return _history(conn, room_key, limit, upto + 1)
 
 
 def _history_rooms(conn: sqlite3.Connection) -> List[RoomHistory]:

@@ -9,16 +9,17 @@ The methods parse arguments and word replies; the rules are the core's
 
 import difflib
 import inspect
+import math
 from itertools import islice
 from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Tuple
+
+from twisted.internet.defer import Deferred
 
 from ...core import errors
 from ...core.limits import MAX_LISTED
 from ...core.text import check_room_name, clean_room_name, name_key, sanitize
 
 if TYPE_CHECKING:
-    from twisted.internet.defer import Deferred
-
     from ...core.chat import Chat
     from ...core.room import Room
     from ...core.user import User
@@ -46,6 +47,17 @@ MAX_ROOMS_SEARCHED = 1000
 
 class CommandUsageError(Exception):
     """A command was typed with the wrong arguments; the message says how to."""
+
+
+def parse_count(text: str) -> Optional[int]:
+    """
+    Return C{text} as a whole number written in ASCII digits, or L{None}.
+    (C{str.isdigit} alone also accepts C{"²"} and C{"①"}, which C{int}
+    refuses.)
+    """
+    if text.isascii() and text.isdigit():
+        return int(text)
+    return None
 
 
 def _plural(count: int, word: str) -> str:
@@ -98,8 +110,9 @@ class ChatCommands:
     """
     The command table, mixed into the line protocol.
 
-    Expects C{self.chat}, C{self.user}, and the output methods C{send},
-    C{info} and C{error} of L{chatservice.frontends.line.protocol.ChatProtocol}.
+    Expects C{self.chat}, C{self.user}, the output methods C{send},
+    C{info} and C{error}, and the flood-control methods C{charge} and
+    C{refund} of L{chatservice.frontends.line.protocol.ChatProtocol}.
     """
 
     if TYPE_CHECKING:  # what the protocol it is mixed into provides
@@ -360,9 +373,9 @@ class ChatCommands:
         if not name or not text.strip():
             raise self._usage("msg")
         target = self.chat.whisper(self.user, name, text)
-        if target is None:
-            self.info(f"{name} is offline; they will get your message when they "
-                      "next log in.")
+        if isinstance(target, Deferred):  # offline: told once it is stored
+            self.report(target.addCallback(lambda _: self.info(
+                f"{name} is offline; they will get your message when they next log in.")))
         else:
             self.send(f"[private to {target.name}] <{self.user.name}> {sanitize(text)}")
 
@@ -410,16 +423,32 @@ class ChatCommands:
     def do_history(self, arg: str) -> None:
         """[N]
         Show the last N lines said in your current room (default 50, at most
-        500), with their times.
+        500), with their times. Every 50 lines count as one line against
+        flood control.
         """
         count = HISTORY_LINES
         if arg:
-            if not arg.isdigit() or not 0 < int(arg) <= MAX_HISTORY_LINES:
-                raise self._usage("history")
-            count = int(arg)
+            count = parse_count(arg)
+            if count is None or not 0 < count <= MAX_HISTORY_LINES:
+                raise CommandUsageError(
+                    f"Usage: /history [N], where N is a number of lines from 1 to "
+                    f"{MAX_HISTORY_LINES}. Type /help history for more.")
         room = self.chat.current_room(self.user)
         self._require_accounts("Room history is")
-        self.show_history(room, count, asked=True)
+        limits = self.chat.limits
+        cost = min(-(-count // limits.history_lines_per_charge), limits.flood_burst)
+        wait = self.charge(cost - 1)  # the line itself has paid for one
+        if wait:
+            seconds = math.ceil(wait)
+            raise CommandUsageError(
+                f"Slow down: /history {count} counts as {cost} lines against flood "
+                f"control. Try again in {_plural(seconds, 'second')}, or ask for fewer "
+                "lines.")
+        try:
+            self.show_history(room, count, asked=True)
+        except errors.Busy:
+            self.refund(cost - 1)
+            raise
 
     def do_register(self, arg: str) -> None:
         """PASSWORD
@@ -437,7 +466,8 @@ class ChatCommands:
             self.info(f"The name {user.name} is now registered to you. Next time "
                       "you log in with it, you will be asked for this password.")
 
-        self.report(accounts.register(user.key, user.name, arg).addCallback(done))
+        self.report(accounts.register(user.key, user.name, arg, self.address, self)
+                    .addCallback(done))
 
     def do_password(self, arg: str) -> None:
         """OLD NEW
@@ -447,7 +477,7 @@ class ChatCommands:
         if not old or not new or " " in new:
             raise self._usage("password")
         accounts = self._require_accounts("Changing passwords is")
-        d = accounts.change_password(self.user.key, old, new)
+        d = accounts.change_password(self.user.key, old, new, self.address, self)
         self.report(d.addCallback(lambda _: self.info("Your password has been changed.")))
 
     def _require_accounts(self, what: str):

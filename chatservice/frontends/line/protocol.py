@@ -7,6 +7,8 @@ chat events into readable lines (L{chatservice.frontends.line.render}).
 The rules live in the core (L{chatservice.core.chat.Chat}).
 """
 
+import time
+
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
@@ -17,7 +19,7 @@ from ...core.limits import MAX_LINE_LENGTH
 from ...core.text import name_key
 from ..session import DROP, KICK, WARN, ChatSession, FloodControl
 from .commands import ChatCommands, CommandUsageError
-from .render import ERROR, INFO, LINE_RENDERER, history_text, timestamp
+from .render import ERROR, INFO, LINE_RENDERER, day_stamp, history_text, timestamp
 from .render import line as encode_line
 from .telnet import TelnetFilter
 
@@ -72,6 +74,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self._state = "naming"
         self._telnet = TelnetFilter(self._write_nothing)  # until connected
         self.peer = "?"
+        self.address = None  # the remote host, for the bounds per address
         self._discarding = False
         self._cr_ended_last_read = False
         self._long_lines = 0
@@ -272,6 +275,22 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
             self.disconnect("You were disconnected for flooding.")
         return verdict not in (WARN, DROP, KICK)
 
+    def charge(self, lines: int) -> float:
+        """
+        Take C{lines} more lines from flood control, for a command that
+        costs more than the line that asked for it.  Return 0 if they were
+        taken, else the seconds until they would be (and take nothing: the
+        command is refused, not dropped as a flood).
+        """
+        if not self.chat.limits.flood_rate:
+            return 0.0
+        return self._flood.take_extra(lines)
+
+    def refund(self, lines: int) -> None:
+        """Give back C{lines} taken by L{charge} for a command that was refused."""
+        if self.chat.limits.flood_rate:
+            self._flood.refund(lines)
+
     def lineLengthExceeded(self, line: bytes) -> None:
         """Refuse an over-long line; the connection stays open unless this
         keeps happening."""
@@ -368,8 +387,16 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
             return
         self.state = "checking"
         key = name_key(self._pending_name)
-        self.report(self.chat.accounts.authenticate(key, password)
-                    .addCallback(self._password_checked))
+        self.report(self.chat.accounts.authenticate(key, password, self.address, self)
+                    .addCallbacks(self._password_checked, self._check_refused))
+
+    def _check_refused(self, failure) -> None:
+        """Too many checks wait: ask for the password again (no wrong try counted)."""
+        failure.trap(errors.TooManyChecks)
+        if self.state != "checking":
+            return
+        self.state = "password"
+        self.error(f"{failure.value} Password (or /back to choose another name):")
 
     def _password_checked(self, registered_name) -> None:
         if self.state != "checking":  # the connection closed meanwhile
@@ -439,7 +466,8 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         """
         Show the last C{count} stored lines of C{room}, marked as history
         with their times (C{asked}: the user typed /history, so say so even
-        when there is none).
+        when there is none; a read of the database is then bounded, see
+        L{ChatFactory.history}).  The lines go out in one write.
         """
         def show(lines):
             if self.state == "closing":
@@ -448,16 +476,24 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
                 if asked:
                     self.info(f"{room.display} has no history yet.")
                 return
-            now = self.clock.seconds()
+            today = time.localtime(self.clock.seconds())[:3]
             count = len(lines)
-            self.info(f"History of {room.display}, last "
-                      f"{count} line{'s' if count != 1 else ''}:")
+            tag = room.display
+            out = [encode_line(f"{INFO}History of {tag}, last "
+                         f"{count} line{'s' if count != 1 else ''}:")]
+            stamps: dict = {}
             for line in lines:
-                self.send(f"[{room.display} {timestamp(line.when, now)}] "
-                          + history_text(line))
-            self.info(f"End of history of {room.display}.")
+                second = int(line.when)
+                stamp = stamps.get(second)
+                if stamp is None:
+                    stamp = stamps[second] = day_stamp(second, today)
+                out.append(encode_line(f"[{tag} {stamp}] " + history_text(line)))
+            out.append(encode_line(f"{INFO}End of history of {tag}."))
+            self.settle()
+            self.write(b"".join(out))
 
-        self.report(self.chat.history(room, count).addCallback(show))
+        d = self.chat.history(room, count, self.user if asked else None)
+        self.report(d.addCallback(show))
 
     def _start_idle_timer(self) -> None:
         if self._timer is not None and self._timer.active():

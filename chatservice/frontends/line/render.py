@@ -51,8 +51,13 @@ def renames(renamed: Sequence[Tuple[str, str]], room: str) -> str:
 
 def timestamp(when: float, now: float) -> str:
     """C{14:05} for a time today (server time), else C{2026-11-20 14:05}."""
+    return day_stamp(when, time.localtime(now)[:3])
+
+
+def day_stamp(when: float, today: tuple) -> str:
+    """L{timestamp}, given today's C{(year, month, day)} in local time."""
     moment = time.localtime(when)
-    if time.localtime(now)[:3] == moment[:3]:
+    if moment[:3] == today:
         return time.strftime("%H:%M", moment)
     return time.strftime("%Y-%m-%d %H:%M", moment)
 
