@@ -26,9 +26,11 @@ from twisted.web.server import Site
 from .looplag import LoopLagMonitor
 from .service import listen_now
 from .metrics import FRONTENDS, make_registry
+from .persistence.store import MAX_BACKLOG
 
-#: /readyz fails when more writes than this wait for the database writer.
-READY_MAX_QUEUE = 100000
+#: /readyz fails when more writes than this wait for the database writer
+#: (a tenth of what it holds before it drops writes).
+READY_MAX_QUEUE = MAX_BACKLOG // 10
 #: /readyz fails when one transaction has run longer than this, in seconds.
 READY_MAX_COMMIT_SECONDS = 10.0
 #: The classic Prometheus text format, which C{generate_latest} writes for
