@@ -21,7 +21,7 @@ from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from .core.chat import Chat
-from .persistence.store import StoreError
+from .persistence.records import StoreError
 
 #: What users see when the server stops.
 SHUTDOWN_MESSAGE = "The server is shutting down. Goodbye!"

@@ -23,7 +23,8 @@ from .core.limits import Limits
 from .service import ChatService, ListeningService, read_motd_file
 from .statslog import STATS_INTERVAL, StatsLogService
 from .metricsweb import MetricsService
-from .persistence.store import HISTORY_LIMIT, MAX_OFFLINE, ChatStore, StoreError, default_database_path
+from .persistence.records import StoreError
+from .persistence.store import HISTORY_LIMIT, MAX_OFFLINE, ChatStore, default_database_path
 from .core.text import check_room_name, clean_room_name
 
 #: Where the chat listens when no --port is given.
@@ -137,6 +138,11 @@ LIMIT_OPTIONS = [
     ("nick-interval", "nick_interval", L.NICK_INTERVAL,
      "Seconds a user waits for each further rename once --nick-burst is spent.",
      _seconds),
+    ("password-tries", "password_tries", L.PASSWORD_TRIES,
+     "Wrong passwords for a registered name before the connection is closed.",
+     _length),
+    ("password-retry-delay", "password_retry_delay", L.PASSWORD_RETRY_DELAY,
+     "Seconds between a wrong password and the next try.", _seconds),
     ("shutdown-grace", "shutdown_grace", L.SHUTDOWN_GRACE,
      "Seconds users get at shutdown before their connections are aborted.",
      _positive_float),

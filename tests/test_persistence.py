@@ -33,7 +33,6 @@ from twisted.internet.testing import StringTransport
 
 from chatservice.frontends.line.factory import ChatFactory
 from conftest import make_factory
-from chatservice.frontends.line import protocol as protocol_module
 from chatservice.core.limits import Limits
 from chatservice.passwords import verify_password
 from chatservice.persistence.store import ChatStore
@@ -82,10 +81,8 @@ def untagged(lines):
     return [line.split("] ", 1)[1] for line in lines]
 
 
-@pytest.fixture
-def fast_retry(monkeypatch):
-    """Make the delay after a wrong password short (it is 2 s)."""
-    monkeypatch.setattr(protocol_module, "PASSWORD_RETRY_DELAY", 0.05)
+#: The options that make the delay after a wrong password short (it is 2 s).
+FAST_RETRY = ("--password-retry-delay", "0.05")
 
 
 @pytest.fixture
@@ -123,9 +120,9 @@ def log_in_with_password(running, typed: str, password: str, name: str):
 
 
 @pytest_twisted.inlineCallbacks
-def test_restart_keeps_accounts_topics_history_and_offline_messages(chat, fast_retry):
+def test_restart_keeps_accounts_topics_history_and_offline_messages(chat):
     """After a stop and a start on the same data directory: accounts with their passwords, topics, history and offline messages are all there, and a guest cannot take a registered name."""
-    first = yield chat("--flood-rate", "0")
+    first = yield chat("--flood-rate", "0", *FAST_RETRY)
     alice = yield first.connect("Alice")
     alice.say(f"/register {PASSWORD}")
     yield alice.expect(exactly("-- The name Alice is now registered to you. Next time you log "
@@ -154,7 +151,7 @@ def test_restart_keeps_accounts_topics_history_and_offline_messages(chat, fast_r
     yield bob.sync("b1")
     yield first.stop()
 
-    second = yield chat("--flood-rate", "0")
+    second = yield chat("--flood-rate", "0", *FAST_RETRY)
     assert second.factory.chat.is_registered("alice")
 
     # A guest is asked for the password; three wrong ones disconnect.
@@ -256,9 +253,9 @@ def test_restart_keeps_accounts_topics_history_and_offline_messages(chat, fast_r
 
 @pytest_twisted.inlineCallbacks
 def test_stored_hash_is_salted_scrypt_and_passwords_are_never_logged(
-        chat, fast_retry, log_events, tmp_path):
+        chat, log_events, tmp_path):
     """The accounts table holds salted scrypt hashes, never a password, and no password (right, wrong or replaced) reaches the log or the database file."""
-    running = yield chat()
+    running = yield chat(*FAST_RETRY)
     alice = yield running.connect("alice")
     bob = yield running.connect("bob")
     alice.say(f"/register {PASSWORD}")
@@ -785,10 +782,10 @@ def test_quit_at_the_password_prompt_says_goodbye_and_closes(stored):
 
 
 @pytest_twisted.inlineCallbacks
-def test_lines_typed_while_the_password_is_checked_are_ignored(stored, monkeypatch):
+def test_lines_typed_while_the_password_is_checked_are_ignored(stored):
     """While a password is checked (and during the delay after a wrong one), typed lines are neither said, run, nor taken as the next password."""
-    monkeypatch.setattr(protocol_module, "PASSWORD_RETRY_DELAY", 0.3)
     factory, connect = stored
+    factory.chat.limits.password_retry_delay = 0.3
     yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
     bob = connect()
     bob.send("bob")
@@ -817,10 +814,10 @@ def test_lines_typed_while_the_password_is_checked_are_ignored(stored, monkeypat
 
 
 @pytest_twisted.inlineCallbacks
-def test_disconnecting_while_the_password_is_checked_leaves_no_ghost(stored, monkeypatch):
+def test_disconnecting_while_the_password_is_checked_leaves_no_ghost(stored):
     """A connection that drops while its password is checked, or during the delay after a wrong one, logs nobody in and leaves nothing behind."""
-    monkeypatch.setattr(protocol_module, "PASSWORD_RETRY_DELAY", 0.2)
     factory, connect = stored
+    factory.chat.limits.password_retry_delay = 0.2
     yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
     lobby = factory.chat.default_room
 
@@ -947,9 +944,10 @@ def test_a_full_mailbox_refuses_the_message_and_says_so(stored):
 
 
 @pytest_twisted.inlineCallbacks
-def test_back_does_not_reset_the_count_of_wrong_passwords(stored, fast_retry):
+def test_back_does_not_reset_the_count_of_wrong_passwords(stored):
     """Going /back and giving the name again does not buy more tries: the third wrong password on one connection disconnects."""
     factory, connect = stored
+    factory.chat.limits.password_retry_delay = 0.05
     yield wait(factory.chat.accounts.register("alice", "Alice", PASSWORD))
     client = connect()
     client.send("alice")

@@ -7,7 +7,7 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from chatservice.persistence.recent import RecentHistory
-from chatservice.persistence.store import HistoryLine
+from chatservice.persistence.records import HistoryLine
 
 
 class FakeStore:

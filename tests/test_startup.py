@@ -19,8 +19,9 @@ from twisted.logger import formatEvent, globalLogPublisher
 from chatservice.core.chat import Chat
 from chatservice.frontends.line.factory import ChatFactory
 from chatservice.persistence import remember
-from chatservice.persistence import store as store_module
-from chatservice.persistence.store import SCHEMA_VERSION, StoreError
+from chatservice.persistence import disk
+from chatservice.persistence.records import StoreError
+from chatservice.persistence.schema import SCHEMA_VERSION
 from chatservice.service import MAX_MOTD_BYTES, ChatService, StartupFailure
 from chatservice.tap import Options, makeService
 from conftest import FakeClient
@@ -67,7 +68,7 @@ def open_files(path) -> list:
 def lock_is_free(path) -> bool:
     """Whether another server could lock the database C{path} now (the lock is then released)."""
     try:
-        held = store_module._lock_database(str(path))
+        held = disk.lock_database(str(path))
     except StoreError:
         return False
     if held is not None:
@@ -147,7 +148,7 @@ def test_a_database_taken_between_the_check_and_the_start_is_one_critical_line(
 
     top = makeService(chat_options(tmp_path), reactor)
     database = tmp_path / "data" / "chat.db"
-    other = store_module._lock_database(str(database))  # as if another server
+    other = disk.lock_database(str(database))  # as if another server
     try:
         with pytest.raises(StartupFailure) as failure:
             top.startService()

@@ -23,18 +23,17 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.logger import Logger, LogLevel, formatEvent
 
-from chatservice.persistence import store as store_module
-from chatservice.persistence.store import (
-    APPLICATION_ID,
-    SCHEMA_VERSION,
+from chatservice.persistence import disk
+from chatservice.persistence.records import (
     Account,
     AccountExists,
-    ChatStore,
     HistoryLine,
     OfflineMessage,
     StoreError,
     Topic,
 )
+from chatservice.persistence.schema import APPLICATION_ID, SCHEMA_VERSION
+from chatservice.persistence.store import ChatStore
 from dbfile import query
 from netclient import wait
 
@@ -273,15 +272,14 @@ def test_writes_in_one_window_are_one_transaction(stores, tmp_path):
 
 
 @pytest_twisted.inlineCallbacks
-def test_prune_keeps_the_newest_lines_of_each_room(stores, tmp_path, monkeypatch):
+def test_prune_keeps_the_newest_lines_of_each_room(stores, tmp_path):
     """
     C{prune} keeps the newest C{history_limit} lines of every room, even
     when it works in several steps; a reopen with a lower limit prunes at
     start-up.
     """
-    monkeypatch.setattr(store_module, "PRUNE_CHUNK", 3)
-    monkeypatch.setattr(store_module, "PRUNE_STEP_SECONDS", 0)
-    store, _ = stores(tmp_path / "chat.db", history_limit=10, batch_interval=0.01)
+    store, _ = stores(tmp_path / "chat.db", history_limit=10, batch_interval=0.01,
+                      prune_chunk=3, prune_step_seconds=0)
     for i in range(25):
         store.record_line("lobby", float(i), "say", "alice", f"lobby {i}")
     for i in range(5):
@@ -540,14 +538,14 @@ def test_a_full_disk_is_named_as_the_cause(tmp_path, monkeypatch):
 
     error = sqlite3.OperationalError("disk I/O error")
     monkeypatch.setattr(os, "statvfs", lambda path: Stat(3))
-    assert store_module.disk_trouble("/srv/chat", error) == (
+    assert disk.disk_trouble("/srv/chat", error) == (
         "the disk is full", "the disk holding /srv/chat is full (12 KiB free)")
     monkeypatch.setattr(os, "statvfs", lambda path: Stat(10 * 256))
-    assert store_module.disk_trouble("/srv/chat", error) == (
+    assert disk.disk_trouble("/srv/chat", error) == (
         "the disk failed", "the disk holding /srv/chat failed to read or write, with 10 MiB free")
-    assert store_module.disk_trouble("/srv/chat", sqlite3.OperationalError(
+    assert disk.disk_trouble("/srv/chat", sqlite3.OperationalError(
         "database or disk is full"))[0] == "the database is full"
-    assert store_module.disk_trouble("/srv/chat", sqlite3.OperationalError(
+    assert disk.disk_trouble("/srv/chat", sqlite3.OperationalError(
         "attempt to write a readonly database"))[0] == "the database is read-only"
 
 

@@ -64,6 +64,10 @@ BUSY_ROOM_DELIVERIES = 20000
 NICK_BURST = 3
 #: ...and then one every this many seconds.
 NICK_INTERVAL = 10.0
+#: Wrong passwords for a registered name before the connection is closed.
+PASSWORD_TRIES = 3
+#: Seconds between a wrong password and the next try.
+PASSWORD_RETRY_DELAY = 2.0
 #: Seconds connected users get to finish before a shutdown aborts them.
 SHUTDOWN_GRACE = 2.0
 #: Lines of history shown to someone entering a room.
@@ -101,4 +105,6 @@ class Limits:
     busy_room_deliveries: int = BUSY_ROOM_DELIVERIES
     nick_burst: int = NICK_BURST
     nick_interval: float = NICK_INTERVAL
+    password_tries: int = PASSWORD_TRIES
+    password_retry_delay: float = PASSWORD_RETRY_DELAY
     shutdown_grace: float = SHUTDOWN_GRACE

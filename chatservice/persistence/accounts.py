@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from ..core import errors
 from ..core.limits import Limits
 from ..passwords import dummy_hash, hash_password, verify_password
-from .store import AccountExists
+from .records import AccountExists
 
 #: Shortest password /register and /password accept.
 MIN_PASSWORD_LENGTH = 6
@@ -90,7 +90,7 @@ class CheckQueue:
         if (self._running >= self.running and self.max_waiting
                 and self.waiting >= self.max_waiting):
             return defer.fail(errors.TooManyChecks(TOO_MANY_CHECKS))
-        d = defer.Deferred()
+        d: defer.Deferred = defer.Deferred()
         self._per_address[address] = self._per_address.get(address, 0) + 1
         if owner is not None:
             self._owners.add(owner)

@@ -16,7 +16,8 @@ from typing import Deque, Dict, List
 
 from twisted.internet import defer
 
-from .store import ChatStore, HistoryLine
+from .records import HistoryLine
+from .store import ChatStore
 
 
 class _Loading:
@@ -68,7 +69,7 @@ class RecentHistory:
         if loading is None:
             loading = self._loading[room_key] = _Loading()
             self.store.history(room_key, self.size).addBoth(self._loaded, room_key, loading)
-        waiter = defer.Deferred()
+        waiter: defer.Deferred = defer.Deferred()
         loading.waiting.append(waiter)
         return waiter.addCallback(_last, count)
 

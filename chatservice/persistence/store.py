@@ -2,6 +2,13 @@
 The chat's memory on disk: accounts, room history, topics and offline
 messages, kept in one SQLite file that needs no set-up.
 
+L{ChatStore} here owns the writer thread and the API; the SQL it runs is in
+L{chatservice.persistence.queries}, the schema and the start-up checks in
+L{chatservice.persistence.schema}, the reader thread in
+L{chatservice.persistence.reader}, the lock file and the diagnosis of disk
+trouble in L{chatservice.persistence.disk}, and the records it hands out in
+L{chatservice.persistence.records}.
+
 Threads
 =======
 
@@ -77,7 +84,7 @@ that serves) takes the lock for good and starts the threads.
 Schema
 ======
 
-Versioned with C{PRAGMA user_version}; L{MIGRATIONS} lists the steps and
+Versioned with C{PRAGMA user_version}; L{schema.MIGRATIONS} lists the steps and
 L{ChatStore.check} applies the missing ones in order, each in its own
 transaction.  C{PRAGMA application_id} marks the file as ours.
 
@@ -88,7 +95,7 @@ transaction.  C{PRAGMA application_id} marks the file as ours.
     C{last_seen} came with version 2.
   - C{topics(room_key, topic, set_by, set_at)}: a cleared topic has no row.
   - C{history(id, room_key, at, kind, sender, text)}, indexed by
-    C{(room_key, id)}; C{kind} is one of L{KINDS}.
+    C{(room_key, id)}; C{kind} is one of L{schema.KINDS}.
   - C{offline(id, recipient_key, at, sender, text, action)}.
 
 Times are Unix times (floats).  Nothing here logs a password hash or what
@@ -155,23 +162,19 @@ import os
 import sqlite3
 import threading
 import time
-from typing import IO, Any, Callable, Dict, List, NamedTuple, Optional, Set, Tuple
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: no lock (twistd servers run on POSIX)
-    fcntl = None  # type: ignore[assignment]
+from typing import IO, Any, Callable, Dict, List, Optional, Set
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from ..core.limits import REPLAY_LINES
 from ..histogram import Histogram
+from . import queries
+from .disk import disk_trouble, lock_database
+from .reader import BUSY_TIMEOUT, Reader
+from .records import Account, AccountExists, Loaded, StoreError
+from .schema import explain, prepare
 
-#: The schema version this code writes (C{PRAGMA user_version}).
-SCHEMA_VERSION = 2
-#: C{PRAGMA application_id} of a chatservice database ("Chat").
-APPLICATION_ID = 0x43686174
 #: The database's file name inside the data directory.
 DATABASE_FILE = "chat.db"
 #: Longest time a write waits in memory before it is committed, in seconds.
@@ -190,18 +193,11 @@ MAX_OFFLINE = 100
 #: Writes waiting in memory at most; beyond this new history lines are
 #: dropped (and counted) rather than let memory grow without bound.
 MAX_BACKLOG = 1000000
-#: Seconds SQLite waits for a lock held by another program.
-BUSY_TIMEOUT = 5.0
 #: Seconds L{ChatStore.close} waits for the writer before giving up.
 CLOSE_TIMEOUT = 10.0
 #: Upper bounds, in seconds, of the buckets of L{ChatStore.commit_seconds}.
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                   2.5, 5.0, 10.0)
-#: Free space below which a disk that SQLite cannot write to is called full,
-#: in bytes.
-LOW_DISK_BYTES = 1024 * 1024
-#: The kinds of history line the chat records.
-KINDS = ("say", "act", "join", "leave", "quit", "topic")
 
 
 def default_database_path(data_dir: str) -> str:
@@ -209,141 +205,12 @@ def default_database_path(data_dir: str) -> str:
     return os.path.join(data_dir, DATABASE_FILE)
 
 
-class StoreError(Exception):
-    """
-    The database cannot be used; the message is one sentence for the
-    operator, naming the file, the reason, and SQLite's own words, such as
-    C{cannot open the database /x/chat.db: it is read-only (attempt to
-    write a readonly database)}.
-    """
-
-
-class AccountExists(Exception):
-    """L{ChatStore.create_account} for a name key that is already registered."""
-
-
-class Account(NamedTuple):
-    """A registered name and its password hash."""
-
-    key: str
-    name: str
-    password_hash: str
-    created: float
-    last_seen: Optional[float] = None
-
-    def __repr__(self) -> str:
-        scheme = self.password_hash.split("$")[1] if self.password_hash.startswith("$") else "?"
-        return (f"Account(key={self.key!r}, name={self.name!r}, "
-                f"password_hash=<{scheme} hash>, created={self.created!r}, "
-                f"last_seen={self.last_seen!r})")
-
-
-class Topic(NamedTuple):
-    """A room's stored topic."""
-
-    topic: str
-    set_by: str
-    set_at: float
-
-
-class HistoryLine(NamedTuple):
-    """One stored room line (C{kind} is one of L{KINDS})."""
-
-    id: int
-    when: float
-    kind: str
-    sender: str
-    text: str
-
-
-class FoundLine(NamedTuple):
-    """A room line found by L{ChatStore.search_history}, with its room."""
-
-    id: int
-    room_key: str
-    when: float
-    kind: str
-    sender: str
-    text: str
-
-
-class OfflineMessage(NamedTuple):
-    """A private message kept for a registered user who was offline."""
-
-    when: float
-    sender: str
-    text: str
-    action: bool
-
-
-class RoomHistory(NamedTuple):
-    """How much history one room has (for the admin shell)."""
-
-    room_key: str
-    lines: int
-    first: float
-    last: float
-
-
-class AccountInfo(NamedTuple):
-    """An account with what the store holds about it (for the admin shell)."""
-
-    account: Account
-    offline_pending: int
-    lines_said: int
-
-
-class Loaded(NamedTuple):
-    """
-    What L{ChatStore.check} reads at start-up.
-
-    @ivar topics: stored topics by room key.
-    @ivar registered: the registered name keys; the same set as
-        L{ChatStore.registered}, kept current as accounts come and go.
-    @ivar offline_waiting: how many offline messages wait, by recipient key.
-    """
-
-    topics: Dict[str, Topic]
-    registered: Set[str]
-    offline_waiting: Dict[str, int]
-
-
-# -- the schema -------------------------------------------------------------
-
-#: (description, statements) for each schema version, oldest first: version
-#: N is reached by running MIGRATIONS[N - 1] on a version N - 1 database.
-MIGRATIONS = [
-    ("accounts, topics, room history and offline messages", [
-        "CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value)",
-        "CREATE TABLE accounts (key TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,"
-        " password_hash TEXT NOT NULL, created REAL NOT NULL)",
-        "CREATE TABLE topics (room_key TEXT PRIMARY KEY NOT NULL, topic TEXT NOT NULL,"
-        " set_by TEXT NOT NULL, set_at REAL NOT NULL)",
-        "CREATE TABLE history (id INTEGER PRIMARY KEY, room_key TEXT NOT NULL,"
-        " at REAL NOT NULL, kind TEXT NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL)",
-        "CREATE INDEX history_by_room ON history (room_key, id)",
-        "CREATE TABLE offline (id INTEGER PRIMARY KEY, recipient_key TEXT NOT NULL,"
-        " at REAL NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL,"
-        " action INTEGER NOT NULL DEFAULT 0)",
-        "CREATE INDEX offline_by_recipient ON offline (recipient_key, id)",
-        f"PRAGMA application_id = {APPLICATION_ID}",
-    ]),
-    ("accounts remember when they last logged in", [
-        "ALTER TABLE accounts ADD COLUMN last_seen REAL",
-    ]),
-]
-assert len(MIGRATIONS) == SCHEMA_VERSION
-
-_INSERT_LINE = "INSERT INTO history (room_key, at, kind, sender, text) VALUES (?, ?, ?, ?, ?)"
-_ACCOUNT_COLUMNS = "key, name, password_hash, created, last_seen"
-
-
 class _Call:
     """One queued operation other than a history line: C{fn(conn, *args)}."""
 
     __slots__ = ("fn", "args", "deferred", "what")
 
-    def __init__(self, fn: Callable, args: tuple, deferred: Optional[defer.Deferred],
+    def __init__(self, fn: Optional[Callable], args: tuple, deferred: Optional[defer.Deferred],
                  what: str) -> None:
         self.fn = fn
         self.args = args
@@ -383,76 +250,6 @@ class _Outage:
         self.changes = 0
 
 
-def disk_trouble(directory: str, error: BaseException) -> Tuple[str, str]:
-    """
-    Say why SQLite could not write to the database in C{directory}, given
-    its C{error}: a short cause (C{"the disk is full"}) and a long one that
-    names the directory (C{"the disk holding /srv/chat is full"}).  When
-    SQLite reports a full disk or an I/O error, the free space is checked
-    with C{os.statvfs}: SQLite says "disk I/O error" for a full disk too.
-    """
-    message = str(error)
-    lowered = message.lower()
-    if "full" in lowered or "disk i/o" in lowered:
-        try:
-            stat = os.statvfs(directory)
-        except OSError:
-            stat = None
-        if stat is not None:
-            free = stat.f_bavail * stat.f_frsize
-            if free < LOW_DISK_BYTES or (stat.f_files and not stat.f_favail):
-                what = "full" if free < LOW_DISK_BYTES else "out of inodes"
-                return (f"the disk is {what}",
-                        f"the disk holding {directory} is {what} "
-                        f"({free // 1024:,} KiB free)")
-            free_text = f"{free / (1024 * 1024):,.0f} MiB free"
-            if "full" in lowered:
-                return ("the database is full",
-                        f"the database is full, although the disk holding {directory} "
-                        f"has {free_text} (a size limit or a quota?)")
-            return ("the disk failed",
-                    f"the disk holding {directory} failed to read or write, "
-                    f"with {free_text}")
-    if "readonly" in lowered or "read-only" in lowered:
-        return "the database is read-only", f"the database in {directory} became read-only"
-    return "SQLite failed", f"SQLite failed to write to {directory}"
-
-
-def lock_path(path: str) -> str:
-    """The lock file that marks the database C{path} as in use by a server."""
-    return path + ".lock"
-
-
-def _lock_database(path: str) -> Optional[IO[bytes]]:
-    """
-    Take an exclusive lock on the lock file of the database C{path} and
-    return the open file that holds it, or raise L{StoreError} if another
-    process holds it: two servers writing one database would each keep a
-    different picture of accounts and mailboxes.  The kernel drops the lock
-    when the process ends, even by SIGKILL, so a crash leaves nothing stale.
-    """
-    if fcntl is None:
-        return None
-    name = lock_path(path)
-    try:
-        lock = open(os.open(name, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
-    except OSError as e:
-        raise StoreError(f"cannot create the lock file {name}: {e.strerror or e}") from None
-    try:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = lock.read(32).decode("ascii", "replace").strip()
-        lock.close()
-        raise StoreError(
-            f"the database {path} is in use by another chat server"
-            + (f" (pid {holder})" if holder.isdigit() else "")
-            + ": stop it, or give this one its own --data-dir or --database") from None
-    lock.truncate(0)
-    lock.write(str(os.getpid()).encode("ascii"))
-    lock.flush()
-    return lock
-
-
 class ChatStore:
     """
     Accounts, room history, topics and offline messages in SQLite, written
@@ -488,7 +285,8 @@ class ChatStore:
                  history_limit: int = HISTORY_LIMIT,
                  prune_interval: float = PRUNE_INTERVAL,
                  max_offline: int = MAX_OFFLINE, max_backlog: int = MAX_BACKLOG,
-                 quick_check: bool = True) -> None:
+                 quick_check: bool = True, prune_chunk: int = PRUNE_CHUNK,
+                 prune_step_seconds: float = PRUNE_STEP_SECONDS) -> None:
         """
         @param path: the database file (created with its directory if missing).
         @param reactor: provides C{callFromThread} and C{callLater}.
@@ -501,6 +299,9 @@ class ChatStore:
         @param max_backlog: writes waiting in memory at most (0: no limit).
         @param quick_check: run C{PRAGMA quick_check} at start-up (reads the
             whole file once: a few seconds per GB).
+        @param prune_chunk: history rows one prune statement deletes at most.
+        @param prune_step_seconds: longest a prune runs before letting other
+            writes in.
         """
         self.path = os.path.abspath(path)
         self._reactor = reactor
@@ -510,6 +311,8 @@ class ChatStore:
         self.max_offline = max_offline
         self.max_backlog = max_backlog or float("inf")
         self.quick_check = quick_check
+        self.prune_chunk = prune_chunk
+        self.prune_step_seconds = prune_step_seconds
         self.registered: Set[str] = set()
         self.offline_waiting: Dict[str, int] = {}
         self._lock: Optional[IO[bytes]] = None
@@ -528,7 +331,7 @@ class ChatStore:
         self._urgent = threading.Event()
         self._conn: Optional[sqlite3.Connection] = None
         self._thread: Optional[threading.Thread] = None
-        self._reader: Optional[_Reader] = None
+        self._reader: Optional[Reader] = None
         self._accepting = False
         self._stopping = False  # read by the writer thread
         self._exited = False
@@ -588,15 +391,15 @@ class ChatStore:
             except OSError as e:
                 raise StoreError(f"cannot create the database {path}: "
                                  f"{e.strerror or e}") from None
-        self._lock = _lock_database(path)
+        self._lock = lock_database(path)
         try:
             conn = self._connect()
             try:
-                loaded = self._prepare(conn)
+                loaded = prepare(conn, self.path, self.quick_check)
             finally:
                 conn.close()
         except sqlite3.Error as e:
-            raise self._explain(e) from None
+            raise explain(e, self.path) from None
         finally:
             self._unlock()
         self.registered = loaded.registered
@@ -618,24 +421,25 @@ class ChatStore:
             raise RuntimeError("ChatStore.start() called before check()")
         if self._conn is not None or self._exited:
             raise RuntimeError("ChatStore.start() called twice")
-        self._lock = _lock_database(self.path)
+        self._lock = lock_database(self.path)
         try:
             conn = self._connect()
         except sqlite3.Error as e:
             self._unlock()
-            raise self._explain(e) from None
+            raise explain(e, self.path) from None
         try:
             conn.execute("PRAGMA synchronous = NORMAL")  # per connection; WAL is kept in the file
         except sqlite3.Error as e:
             conn.close()
             self._unlock()
-            raise self._explain(e) from None
+            raise explain(e, self.path) from None
         self._conn = conn
         self._accepting = True
         self._thread = threading.Thread(target=self._run, name="chatservice-store",
                                         daemon=True)
         self._thread.start()
-        self._reader = _Reader(self.path, self._reactor)
+        self._reader = Reader(self.path, self._reactor)
+        self._reader.start()
         self._queue.append(_Call(self._prune_step, (_PruneState(True),), None,
                                  "prune the history"))
         self._wake.set()
@@ -646,102 +450,6 @@ class ChatStore:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None,
                                check_same_thread=False)
-
-    def _prepare(self, conn: sqlite3.Connection) -> Loaded:
-        # Reading the schema reads the header: garbage fails here.
-        tables = [row[0] for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        application = conn.execute("PRAGMA application_id").fetchone()[0]
-        if application != APPLICATION_ID and (application or version or tables):
-            raise StoreError(f"cannot open the database {self.path}: it is not a "
-                             f"chatservice database (it holds other data)")
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"cannot open the database {self.path}: it was written by a newer "
-                f"chatservice (schema version {version}; this one knows up to "
-                f"{SCHEMA_VERSION})")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StoreError(
-                f"cannot open the database {self.path}: SQLite cannot use write-ahead "
-                f"logging there (the journal mode stays {mode!r}); put it on a local "
-                f"file system")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        if self.quick_check:
-            problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
-            if problems != ["ok"]:
-                raise StoreError(
-                    f"cannot open the database {self.path}: it is corrupt "
-                    f"(quick_check: {'; '.join(problems)})")
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            description, statements = MIGRATIONS[number - 1]
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                for statement in statements:
-                    conn.execute(statement)
-                if number == 1:
-                    conn.execute("INSERT INTO meta VALUES ('created', ?)", (time.time(),))
-                conn.execute(f"PRAGMA user_version = {number}")
-                conn.execute("COMMIT")
-            except sqlite3.Error as e:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise self._explain(e, f"upgrade the database {self.path} to schema "
-                                       f"version {number} ({description})") from None
-            if version:
-                self.log.info("database {path} upgraded to schema version {number}: "
-                              "{description}", path=self.path, number=number,
-                              description=description)
-        # A write at every start: a read-only database fails here, not later.
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('opened_at', ?)", (time.time(),))
-        conn.execute("COMMIT")
-        topics = {key: Topic(topic, set_by, set_at) for key, topic, set_by, set_at
-                  in conn.execute("SELECT room_key, topic, set_by, set_at FROM topics")}
-        registered = {row[0] for row in conn.execute("SELECT key FROM accounts")}
-        waiting = dict(conn.execute(
-            "SELECT recipient_key, count(*) FROM offline GROUP BY recipient_key"))
-        return Loaded(topics, registered, waiting)
-
-    def _explain(self, error: sqlite3.Error, action: str = "") -> StoreError:
-        """
-        Turn an SQLite error at start-up into one clear sentence: what
-        failed (C{action}, by default opening the database), why, and
-        SQLite's own words.
-        """
-        path, directory = self.path, os.path.dirname(self.path)
-        message = str(error)
-        lowered = message.lower()
-        if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
-            reason = "it is not a chatservice database or is corrupt"
-        elif "readonly" in lowered or "read-only" in lowered:
-            if os.path.exists(path) and not os.access(path, os.W_OK):
-                reason = "it is read-only"
-            elif not os.access(directory, os.W_OK | os.X_OK):
-                reason = (f"its directory {directory} is read-only, and SQLite "
-                          f"needs to create the -wal and -shm files there")
-            else:
-                reason = "it is read-only"
-        elif "unable to open" in lowered:
-            if os.path.isdir(path):
-                reason = "it is a directory"
-            elif not os.access(directory, os.W_OK | os.X_OK):
-                reason = (f"its directory {directory} is read-only, and SQLite "
-                          f"needs to create the -wal and -shm files there")
-            elif not os.access(path, os.R_OK | os.W_OK):
-                reason = "permission denied"
-            else:
-                reason = "SQLite cannot open it"
-        elif "locked" in lowered or "busy" in lowered:
-            reason = ("another program holds a lock on it (is another server "
-                      "using it?)")
-        elif "full" in lowered or "disk i/o" in lowered:
-            reason = disk_trouble(directory, error)[1]
-        else:
-            reason = "SQLite failed"
-        action = action or f"open the database {path}"
-        return StoreError(f"cannot {action}: {reason} ({message})")
 
     # -- writes: fire-and-forget from the reactor thread ------------------
 
@@ -762,7 +470,7 @@ class ChatStore:
 
     def set_topic(self, room_key: str, topic: str, set_by: str, when: float) -> None:
         """Queue a room's new topic (an empty topic clears it)."""
-        self._write(_set_topic, (room_key, topic, set_by, when), "save a topic")
+        self._write(queries.set_topic, (room_key, topic, set_by, when), "save a topic")
 
     def queue_offline(self, recipient_key: str, sender: str, text: str, when: float,
                       action: bool = False) -> defer.Deferred:
@@ -784,7 +492,7 @@ class ChatStore:
             self._dropped()
             return defer.succeed(False)
         self.offline_waiting[recipient_key] = waiting + 1
-        d = self._submit(_queue_offline, (recipient_key, sender, text, when, bool(action)),
+        d = self._submit(queries.queue_offline, (recipient_key, sender, text, when, bool(action)),
                          "keep an offline message", urgent=False)
 
         def lost(failure) -> bool:
@@ -800,7 +508,7 @@ class ChatStore:
 
     def record_login(self, key: str, when: float) -> None:
         """Queue the time the registered user C{key} logged in (C{last_seen})."""
-        self._write(_record_login, (key, when), "record a login")
+        self._write(queries.record_login, (key, when), "record a login")
 
     def _write(self, fn: Callable, args: tuple, what: str) -> bool:
         if self._accepting and len(self._queue) < self.max_backlog:
@@ -824,7 +532,7 @@ class ChatStore:
                 urgent: bool = True) -> defer.Deferred:
         if not self._accepting:
             return defer.fail(StoreError(f"cannot {what}: the database is closed"))
-        d = defer.Deferred()
+        d: defer.Deferred = defer.Deferred()
         self._pending[d] = None
         self._queue.append(_Call(fn, args, d, what))
         if urgent:
@@ -834,7 +542,7 @@ class ChatStore:
 
     def get_account(self, key: str) -> defer.Deferred:
         """Fire with the L{Account} registered under C{key}, or L{None}."""
-        return self._submit(_get_account, (key,), "look up an account")
+        return self._submit(queries.get_account, (key,), "look up an account")
 
     def create_account(self, key: str, name: str, password_hash: str,
                        when: float) -> defer.Deferred:
@@ -843,7 +551,7 @@ class ChatStore:
         with the new L{Account} once committed (C{key} is in L{registered}
         by then), or fail with L{AccountExists}.
         """
-        d = self._submit(_create_account, (key, name, password_hash, when),
+        d = self._submit(queries.create_account, (key, name, password_hash, when),
                          "create an account")
 
         def registered(account: Account) -> Account:
@@ -854,14 +562,14 @@ class ChatStore:
 
     def set_password(self, key: str, password_hash: str) -> defer.Deferred:
         """Store a new password hash for C{key}; fire with whether the account exists."""
-        return self._submit(_set_password, (key, password_hash), "change a password")
+        return self._submit(queries.set_password, (key, password_hash), "change a password")
 
     def delete_account(self, key: str) -> defer.Deferred:
         """
         Delete the account C{key} and its waiting offline messages; fire
         with whether it existed.
         """
-        d = self._submit(_delete_account, (key,), "delete an account")
+        d = self._submit(queries.delete_account, (key,), "delete an account")
         self.offline_waiting.pop(key, None)
 
         def forget(existed: bool) -> bool:
@@ -880,7 +588,7 @@ class ChatStore:
         Fire with the last C{limit} lines of a room (those with an id below
         C{before_id}, if given) as L{HistoryLine}s, oldest first.
         """
-        return self._submit(_history, (room_key, max(0, int(limit)), before_id),
+        return self._submit(queries.history, (room_key, max(0, int(limit)), before_id),
                             "read the history")
 
     def read_history(self, room_key: str, limit: int) -> defer.Deferred:
@@ -895,10 +603,10 @@ class ChatStore:
         shows what is committed.
         """
         limit = max(0, int(limit))
-        mark = self._submit(_last_line_id, (), "mark the history", urgent=False)
+        mark = self._submit(queries.last_line_id, (), "mark the history", urgent=False)
 
         def read(upto: Optional[int]) -> defer.Deferred:
-            return self._read(_history_upto, room_key, limit, upto)
+            return self._read(queries.history_upto, room_key, limit, upto)
 
         def unmarked(failure):
             failure.trap(StoreError)
@@ -916,7 +624,7 @@ class ChatStore:
         # Writes run in order, so the messages queued before this call are
         # the ones it takes: the recipient's mailbox is empty from here on.
         self.offline_waiting.pop(recipient_key, None)
-        return self._submit(_take_offline, (recipient_key,), "read offline messages")
+        return self._submit(queries.take_offline, (recipient_key,), "read offline messages")
 
     @property
     def queued(self) -> int:
@@ -942,14 +650,14 @@ class ChatStore:
 
     def flush(self) -> defer.Deferred:
         """Fire once everything queued before this call is committed."""
-        return self._submit(_nothing, (), "flush")
+        return self._submit(queries.nothing, (), "flush")
 
     def prune(self) -> defer.Deferred:
         """
         Delete history beyond C{history_limit} lines in every room that got
         new lines since the last prune (every room, the first time); fire
         with the number of lines deleted.  Big prunes run in steps of
-        about L{PRUNE_STEP_SECONDS} so that other writes get in between.
+        about C{prune_step_seconds} so that other writes get in between.
         """
         return self._submit(self._prune_step, (_PruneState(False),), "prune the history")
 
@@ -972,14 +680,14 @@ class ChatStore:
         Fire with up to C{limit} L{Account}s whose key contains C{pattern}
         (pass a name key; all accounts if L{None}), by key.
         """
-        return self._read(_accounts, pattern, limit)
+        return self._read(queries.accounts, pattern, limit)
 
     def account_info(self, key: str) -> defer.Deferred:
         """
         Fire with an L{AccountInfo} for C{key} (waiting offline messages,
         history lines said under the account's name), or L{None}.
         """
-        return self._read(_account_info, key)
+        return self._read(queries.account_info, key)
 
     def search_history(self, text: Optional[str] = None, room_key: Optional[str] = None,
                        sender: Optional[str] = None, limit: int = 50,
@@ -989,11 +697,11 @@ class ChatStore:
         oldest first) containing C{text}, in room C{room_key}, from
         C{sender} (case-insensitive for ASCII); every criterion is optional.
         """
-        return self._read(_search_history, text, room_key, sender, limit, before_id)
+        return self._read(queries.search_history, text, room_key, sender, limit, before_id)
 
     def history_rooms(self) -> defer.Deferred:
         """Fire with a L{RoomHistory} for every room that has history."""
-        return self._read(_history_rooms)
+        return self._read(queries.history_rooms)
 
     def stats(self) -> defer.Deferred:
         """
@@ -1009,7 +717,7 @@ class ChatStore:
             "writer_busy_seconds": round(self.busy_seconds, 3),
             "queued": len(self._queue),
         }
-        return self._read(_stats).addCallback(lambda found: {**found, **counters})
+        return self._read(queries.stats).addCallback(lambda found: {**found, **counters})
 
     # -- shutting down -------------------------------------------------------
 
@@ -1036,7 +744,7 @@ class ChatStore:
                     pass
             self._unlock()
             return defer.succeed(None)
-        d = defer.Deferred()
+        d: defer.Deferred = defer.Deferred()
         if self._close_waiters is None:
             self._close_waiters = []
             self._queue.append(_STOP)
@@ -1139,6 +847,7 @@ class ChatStore:
 
     def _run(self) -> None:
         conn = self._conn
+        assert conn is not None, "the writer runs on the connection start() opened"
         queue, wake, urgent = self._queue, self._wake, self._urgent
         interval = self.batch_interval
         monotonic = time.monotonic
@@ -1209,7 +918,7 @@ class ChatStore:
                     try:
                         found, _, more = self._transaction(conn, [item], report)
                     except sqlite3.Error as failed:
-                        if item.fn in _CHANGES:
+                        if item.fn in queries.CHANGES:
                             report.changes_lost += 1
                         if item.deferred is not None:
                             results.append((item.deferred, False, StoreError(
@@ -1276,7 +985,7 @@ class ChatStore:
                 except sqlite3.Error as e:
                     if not conn.in_transaction:
                         raise
-                    if item.fn in _CHANGES:
+                    if item.fn in queries.CHANGES:
                         report.changes_lost += 1
                         if report.error is None:
                             report.error = e
@@ -1304,7 +1013,7 @@ class ChatStore:
         bad = 0
         conn.execute("SAVEPOINT lines")
         try:
-            conn.executemany(_INSERT_LINE, rows)
+            conn.executemany(queries.INSERT_LINE, rows)
         except sqlite3.OperationalError:
             raise
         except (sqlite3.Error, ValueError, TypeError, UnicodeError, OverflowError):
@@ -1312,7 +1021,7 @@ class ChatStore:
             conn.execute("ROLLBACK TO lines")
             for row in rows:
                 try:
-                    conn.execute(_INSERT_LINE, row)
+                    conn.execute(queries.INSERT_LINE, row)
                 except sqlite3.OperationalError:
                     raise
                 except (sqlite3.Error, ValueError, TypeError, UnicodeError, OverflowError):
@@ -1337,7 +1046,7 @@ class ChatStore:
         elif state.rooms is None:
             state.rooms = sorted(self._dirty)
             self._dirty.clear()
-        deadline = time.monotonic() + PRUNE_STEP_SECONDS
+        deadline = time.monotonic() + self.prune_step_seconds
         while state.rooms:
             room_key = state.rooms[-1]
             row = conn.execute("SELECT id FROM history WHERE room_key = ? ORDER BY id DESC"
@@ -1346,10 +1055,10 @@ class ChatStore:
                 state.rooms.pop()
                 continue
             # Delete the oldest rows up to the newest one beyond the limit,
-            # at most PRUNE_CHUNK at a time.
+            # at most prune_chunk at a time.
             bound = conn.execute("SELECT id FROM history WHERE room_key = ? AND id <= ?"
                                  " ORDER BY id LIMIT 1 OFFSET ?",
-                                 (room_key, row[0], PRUNE_CHUNK - 1)).fetchone()
+                                 (room_key, row[0], self.prune_chunk - 1)).fetchone()
             upto = row[0] if bound is None else bound[0]
             state.deleted += conn.execute("DELETE FROM history WHERE room_key = ? AND id <= ?",
                                           (room_key, upto)).rowcount
@@ -1370,236 +1079,3 @@ class _PruneState:
         self.deleted = 0
 
 
-# -- operations run on the writer thread ------------------------------------
-
-def _nothing(conn: sqlite3.Connection) -> None:
-    return None
-
-
-def _account(row) -> Optional[Account]:
-    return Account(*row) if row is not None else None
-
-
-def _get_account(conn: sqlite3.Connection, key: str) -> Optional[Account]:
-    return _account(conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE key = ?",
-                                 (key,)).fetchone())
-
-
-def _create_account(conn: sqlite3.Connection, key: str, name: str, password_hash: str,
-                    when: float) -> Account:
-    try:
-        conn.execute("INSERT INTO accounts (key, name, password_hash, created)"
-                     " VALUES (?, ?, ?, ?)", (key, name, password_hash, when))
-    except sqlite3.IntegrityError:
-        raise AccountExists(f"The name {name!r} is already registered.") from None
-    return Account(key, name, password_hash, when, None)
-
-
-def _set_password(conn: sqlite3.Connection, key: str, password_hash: str) -> bool:
-    return conn.execute("UPDATE accounts SET password_hash = ? WHERE key = ?",
-                        (password_hash, key)).rowcount == 1
-
-
-def _delete_account(conn: sqlite3.Connection, key: str) -> bool:
-    conn.execute("DELETE FROM offline WHERE recipient_key = ?", (key,))
-    return conn.execute("DELETE FROM accounts WHERE key = ?", (key,)).rowcount == 1
-
-
-def _record_login(conn: sqlite3.Connection, key: str, when: float) -> None:
-    conn.execute("UPDATE accounts SET last_seen = ? WHERE key = ?", (when, key))
-
-
-def _set_topic(conn: sqlite3.Connection, room_key: str, topic: str, set_by: str,
-               when: float) -> None:
-    if topic:
-        conn.execute("INSERT OR REPLACE INTO topics VALUES (?, ?, ?, ?)",
-                     (room_key, topic, set_by, when))
-    else:
-        conn.execute("DELETE FROM topics WHERE room_key = ?", (room_key,))
-
-
-def _history(conn: sqlite3.Connection, room_key: str, limit: int,
-             before_id: Optional[int]) -> List[HistoryLine]:
-    if before_id is None:
-        rows = conn.execute("SELECT id, at, kind, sender, text FROM history"
-                            " WHERE room_key = ? ORDER BY id DESC LIMIT ?",
-                            (room_key, limit)).fetchall()
-    else:
-        rows = conn.execute("SELECT id, at, kind, sender, text FROM history"
-                            " WHERE room_key = ? AND id < ? ORDER BY id DESC LIMIT ?",
-                            (room_key, before_id, limit)).fetchall()
-    rows.reverse()
-    return [HistoryLine(*row) for row in rows]
-
-
-def _last_line_id(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT max(id) FROM history").fetchone()[0] or 0
-
-
-def _queue_offline(conn: sqlite3.Connection, recipient_key: str, sender: str,
-                   text: str, when: float, action: bool) -> None:
-    # The cap was checked against ChatStore.offline_waiting when queued.
-    conn.execute("INSERT INTO offline (recipient_key, at, sender, text, action)"
-                 " VALUES (?, ?, ?, ?, ?)", (recipient_key, when, sender, text, int(action)))
-
-
-def _take_offline(conn: sqlite3.Connection, recipient_key: str) -> List[OfflineMessage]:
-    rows = conn.execute("SELECT id, at, sender, text, action FROM offline"
-                        " WHERE recipient_key = ? ORDER BY id", (recipient_key,)).fetchall()
-    if rows:
-        conn.execute("DELETE FROM offline WHERE recipient_key = ? AND id <= ?",
-                     (recipient_key, rows[-1][0]))
-    return [OfflineMessage(at, sender, text, bool(action))
-            for _, at, sender, text, action in rows]
-
-
-#: The operations that change what is stored (counted when a batch loses them).
-_CHANGES = frozenset({_create_account, _set_password, _delete_account, _record_login,
-                      _set_topic, _queue_offline})
-
-
-# -- admin look-ups, run on the reader thread ------------------------------
-
-def _like(text: str) -> str:
-    """A LIKE pattern (with ESCAPE '\\') matching strings that contain C{text}."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _accounts(conn: sqlite3.Connection, pattern: Optional[str], limit: int) -> List[Account]:
-    if pattern:
-        rows = conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE key LIKE ?"
-                            " ESCAPE '\\' ORDER BY key LIMIT ?", (_like(pattern), limit))
-    else:
-        rows = conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY key LIMIT ?",
-                            (limit,))
-    return [Account(*row) for row in rows]
-
-
-def _account_info(conn: sqlite3.Connection, key: str) -> Optional[AccountInfo]:
-    account = _get_account(conn, key)
-    if account is None:
-        return None
-    pending = conn.execute("SELECT count(*) FROM offline WHERE recipient_key = ?",
-                           (key,)).fetchone()[0]
-    said = conn.execute("SELECT count(*) FROM history WHERE sender = ? COLLATE NOCASE"
-                        " AND kind IN ('say', 'act')", (account.name,)).fetchone()[0]
-    return AccountInfo(account, pending, said)
-
-
-def _search_history(conn: sqlite3.Connection, text: Optional[str], room_key: Optional[str],
-                    sender: Optional[str], limit: int,
-                    before_id: Optional[int]) -> List[FoundLine]:
-    where, args = [], []  # type: List[str], List[Any]
-    if text:
-        where.append("text LIKE ? ESCAPE '\\'")
-        args.append(_like(text))
-    if room_key is not None:
-        where.append("room_key = ?")
-        args.append(room_key)
-    if sender:
-        where.append("sender = ? COLLATE NOCASE")
-        args.append(sender)
-    if before_id is not None:
-        where.append("id < ?")
-        args.append(before_id)
-    clause = ("WHERE " + " AND ".join(where)) if where else ""
-    rows = conn.execute(f"SELECT id, room_key, at, kind, sender, text FROM history {clause}"
-                        " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
-    rows.reverse()
-    return [FoundLine(*row) for row in rows]
-
-
-def _history_upto(conn: sqlite3.Connection, room_key: str, limit: int,
-                  upto: Optional[int]) -> List[HistoryLine]:
-    if upto is None:
-        return _history(conn, room_key, limit, None)
-    return _history(conn, room_key, limit, upto + 1)
-
-
-def _history_rooms(conn: sqlite3.Connection) -> List[RoomHistory]:
-    return [RoomHistory(*row) for row in conn.execute(
-        "SELECT room_key, count(*), min(at), max(at) FROM history"
-        " GROUP BY room_key ORDER BY room_key")]
-
-
-def _stats(conn: sqlite3.Connection) -> Dict[str, int]:
-    def count(sql: str) -> int:
-        return conn.execute(sql).fetchone()[0]
-
-    return {
-        "accounts": count("SELECT count(*) FROM accounts"),
-        "history_lines": count("SELECT count(*) FROM history"),
-        "rooms_with_history": count("SELECT count(DISTINCT room_key) FROM history"),
-        "offline_messages": count("SELECT count(*) FROM offline"),
-        "topics": count("SELECT count(*) FROM topics"),
-        "file_bytes": count("PRAGMA page_count") * count("PRAGMA page_size"),
-    }
-
-
-class _Reader:
-    """
-    One thread with its own read-only connection, opened on first use, for
-    the admin look-ups: a slow scan there never holds up the writer.
-    """
-
-    def __init__(self, path: str, reactor) -> None:
-        self.path = path
-        self._reactor = reactor
-        self._queue: collections.deque = collections.deque()
-        self._wake = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-        self._conn: Optional[sqlite3.Connection] = None
-        self._stopped = False
-
-    def submit(self, fn: Callable, args: tuple) -> defer.Deferred:
-        """Run C{fn(conn, *args)} on the reader thread; fire with its result."""
-        d = defer.Deferred()
-        self._queue.append((fn, args, d))
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="chatservice-store-reader",
-                                            daemon=True)
-            self._thread.start()
-        self._wake.set()
-        return d
-
-    def stop(self) -> None:
-        """Stop the thread (interrupting a running query); queued reads fail."""
-        self._stopped = True
-        interrupt = getattr(self._conn, "interrupt", None)  # not in PyPy's sqlite3
-        if interrupt is not None:
-            try:
-                interrupt()
-            except Exception:  # closed meanwhile
-                pass
-        self._wake.set()
-
-    def _run(self) -> None:
-        queue = self._queue
-        try:
-            while True:
-                self._wake.wait()
-                self._wake.clear()
-                while queue:
-                    fn, args, d = queue.popleft()
-                    if self._stopped:
-                        ok, value = False, StoreError("the database is closed")
-                    else:
-                        try:
-                            if self._conn is None:
-                                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT,
-                                                       check_same_thread=False)
-                                conn.execute("PRAGMA query_only = ON")
-                                self._conn = conn
-                            ok, value = True, fn(self._conn, *args)
-                        except Exception as e:
-                            ok, value = False, (e if not isinstance(e, sqlite3.Error)
-                                                else StoreError(f"reading {self.path} "
-                                                                f"failed ({e})"))
-                    self._reactor.callFromThread(
-                        d.callback if ok else d.errback, value)
-                if self._stopped:
-                    return
-        finally:
-            if self._conn is not None:
-                self._conn.close()

@@ -124,6 +124,9 @@ class ChatCommands:
         def error(self, text: str) -> None: ...
         def disconnect(self, reason: str) -> None: ...
         def report(self, d: Deferred) -> Deferred: ...
+        def charge(self, lines: int) -> float: ...
+        def refund(self, lines: int) -> None: ...
+        address: Optional[str]
         def show_history(self, room: Room, count: int, asked: bool = False) -> None: ...
 
     # -- the table ----------------------------------------------------------
@@ -428,11 +431,12 @@ class ChatCommands:
         """
         count = HISTORY_LINES
         if arg:
-            count = parse_count(arg)
-            if count is None or not 0 < count <= MAX_HISTORY_LINES:
+            asked = parse_count(arg)
+            if asked is None or not 0 < asked <= MAX_HISTORY_LINES:
                 raise CommandUsageError(
                     f"Usage: /history [N], where N is a number of lines from 1 to "
                     f"{MAX_HISTORY_LINES}. Type /help history for more.")
+            count = asked
         room = self.chat.current_room(self.user)
         self._require_accounts("Room history is")
         limits = self.chat.limits

@@ -23,10 +23,6 @@ from .render import ERROR, INFO, LINE_RENDERER, day_stamp, history_text, timesta
 from .render import line as encode_line
 from .telnet import TelnetFilter
 
-#: Wrong passwords for a registered name before the connection is closed.
-MAX_PASSWORD_TRIES = 3
-#: Seconds between a wrong password and the next try.
-PASSWORD_RETRY_DELAY = 2.0
 
 _HINTS = {
     errors.InvalidName: "Please choose another name.",
@@ -414,11 +410,12 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self._password_failures += 1
         self.log.info("wrong password for {name} from {peer}",
                       name=self._pending_name, peer=self.peer)
-        if self._password_failures >= MAX_PASSWORD_TRIES:
+        if self._password_failures >= self.chat.limits.password_tries:
             self.chat.count_disconnect(counters.PASSWORDS)
             self.disconnect("Too many wrong passwords. Goodbye!")
             return
-        self._retry = self.clock.callLater(PASSWORD_RETRY_DELAY, self._ask_again)
+        self._retry = self.clock.callLater(self.chat.limits.password_retry_delay,
+                                           self._ask_again)
 
     def _ask_again(self) -> None:
         self._retry = None
@@ -481,7 +478,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
             tag = room.display
             out = [encode_line(f"{INFO}History of {tag}, last "
                          f"{count} line{'s' if count != 1 else ''}:")]
-            stamps: dict = {}
+            stamps = {}
             for line in lines:
                 second = int(line.when)
                 stamp = stamps.get(second)
