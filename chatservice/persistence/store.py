@@ -714,6 +714,7 @@ class ChatStore:
             "writes_dropped": self.writes_dropped,
             "offline_dropped": self.offline_dropped,
             "batches": self.batches,
+            "batches_failed": self.batches_failed,
             "writer_busy_seconds": round(self.busy_seconds, 3),
             "queued": len(self._queue),
         }
