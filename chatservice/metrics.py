@@ -29,7 +29,7 @@ from .looplag import LoopLagMonitor
 #: The prefix of every chatservice metric.
 PREFIX = "chatservice"
 #: The front ends shown even with no connection (their gauges read 0).
-FRONTENDS = ("line",)
+FRONTENDS = ("line", "irc")
 
 
 def _histogram(name: str, documentation: str, histogram: Histogram) -> HistogramMetricFamily:

@@ -13,6 +13,7 @@ from twisted.python import usage
 
 from .core.chat import DEFAULT_ROOM, DEFAULT_SERVER_NAME, Chat
 from .core.limits import REPLAY_LINES
+from .frontends.irc.factory import PING_INTERVAL, PING_TIMEOUT, IRCFactory
 from .frontends.line.factory import ChatFactory
 from .persistence import remember
 from .core import limits as L
@@ -189,6 +190,12 @@ class Options(AdminOptions, usage.Options):
          "Serve /metrics (Prometheus), /healthz and /readyz over HTTP on this "
          "endpoint, for example tcp:9100 (127.0.0.1 only unless an interface "
          "is named) or unix:/run/chat-metrics.sock. Off unless given."],
+        ["irc-ping-interval", None, PING_INTERVAL,
+         "Seconds of silence from an IRC client before the server PINGs it.",
+         _seconds],
+        ["irc-ping-timeout", None, PING_TIMEOUT,
+         "Seconds a PINGed IRC client has to answer before it is "
+         "disconnected.", _positive_float],
         ["listen-backlog", None, L.LISTEN_BACKLOG,
          "Connections the kernel queues for each tcp, ssl or unix --port "
          "until the server accepts them (a --port with its own backlog= "
@@ -205,18 +212,34 @@ class Options(AdminOptions, usage.Options):
     def __init__(self) -> None:
         super().__init__()
         self["ports"] = []
+        self["irc-ports"] = []
 
-    def opt_port(self, description: str) -> None:
-        """Add a listening endpoint; replaced by the help text below."""
+    @staticmethod
+    def _check_endpoint(option: str, description: str) -> None:
         try:
             # A reactor is not needed to parse a description; this catches
             # typos and missing certificate files before anything starts.
             endpoints.serverFromString(None, description)
         except Exception as e:
             raise usage.UsageError(
-                f"--port {description!r} is not a usable endpoint ({e}). "
+                f"{option} {description!r} is not a usable endpoint ({e}). "
                 "Examples: tcp:8123, tcp:8123:interface=127.0.0.1, unix:/tmp/chat.sock"
             ) from None
+
+    def opt_irc_port(self, description: str) -> None:
+        """Add an IRC listening endpoint; replaced by the help text below."""
+        self._check_endpoint("--irc-port", description)
+        self["irc-ports"].append(description)
+
+    opt_irc_port.__doc__ = (
+        "Where IRC clients connect, as a Twisted endpoint description: "
+        "tcp:6667, tcp:6667:interface=127.0.0.1, ssl:6697:privateKey=key.pem:"
+        "certKey=cert.pem. May be given more than once. [default: no IRC]"
+    )
+
+    def opt_port(self, description: str) -> None:
+        """Add a listening endpoint; replaced by the help text below."""
+        self._check_endpoint("--port", description)
         self["ports"].append(description)
 
     opt_port.__doc__ = (
@@ -333,7 +356,8 @@ def running_as(user: Optional[Tuple[Optional[int], Optional[int]]]) -> Iterator[
 def makeService(options: Options, reactor=None) -> MultiService:
     """
     Build the chat: a L{ChatService} owning the L{Chat}, and one listening
-    service per C{--port} with the line protocol's L{ChatFactory}.  The
+    service per C{--port} with the line protocol's L{ChatFactory} and per
+    C{--irc-port} with the IRC front end's L{IRCFactory}.  The
     chat and the factory are the returned service's C{chat} and
     C{factory} attributes.
 
@@ -389,6 +413,15 @@ def makeService(options: Options, reactor=None) -> MultiService:
         endpoint = endpoints.serverFromString(
             reactor, with_backlog(description, options["listen-backlog"]))
         ListeningService(endpoint, factory, description).setServiceParent(top)
+    if options["irc-ports"]:
+        irc_factory = IRCFactory(chat, ping_interval=options["irc-ping-interval"],
+                                 ping_timeout=options["irc-ping-timeout"])
+        top.irc_factory = irc_factory  # type: ignore[attr-defined]
+        for description in options["irc-ports"]:
+            endpoint = endpoints.serverFromString(
+                reactor, with_backlog(description, options["listen-backlog"]))
+            ListeningService(endpoint, irc_factory, description,
+                             option="--irc-port").setServiceParent(top)
     try:
         admin = make_admin_service(options, chat, reactor, host_key=host_key)
     except AdminSetupError as e:
@@ -396,6 +429,7 @@ def makeService(options: Options, reactor=None) -> MultiService:
     if admin is not None:
         admin.setServiceParent(top)
     if options.get("metrics-port"):
+        frontends = ("line", "irc") if options["irc-ports"] else ("line",)
         MetricsService(endpoints.serverFromString(reactor, options["metrics-port"]),
-                       options["metrics-port"], chat).setServiceParent(top)
+                       options["metrics-port"], chat, frontends).setServiceParent(top)
     return top

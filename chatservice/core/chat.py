@@ -250,7 +250,7 @@ class Chat:
         del self.users[user.key]
         self.user_index.discard(user.key)
         if not self.shutting_down:  # at shutdown, N quits to N users is N squared
-            event = events.Quit(user.name, sanitize(reason))
+            event = events.Quit(user.name, sanitize(reason), self.clock.seconds())
             for other in neighbours:
                 other.client.deliver(event)
         self.log.info("quit {name} ({reason})", name=user.name,
@@ -316,7 +316,7 @@ class Chat:
                 pending.renamed.append((old_name, name))
                 busy.append(room)
         neighbours.discard(user)
-        event = events.Renamed(old_name, name)
+        event = events.Renamed(old_name, name, self.clock.seconds())
         for other in neighbours:
             if not any(other in room for room in busy):
                 other.client.deliver(event)
@@ -331,6 +331,7 @@ class Chat:
         stored = self._stored_topics.get(room.key)
         if stored is not None:
             room.topic, room.topic_set_by = stored.topic, stored.set_by
+            room.topic_set_at = getattr(stored, "set_at", 0.0)
         self.rooms[room.key] = room
         self.room_index.add(room)
         return room
@@ -375,7 +376,8 @@ class Chat:
         user.focus(room)
         self.log.info("join {name} {room}", name=user.name, room=room.display)
         if not self.notices.arrived_or_left(room, user.name, joined=True):
-            room.broadcast(events.Joined(room.name, user.name), exclude=user)
+            room.broadcast(events.Joined(room.name, user.name, self.clock.seconds()),
+                           exclude=user)
         return room, True
 
     def leave(self, user: User, raw_room: Optional[str] = None,
@@ -397,7 +399,8 @@ class Chat:
             self._remove_member(room, user)
         else:
             self._remove_member(room, user)
-            room.broadcast(events.Left(room.name, user.name, sanitize(reason)))
+            room.broadcast(events.Left(room.name, user.name, sanitize(reason),
+                                       self.clock.seconds()))
         self.log.info("leave {name} {room}", name=user.name, room=room.display)
         return room
 
@@ -416,9 +419,12 @@ class Chat:
                 self.recent.forget(room.key)
             self.log.info("room {room} closed: empty", room=room.display)
 
-    def set_topic(self, user: User, raw_topic: str) -> Room:
-        """Set the topic of C{user}'s current room and tell its members."""
-        room = self.current_room(user)
+    def set_topic(self, user: User, raw_topic: str, room: Optional[Room] = None) -> Room:
+        """
+        Set the topic of C{room} (default: C{user}'s current room), which
+        C{user} must be in, and tell its members.
+        """
+        room = self.current_room(user) if room is None else self.member_room(user, room)
         topic = sanitize(raw_topic)
         if len(topic) > self.limits.max_topic_length:
             raise errors.InvalidText(
@@ -427,7 +433,8 @@ class Chat:
         charge_busy_room(room, self.limits, self.clock)
         room.topic = topic
         room.topic_set_by = user.name
-        room.broadcast(events.TopicChanged(room.name, user.name, topic))
+        room.topic_set_at = self.clock.seconds()
+        room.broadcast(events.TopicChanged(room.name, user.name, topic, self.clock.seconds()))
         if self.store is not None:
             now = self.clock.seconds()
             self.store.set_topic(room.key, topic, user.name, now)
@@ -440,6 +447,12 @@ class Chat:
         room = user.current
         if room is None:
             raise errors.NotInRoom("You are not in any room.")
+        return room
+
+    def member_room(self, user: User, room: Room) -> Room:
+        """Return C{room} if C{user} is in it, or raise L{errors.NotInRoom}."""
+        if user not in room:
+            raise errors.NotInRoom(f"You are not in {room.display}.")
         return room
 
     def close_room(self, raw_room: str, reason: str = "") -> Room:
@@ -461,24 +474,30 @@ class Chat:
 
     # -- talking --------------------------------------------------------------
 
-    def say(self, user: User, raw_text: str, action: bool = False) -> Room:
+    def say(self, user: User, raw_text: str, action: bool = False,
+            room: Optional[Room] = None) -> Room:
         """
-        Relay C{raw_text} from C{user} to the other members of their current
-        room (as an action when C{action} is true).
+        Relay C{raw_text} from C{user} to the other members of C{room}
+        (default: their current room; IRC names the channel of every
+        message), as an action when C{action} is true.
         """
-        room = user.current
         if room is None:
-            raise errors.NotInRoom("You are not in any room.")
+            room = user.current
+            if room is None:
+                raise errors.NotInRoom("You are not in any room.")
+        else:
+            self.member_room(user, room)
         text = sanitize(raw_text)
         if not text:
             raise errors.InvalidText("There is nothing to say.")
         charge_busy_room(room, self.limits, self.clock)
-        event = (events.Acted if action else events.Said)(room.name, user.name, text)
+        now = self.clock.seconds()
+        event = (events.Acted if action else events.Said)(room.name, user.name, text, now)
         self.lines_said[counters.ACT if action else counters.SAY] += 1
         room.broadcast(event, exclude=user)
         recent = self.recent
         if recent is not None:
-            recent.record(room.key, self.clock.seconds(),
+            recent.record(room.key, now,
                           "act" if action else "say", user.name, text)
         return room
 
@@ -558,7 +577,8 @@ class Chat:
             self.lines_said[counters.PRIVATE] += 1
             return store.queue_offline(key, user.name, text, self.clock.seconds(),
                                        action).addCallback(kept)
-        target.client.deliver(events.Private(user.name, target.name, text, action))
+        target.client.deliver(events.Private(user.name, target.name, text, action,
+                                             self.clock.seconds()))
         self.lines_said[counters.PRIVATE] += 1
         return target
 

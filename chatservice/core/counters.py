@@ -16,14 +16,17 @@ FLOOD = "flood"
 LONG_LINES = "long_lines"
 #: A logged-in user sent nothing for C{--idle-timeout}.
 IDLE = "idle"
-#: A newcomer chose no name within C{--login-timeout}.
+#: A newcomer chose no name within C{--login-timeout} (an IRC client did not register).
 LOGIN_TIMEOUT = "login_timeout"
+#: An IRC client did not answer a PING within C{--irc-ping-timeout}.
+PING_TIMEOUT = "ping_timeout"
 #: Too many wrong passwords for a registered name.
 PASSWORDS = "passwords"
 #: An operator kicked the user.
 KICKED = "kicked"
 #: Why the server closed a connection (those the client closed are not counted here).
-DISCONNECTS = (SENDQ, FLOOD, LONG_LINES, IDLE, LOGIN_TIMEOUT, PASSWORDS, KICKED)
+DISCONNECTS = (SENDQ, FLOOD, LONG_LINES, IDLE, LOGIN_TIMEOUT, PING_TIMEOUT, PASSWORDS,
+               KICKED)
 
 #: A line said to a room, an action (C{/me}), a private message (C{/msg}).
 SAY, ACT, PRIVATE = "say", "act", "private"

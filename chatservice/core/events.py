@@ -3,7 +3,9 @@ What happens in the chat, as plain data.
 
 The core produces these events; each front end (the line protocol today,
 IRC or a web page later) decides how to show them.  An event is frozen and
-holds only names, text and times, never a live user or room: it means the
+holds only names, text and times (C{when}: the clock time the core saw
+it happen, for front ends that show it, such as IRC's server-time; 0 when
+a test builds an event by hand), never a live user or room: it means the
 same thing whenever it is rendered (after a rename, say), and it can be
 serialised as it is (C{event._asdict()}) to travel to another process.
 
@@ -20,6 +22,7 @@ class Said(NamedTuple):
     room: str
     sender: str
     text: str
+    when: float = 0.0
 
 
 class Acted(NamedTuple):
@@ -28,6 +31,7 @@ class Acted(NamedTuple):
     room: str
     sender: str
     text: str
+    when: float = 0.0
 
 
 class Joined(NamedTuple):
@@ -35,6 +39,7 @@ class Joined(NamedTuple):
 
     room: str
     user: str
+    when: float = 0.0
 
 
 class Left(NamedTuple):
@@ -43,6 +48,7 @@ class Left(NamedTuple):
     room: str
     user: str
     reason: str
+    when: float = 0.0
 
 
 class Presence(NamedTuple):
@@ -65,6 +71,7 @@ class TopicChanged(NamedTuple):
     room: str
     user: Optional[str]
     topic: str
+    when: float = 0.0
 
 
 class RoomClosed(NamedTuple):
@@ -79,6 +86,7 @@ class Renamed(NamedTuple):
 
     old_name: str
     new_name: str
+    when: float = 0.0
 
 
 class Quit(NamedTuple):
@@ -86,6 +94,7 @@ class Quit(NamedTuple):
 
     user: str
     reason: str
+    when: float = 0.0
 
 
 class Private(NamedTuple):
@@ -95,6 +104,7 @@ class Private(NamedTuple):
     recipient: str
     text: str
     action: bool = False
+    when: float = 0.0
 
 
 class Announcement(NamedTuple):

@@ -23,6 +23,8 @@ class Room:
     @ivar name: the name as first created, without C{#}.
     @ivar key: the normalised name under which it is unique.
     @ivar topic: the topic, or an empty string.
+    @ivar topic_set_by: who set it (an empty string if unknown).
+    @ivar topic_set_at: when it was set (0 if unknown).
     @ivar members: the users in the room, by key, in order of arrival.
     @ivar persistent: a persistent room stays when its last member leaves.
     @ivar plan: the members' writers, grouped for broadcasts.
@@ -39,6 +41,7 @@ class Room:
         self.key = name_key(name)
         self.topic = topic
         self.topic_set_by = ""
+        self.topic_set_at = 0.0
         self.persistent = persistent
         self.created_at = created_at
         self.members: Dict[str, "User"] = {}

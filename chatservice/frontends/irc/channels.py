@@ -1,0 +1,201 @@
+"""
+The channel commands of IRC: JOIN, PART, TOPIC, NAMES, LIST and MODE, and
+the history replayed on JOIN.  Channels are rooms: C{#games} is room
+C{games}.
+"""
+
+from typing import TYPE_CHECKING
+
+from twisted.words.protocols import irc
+
+from ...core import errors
+from ...core.limits import MAX_LISTED
+from ...core.text import sanitize
+from .base import ConnectionBase
+from .wire import RPL_TOPICWHOTIME, message, split_params
+
+if TYPE_CHECKING:
+    from ...core.room import Room
+
+#: Most targets one JOIN, PART, NAMES, LIST, PRIVMSG or WHOIS may name (TARGMAX).
+MAX_TARGETS = 10
+
+
+class ChannelCommands(ConnectionBase):
+    """JOIN, PART, TOPIC, NAMES, LIST and MODE (mixed into the protocol)."""
+
+    # -- channels -----------------------------------------------------------------
+
+    def irc_JOIN(self, msg) -> None:
+        """JOIN #a,#b [keys] (keys are ignored: no room has one); JOIN 0 parts all."""
+        if msg.params[0] == "0":
+            for room in list(self.user.rooms.values()):
+                self.chat.leave(self.user, room.name)
+                self.send_line(message(self.me(), "PART", room.display))
+            return
+        for name in msg.params[0].split(",")[:MAX_TARGETS]:
+            if not name.startswith("#"):
+                self.reply(irc.ERR_NOSUCHCHANNEL, name, "Channel names start with #")
+                continue
+            try:
+                room, entered = self.chat.join(self.user, name)
+            except errors.InvalidRoomName as e:
+                self.reply(irc.ERR_NOSUCHCHANNEL, name, str(e))
+                continue
+            except (errors.TooManyRooms, errors.ServerRoomsFull) as e:
+                self.reply(irc.ERR_TOOMANYCHANNELS, name, str(e))
+                continue
+            if entered:
+                self.send_line(message(self.me(), "JOIN", room.display))
+                if room.topic:
+                    self.send_topic(room)
+                self.send_names(room)
+                self.replay_history(room)
+
+    def irc_PART(self, msg) -> None:
+        """PART #a,#b [reason]."""
+        reason = msg.params[1] if len(msg.params) > 1 else ""
+        for name in msg.params[0].split(",")[:MAX_TARGETS]:
+            room = self.find_channel(name)
+            if room is None:
+                self.reply(irc.ERR_NOSUCHCHANNEL, name, "No such channel")
+            elif self.user not in room:
+                self.reply(irc.ERR_NOTONCHANNEL, room.display, "You're not on that channel")
+            else:
+                self.chat.leave(self.user, room.name, sanitize(reason))
+                params = (room.display, sanitize(reason)) if sanitize(reason) else (room.display,)
+                self.send_line(message(self.me(), "PART", *params))
+
+    def irc_TOPIC(self, msg) -> None:
+        """TOPIC #room (show it) or TOPIC #room :text (set it; empty clears)."""
+        room = self.find_channel(msg.params[0])
+        if room is None:
+            self.reply(irc.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
+            return
+        if len(msg.params) == 1:
+            if room.topic:
+                self.send_topic(room)
+            else:
+                self.reply(irc.RPL_NOTOPIC, room.display, "No topic is set")
+            return
+        if self.user not in room:
+            self.reply(irc.ERR_NOTONCHANNEL, room.display, "You're not on that channel")
+            return
+        try:
+            self.chat.set_topic(self.user, msg.params[1], room=room)
+        except (errors.InvalidText, errors.RoomBusy) as e:
+            self.notice(f"The topic of {room.display} was not changed: {e}")
+
+    def send_topic(self, room: "Room") -> None:
+        """332 and (when known) 333 for C{room}."""
+        self.reply(irc.RPL_TOPIC, room.display, room.topic)
+        if room.topic_set_by:
+            self.reply(RPL_TOPICWHOTIME, room.display, room.topic_set_by,
+                       str(int(room.topic_set_at)))
+
+    def send_names(self, room: "Room") -> None:
+        """353 (as many as the members need) and 366 for C{room}."""
+        names = [member.name for member in room.members.values()]
+        prefix = f":{self.server} 353 {self.user.name} = {room.display} :"
+        for chunk in split_params(names, prefix):
+            self.reply(irc.RPL_NAMREPLY, "=", room.display, chunk)
+        self.reply(irc.RPL_ENDOFNAMES, room.display, "End of /NAMES list")
+
+    def irc_NAMES(self, msg) -> None:
+        """NAMES [#a,#b]: the members of each channel (none given: the client's own)."""
+        if not msg.params:
+            for room in list(self.user.rooms.values()):
+                self.send_names(room)
+            self.reply(irc.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+            return
+        for name in msg.params[0].split(",")[:MAX_TARGETS]:
+            room = self.find_channel(name)
+            if room is None:
+                self.reply(irc.RPL_ENDOFNAMES, name, "End of /NAMES list")
+            else:
+                self.send_names(room)
+
+    def irc_LIST(self, msg) -> None:
+        """LIST [#a,#b]: channels with their member counts and topics (the largest first)."""
+        self.reply(irc.RPL_LISTSTART, "Channel", "Users  Name")
+        if msg.params and msg.params[0]:
+            rooms = [room for room in (self.find_channel(name) for name in
+                                       msg.params[0].split(",")[:MAX_TARGETS])
+                     if room is not None]
+        else:
+            rooms = self.chat.room_index.largest(MAX_LISTED)
+            more = len(self.chat.rooms) - len(rooms)
+            if more > 0:
+                self.notice(f"Only the {len(rooms)} largest channels are listed; "
+                            f"{more:,} more exist. Ask for one with LIST #name.")
+        for room in rooms:
+            self.reply(irc.RPL_LIST, room.display, str(len(room)), room.topic)
+        self.reply(irc.RPL_LISTEND, "End of /LIST")
+
+    def irc_MODE(self, msg) -> None:
+        """
+        MODE #room or MODE nick: the modes (+n for every channel: only its
+        members may talk in it; none for users).  Nobody is a channel
+        operator, so nothing can be changed yet.
+        """
+        target = msg.params[0]
+        if target.startswith("#"):
+            room = self.find_channel(target)
+            if room is None:
+                self.reply(irc.ERR_NOSUCHCHANNEL, target, "No such channel")
+            elif len(msg.params) == 1:
+                self.reply(irc.RPL_CHANNELMODEIS, room.display, "+n")
+            elif msg.params[1].strip("+-") == "b":
+                self.reply(irc.RPL_ENDOFBANLIST, room.display, "End of channel ban list")
+            elif all(letter in "+-n" for letter in msg.params[1]):
+                self.reply(irc.ERR_CHANOPRIVSNEEDED, room.display,
+                           "You're not channel operator (nobody is on this server yet)")
+            else:
+                unknown = next(ch for ch in msg.params[1] if ch not in "+-n")
+                self.reply(irc.ERR_UNKNOWNMODE, unknown, "is unknown mode char to me")
+            return
+        try:
+            user = self.chat.find_user(target)
+        except errors.NoSuchUser:
+            self.reply(irc.ERR_NOSUCHNICK, target, "No such nick/channel")
+            return
+        if user is not self.user:
+            self.reply(irc.ERR_USERSDONTMATCH, "Cant change mode for other users")
+        elif len(msg.params) == 1:
+            self.reply(irc.RPL_UMODEIS, "+")
+        else:
+            self.reply(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag (there are no user modes)")
+
+    # -- history --------------------------------------------------------------------
+
+    def replay_history(self, room: "Room") -> None:
+        """
+        The room's last C{--replay-lines} lines after a JOIN: with the
+        C{batch} capability as a C{chathistory} batch of the lines as they
+        were said (with their times under C{server-time}); without it, as
+        NOTICEs from the server to the channel, each marked with its time,
+        so that no client takes them for lines said now.
+        """
+        count = self.chat.replay_lines
+        if not count:
+            return
+        channel = room.display
+        batched = "batch" in self.caps
+
+        def show(lines) -> None:
+            if self.closing or not lines:
+                return
+            renderer = self.renderer
+            if not batched:
+                now = self.clock.seconds()
+                self.send_line(b"".join(renderer.history_notice(line, channel, now)
+                                        for line in lines))
+                return
+            self.batches += 1
+            ref = f"h{self.batches}"
+            out = [message(self.server, "BATCH", f"+{ref}", "chathistory", channel)]
+            out += [renderer.history(line, channel, ref) for line in lines]
+            out.append(message(self.server, "BATCH", f"-{ref}"))
+            self.send_line(b"".join(out))
+
+        self.chat.history(room, count).addCallback(show).addErrback(self._check_failed)

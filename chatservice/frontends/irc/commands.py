@@ -1,0 +1,291 @@
+"""
+The IRC commands: each is an C{irc_<COMMAND>} method, taking the parsed
+L{chatservice.frontends.irc.wire.Message}.  They parse parameters and word
+replies as numerics; the rules are the core's.  L{IRCCommands} holds the
+talking, people and server commands and gathers the channel commands
+(L{chatservice.frontends.irc.channels}) and registration's
+(L{chatservice.frontends.irc.registration}).
+
+Nicks are chat names.
+"""
+
+import time
+from typing import TYPE_CHECKING, List
+
+from twisted.internet import defer
+from twisted.words.protocols import irc
+
+from ...core import errors, events
+from ...core.text import sanitize
+from .channels import MAX_TARGETS, ChannelCommands
+from .registration import RegistrationCommands
+from .render import CTCP
+from .wire import ERR_NICKTOOFAST, RPL_WHOISACCOUNT, message
+
+if TYPE_CHECKING:
+    from ...core.user import User
+
+#: Most nicks one USERHOST may name (RFC 1459).
+MAX_USERHOST = 5
+#: Parameters each command needs at least (others: none).
+MINIMUM_PARAMS = {
+    "USER": 4, "PASS": 1, "CAP": 1, "PING": 1, "JOIN": 1, "PART": 1,
+    "TOPIC": 1, "WHOIS": 1, "MODE": 1, "ISON": 1, "USERHOST": 1,
+}
+
+
+class IRCCommands(ChannelCommands, RegistrationCommands):
+    """Every IRC command (mixed into the protocol)."""
+
+    def find_command(self, name: str):
+        """The handler of command C{name}, or L{None}."""
+        if not name.isalpha():
+            return None
+        return getattr(self, "irc_" + name, None)
+
+    @staticmethod
+    def minimum_params(name: str) -> int:
+        """How many parameters command C{name} needs."""
+        return MINIMUM_PARAMS.get(name, 0)
+
+    # -- talking ------------------------------------------------------------------
+
+    def irc_PRIVMSG(self, msg) -> None:
+        """PRIVMSG target[,target...] :text (CTCP ACTION is /me)."""
+        self.relay(msg, notice=False)
+
+    def irc_NOTICE(self, msg) -> None:
+        """NOTICE target[,target...] :text, relayed as a message (the chat has no notices)."""
+        self.relay(msg, notice=True)
+
+    def relay(self, msg, notice: bool) -> None:
+        """Send a PRIVMSG or NOTICE to each of its targets."""
+        if not msg.params or not msg.params[0]:
+            self.reply(irc.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
+            return
+        if len(msg.params) < 2 or not msg.params[1]:
+            self.reply(irc.ERR_NOTEXTTOSEND, "No text to send")
+            return
+        text, is_action = msg.params[1], False
+        if text.startswith(CTCP):
+            body = text.strip(CTCP)
+            word, _, rest = body.partition(" ")
+            if word.upper() != "ACTION":
+                if not notice:
+                    self.notice(f"CTCP {word.upper()} is not relayed by this server.")
+                return
+            text, is_action = rest, True
+        for target in msg.params[0].split(",")[:MAX_TARGETS]:
+            if target.startswith("#"):
+                self.say_in(target, text, is_action, msg.command)
+            else:
+                self.whisper_to(target, text, is_action, msg.command, notice)
+
+    def say_in(self, name: str, text: str, is_action: bool, command: str) -> None:
+        """Say C{text} in channel C{name}, echoing it back with echo-message."""
+        room = self.find_channel(name)
+        if room is None:
+            self.reply(irc.ERR_NOSUCHNICK, name, "No such nick/channel")
+            return
+        if self.user not in room:
+            self.reply(irc.ERR_CANNOTSENDTOCHAN, room.display,
+                       "Cannot send to channel (you are not in it: JOIN it first)")
+            return
+        try:
+            self.chat.say(self.user, text, action=is_action, room=room)
+        except errors.InvalidText:
+            self.reply(irc.ERR_NOTEXTTOSEND, "No text to send")
+            return
+        except errors.RoomBusy as e:
+            self.reply(irc.ERR_CANNOTSENDTOCHAN, room.display, str(e))
+            return
+        if "echo-message" in self.caps:
+            kind = events.Acted if is_action else events.Said
+            event = kind(room.name, self.user.name, sanitize(text), self.clock.seconds())
+            self.send_line(self.renderer.encode(event, True))
+
+    def whisper_to(self, name: str, text: str, is_action: bool, command: str,
+                   notice: bool) -> None:
+        """Send C{text} privately to C{name} (kept for later if they are registered and away)."""
+        try:
+            target = self.chat.whisper(self.user, name, text, action=is_action)
+        except errors.NoSuchUser:
+            self.reply(irc.ERR_NOSUCHNICK, name, "No such nick/channel")
+            return
+        except errors.InvalidText:
+            self.reply(irc.ERR_NOTEXTTOSEND, "No text to send")
+            return
+        if isinstance(target, defer.Deferred):
+            # Registered and offline: kept for their next login, once stored.
+            def kept(_) -> None:
+                if not self.closing:
+                    self.notice(f"{name} is offline; they will get your message when "
+                                "they next log in.")
+
+            def not_kept(failure) -> None:
+                failure.trap(errors.MailboxFull)
+                if not self.closing:
+                    self.notice(str(failure.value))
+
+            target.addCallbacks(kept, not_kept).addErrback(self._check_failed)
+            return
+        away = getattr(target.client, "away", None)
+        if away and not notice:
+            self.reply(irc.RPL_AWAY, target.name, away)
+        if "echo-message" in self.caps:
+            event = events.Private(self.user.name, target.name, sanitize(text), is_action,
+                                   self.clock.seconds())
+            self.send_line(self.renderer.personal(event, target.name))
+
+    # -- people -------------------------------------------------------------------
+
+    def irc_NICK(self, msg) -> None:
+        """NICK newnick: before registration, the nick asked for; after, a rename."""
+        if not msg.params or not msg.params[0]:
+            self.reply(irc.ERR_NONICKNAMEGIVEN, "No nickname given")
+            return
+        if self.user is None:
+            self.ask_nick(msg.params[0])
+            return
+        new = msg.params[0]
+        if new == self.user.name:
+            return
+        old_source = self.me()
+        try:
+            self.chat.rename(self.user, new)
+        except errors.InvalidName as e:
+            self.reply(irc.ERR_ERRONEUSNICKNAME, new, str(e))
+        except errors.NameTaken as e:
+            self.reply(irc.ERR_NICKNAMEINUSE, new, str(e))
+        except errors.TooManyRenames as e:
+            self.reply(ERR_NICKTOOFAST, new, str(e))
+        else:
+            self.send_line(message(old_source, "NICK", self.user.name))
+
+    def irc_AWAY(self, msg) -> None:
+        """AWAY :message marks you away; AWAY alone marks you back."""
+        text = sanitize(msg.params[0]) if msg.params else ""
+        if text:
+            self.away = text
+            self.reply(irc.RPL_NOWAWAY, "You have been marked as being away")
+        else:
+            self.away = None
+            self.reply(irc.RPL_UNAWAY, "You are no longer marked as being away")
+
+    def _flags(self, user: "User") -> str:
+        return "G" if getattr(user.client, "away", None) else "H"
+
+    def _realname(self, user: "User") -> str:
+        return getattr(user.client, "realname", "") or user.name
+
+    def irc_WHO(self, msg) -> None:
+        """WHO #room or WHO nick: 352 for each user, then 315."""
+        mask = msg.params[0] if msg.params else "*"
+        found: List[tuple] = []
+        if mask.startswith("#"):
+            room = self.find_channel(mask)
+            if room is not None:
+                found = [(room.display, member) for member in room.members.values()]
+        else:
+            user = self.chat.users.get(self._key(mask))
+            if user is not None:
+                rooms = list(user.rooms.values())
+                found = [(rooms[0].display if rooms else "*", user)]
+        for channel, user in found:
+            self.reply(irc.RPL_WHOREPLY, channel, f"~{user.name}", self.renderer.host,
+                       self.server, user.name, self._flags(user),
+                       f"0 {self._realname(user)}")
+        self.reply(irc.RPL_ENDOFWHO, mask, "End of /WHO list")
+
+    def irc_WHOIS(self, msg) -> None:
+        """WHOIS [server] nick[,nick...]: who they are and where."""
+        for nick in msg.params[-1].split(",")[:MAX_TARGETS]:
+            user = self.chat.users.get(self._key(nick))
+            if user is None:
+                self.reply(irc.ERR_NOSUCHNICK, nick, "No such nick/channel")
+                self.reply(irc.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+                continue
+            self.reply(irc.RPL_WHOISUSER, user.name, f"~{user.name}", self.renderer.host,
+                       "*", self._realname(user))
+            if user.rooms:
+                self.reply(irc.RPL_WHOISCHANNELS, user.name,
+                           " ".join(room.display for room in user.rooms.values()))
+            self.reply(irc.RPL_WHOISSERVER, user.name, self.server, "chatservice")
+            away = getattr(user.client, "away", None)
+            if away:
+                self.reply(irc.RPL_AWAY, user.name, away)
+            if user.registered:
+                self.reply(RPL_WHOISACCOUNT, user.name, user.name, "is logged in as")
+            self.reply(irc.RPL_ENDOFWHOIS, user.name, "End of /WHOIS list")
+
+    def irc_ISON(self, msg) -> None:
+        """ISON nick [nick...]: which of them are online."""
+        nicks = " ".join(msg.params).split()
+        online = [self.chat.users[key].name for key in map(self._key, nicks)
+                  if key in self.chat.users]
+        self.reply(irc.RPL_ISON, " ".join(online))
+
+    def irc_USERHOST(self, msg) -> None:
+        """USERHOST nick [nick...] (5 at most): nick=+user@host for each online."""
+        found = []
+        for nick in " ".join(msg.params).split()[:MAX_USERHOST]:
+            user = self.chat.users.get(self._key(nick))
+            if user is not None:
+                here = "-" if getattr(user.client, "away", None) else "+"
+                found.append(f"{user.name}={here}~{user.name}@{self.renderer.host}")
+        self.reply(irc.RPL_USERHOST, " ".join(found))
+
+    # -- the server ---------------------------------------------------------------
+
+    def irc_MOTD(self, msg) -> None:
+        """MOTD: the message of the day again."""
+        self.send_motd()
+
+    def irc_LUSERS(self, msg) -> None:
+        """LUSERS: how many users and channels there are."""
+        self.send_lusers()
+
+    def send_lusers(self) -> None:
+        """251, 254 and 255."""
+        users, rooms = len(self.chat.users), len(self.chat.rooms)
+        self.reply(irc.RPL_LUSERCLIENT, f"There are {users} users and 0 invisible on 1 server")
+        self.reply(irc.RPL_LUSERCHANNELS, str(rooms), "channels formed")
+        self.reply(irc.RPL_LUSERME, f"I have {len(self.chat.clients)} clients and 0 servers")
+
+    def send_motd(self) -> None:
+        """375, 372 per line and 376; or 422 when there is no message of the day."""
+        lines = self.chat.motd.splitlines()
+        if not lines:
+            self.reply(irc.ERR_NOMOTD, "MOTD File is missing")
+            return
+        self.reply(irc.RPL_MOTDSTART, f"- {self.server} Message of the day - ")
+        for line in lines:
+            self.reply(irc.RPL_MOTD, f"- {sanitize(line)}")
+        self.reply(irc.RPL_ENDOFMOTD, "End of /MOTD command.")
+
+    def irc_PING(self, msg) -> None:
+        """PING token: PONG token."""
+        self.send_line(message(self.server, "PONG", self.server, msg.params[0]))
+
+    def irc_PONG(self, msg) -> None:
+        """PONG: the client is alive (noted when the line arrived)."""
+
+    def irc_QUIT(self, msg) -> None:
+        """QUIT [:message]: leave; your channels see the message."""
+        reason = sanitize(msg.params[0]) if msg.params else ""
+        if self.user is not None:
+            self.chat.logout(self.user, reason)
+        self.close_with_error(f"Quit: {reason}" if reason else "Quit")
+
+    def show_offline(self, messages) -> None:
+        """Private messages kept while this registered user was offline."""
+        if not messages or self.closing:
+            return
+        count = len(messages)
+        self.notice(f"{count} message{'s' if count != 1 else ''} while you were away:")
+        for kept in messages:
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(kept.when))
+            text = kept.text if "server-time" in self.caps else f"[sent {stamp}] {kept.text}"
+            event = events.Private(kept.sender, self.user.name, text, kept.action, kept.when)
+            self.send_line(self.renderer.personal(event, self.user.name))
+

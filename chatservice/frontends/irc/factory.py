@@ -1,0 +1,75 @@
+"""
+L{IRCFactory}: the IRC front end's factory over the shared chat, with the
+settings every IRC connection shares (keep-alive timing, RPL_ISUPPORT).
+"""
+
+import time
+from typing import Dict, List, Tuple
+
+from twisted.internet.protocol import ServerFactory
+
+from ...core.chat import Chat
+from .protocol import IRCProtocol
+from .render import IRCRenderer
+
+#: Seconds of silence from a client before the server sends it a PING.
+PING_INTERVAL = 90.0
+#: Seconds a PINGed client has to say anything before it is disconnected.
+PING_TIMEOUT = 60.0
+#: RPL_ISUPPORT tokens in one 005 line.
+ISUPPORT_PER_LINE = 12
+
+
+class IRCFactory(ServerFactory):
+    """
+    Builds an L{IRCProtocol} for each IRC connection; every connection
+    shares L{chat} with the line protocol's.
+
+    @ivar chat: the chat every connection joins.
+    @ivar ping_interval: see L{PING_INTERVAL} (0: never PING).
+    @ivar ping_timeout: see L{PING_TIMEOUT}.
+    """
+
+    protocol = IRCProtocol
+
+    def __init__(self, chat: Chat, ping_interval: float = PING_INTERVAL,
+                 ping_timeout: float = PING_TIMEOUT) -> None:
+        self.chat = chat
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.server_name = chat.server_name
+        self.created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(chat.started_at))
+        # One renderer per set of rendering capabilities, shared by every
+        # client that has it: a broadcast encodes each event once per renderer.
+        self._renderers: Dict[bool, IRCRenderer] = {
+            flag: IRCRenderer(chat.server_name, server_time=flag) for flag in (False, True)}
+
+    def renderer_for(self, server_time: bool) -> IRCRenderer:
+        """The shared renderer for clients with (or without) server-time."""
+        return self._renderers[server_time]
+
+    def isupport(self) -> List[str]:
+        """The RPL_ISUPPORT tokens: what this server's names and channels are."""
+        limits = self.chat.limits
+        return [
+            f"NETWORK={self.server_name}",
+            # name_key is NFKC + Unicode case folding: for the ASCII letters,
+            # digits, '_' and '-' that names are made of, that is "ascii"
+            # (names cannot hold the []\\~ that rfc1459 also folds).
+            "CASEMAPPING=ascii",
+            "CHANTYPES=#",
+            f"CHANNELLEN={limits.max_room_name_length + 1}",
+            f"NICKLEN={limits.max_name_length}",
+            f"TOPICLEN={limits.max_topic_length}",
+            "PREFIX=()",
+            "CHANMODES=,,,n",
+            f"CHANLIMIT=#:{limits.max_rooms_per_user or ''}",
+            "TARGMAX=PRIVMSG:10,NOTICE:10,JOIN:10,PART:10,WHOIS:10,NAMES:10,LIST:10",
+            "UTF8ONLY",
+        ]
+
+    def isupport_chunks(self) -> List[Tuple[str, ...]]:
+        """L{isupport} cut into the tokens of each 005 line."""
+        tokens = self.isupport()
+        return [tuple(tokens[i:i + ISUPPORT_PER_LINE])
+                for i in range(0, len(tokens), ISUPPORT_PER_LINE)]

@@ -1,0 +1,146 @@
+"""
+How IRC clients see the chat: every event as IRC lines.
+
+One L{IRCRenderer} serves every IRC client with the same capabilities that
+change the bytes of a room event (today only C{server-time}): a broadcast
+encodes each event once per renderer, not once per member.
+"""
+
+import time
+from typing import Dict, List, Optional
+
+from zope.interface import implementer
+
+from ...core import events
+from ...core.interfaces import IRenderer
+from .wire import format_time, mask, message, text_lines
+
+#: What a CTCP ACTION (C{/me} in IRC clients) is wrapped in.
+CTCP = "\x01"
+#: C{ACTION_FORMAT % text} is C{text} as a CTCP ACTION.
+ACTION_FORMAT = CTCP + "ACTION %s" + CTCP
+
+
+@implementer(IRenderer)
+class IRCRenderer:
+    """
+    Chat events as IRC lines from C{server_name}, tagged with their time
+    when C{server_time} is true.
+
+    @ivar host: the host part of every user's C{nick!user@host}.
+    """
+
+    distinguishes_focus = False
+
+    def __init__(self, server_name: str, server_time: bool = False) -> None:
+        self.server_name = server_name
+        self.host = server_name
+        self.server_time = server_time
+
+    def source(self, nick: str) -> str:
+        """The C{nick!user@host} of chat user C{nick}."""
+        return mask(nick, self.host)
+
+    def tags(self, when: float, extra: Optional[Dict[str, str]] = None) -> Optional[Dict[str, str]]:
+        """The tags of a line that happened at C{when} (none without server-time)."""
+        tags: Dict[str, str] = dict(extra or {})
+        if self.server_time and when:
+            tags["time"] = format_time(when)
+        return tags or None
+
+    def encode(self, event, focused: bool) -> bytes:
+        """Return room event C{event} as the IRC lines every IRC member gets."""
+        kind = type(event)
+        channel = "#" + event.room
+        if kind is events.Said:
+            return text_lines(self.source(event.sender), "PRIVMSG", channel, event.text,
+                              tags=self.tags(event.when))
+        if kind is events.Acted:
+            return text_lines(self.source(event.sender), "PRIVMSG", channel, event.text,
+                              tags=self.tags(event.when), wrap=ACTION_FORMAT)
+        if kind is events.Joined:
+            return message(self.source(event.user), "JOIN", channel,
+                           tags=self.tags(event.when))
+        if kind is events.Left:
+            params = (channel, event.reason) if event.reason else (channel,)
+            return message(self.source(event.user), "PART", *params,
+                           tags=self.tags(event.when))
+        if kind is events.Presence:
+            lines = [message(self.source(name), "JOIN", channel) for name in event.joined]
+            lines += [message(self.source(old), "NICK", new) for old, new in event.renamed]
+            lines += [message(self.source(name), "PART", channel) for name in event.left]
+            return b"".join(lines)
+        if kind is events.TopicChanged:
+            who = self.source(event.user) if event.user is not None else self.server_name
+            return message(who, "TOPIC", channel, event.topic, tags=self.tags(event.when))
+        if kind is events.RoomClosed:
+            reason = f": {event.reason}" if event.reason else ""
+            return message(self.server_name, "NOTICE", channel,
+                           f"{channel} was closed by the server{reason}; you are no "
+                           f"longer in it (type /part {channel})")
+        if kind is events.Announcement:
+            return message(self.server_name, "NOTICE", channel,
+                           f"Announcement: {event.text}")
+        raise TypeError(f"not a room event: {event!r}")
+
+    @staticmethod
+    def combine(payloads: List[bytes]) -> bytes:
+        """Lines in a row are one write."""
+        return b"".join(payloads)
+
+    def personal(self, event, nick: str) -> bytes:
+        """An event addressed to the user called C{nick} alone, as IRC lines."""
+        kind = type(event)
+        if kind is events.Private:
+            return text_lines(self.source(event.sender), "PRIVMSG", nick, event.text,
+                              tags=self.tags(event.when),
+                              wrap=ACTION_FORMAT if event.action else "%s")
+        if kind is events.Renamed:
+            return message(self.source(event.old_name), "NICK", event.new_name,
+                           tags=self.tags(event.when))
+        if kind is events.Quit:
+            return message(self.source(event.user), "QUIT",
+                           f"Quit: {event.reason}" if event.reason else "Quit",
+                           tags=self.tags(event.when))
+        if kind is events.Announcement:
+            if event.room is not None:
+                return self.encode(event, True)
+            return message(self.server_name, "NOTICE", nick, f"Announcement: {event.text}")
+        raise TypeError(f"not a personal event: {event!r}")
+
+    def history(self, stored, channel: str, batch: Optional[str]) -> bytes:
+        """
+        A stored room line (a L{HistoryLine}) replayed in C{channel}, inside
+        the C{chathistory} batch C{batch} if one is open.
+        """
+        extra = {"batch": batch} if batch else None
+        tags = self.tags(stored.when, extra)
+        source = self.source(stored.sender)
+        if stored.kind == "act":
+            return text_lines(source, "PRIVMSG", channel, stored.text, tags=tags,
+                              wrap=ACTION_FORMAT)
+        if stored.kind == "topic":
+            # A NOTICE, not a TOPIC: replaying an old topic would overwrite
+            # the current one the client was just given (332).
+            said = (f"{stored.sender} set the topic: {stored.text}" if stored.text
+                    else f"{stored.sender} cleared the topic")
+            return message(self.server_name, "NOTICE", channel, said, tags=tags)
+        return text_lines(source, "PRIVMSG", channel, stored.text, tags=tags)
+
+    def history_notice(self, stored, channel: str, now: float) -> bytes:
+        """
+        A stored room line as a NOTICE from the server to C{channel},
+        marked with its time (UTC), for clients without C{batch}.
+        """
+        moment = time.gmtime(stored.when)
+        same_day = time.gmtime(now)[:3] == moment[:3]
+        stamp = time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", moment)
+        if stored.kind == "act":
+            said = f"* {stored.sender} {stored.text}"
+        elif stored.kind == "topic":
+            said = (f"{stored.sender} set the topic: {stored.text}" if stored.text
+                    else f"{stored.sender} cleared the topic")
+        else:
+            said = f"<{stored.sender}> {stored.text}"
+        return text_lines(self.server_name, "NOTICE", channel, f"[{stamp} UTC] {said}",
+                          tags=self.tags(stored.when))
