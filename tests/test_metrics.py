@@ -118,7 +118,7 @@ def test_disconnects_and_refusals_are_counted_by_reason():
     reasons = {labels[0][1]: value for (name, labels), value in found.items()
                if name == "chatservice_disconnects_total"}
     assert reasons == {"flood": 1, "long_lines": 1, "sendq": 1, "kicked": 1, "idle": 0,
-                       "login_timeout": 0, "passwords": 0}
+                       "login_timeout": 0, "ping_timeout": 0, "passwords": 0}
     assert found[("chatservice_connections_refused_total", (("reason", "server_full"),))] == 1
     assert found[("chatservice_connections_refused_total", (("reason", "per_address"),))] == 0
     assert chat.stats()["disconnects_flood"] == 1
@@ -267,3 +267,27 @@ def test_admin_stats_the_log_line_and_metrics_agree(capsys):
     assert re.search(r"disconnects flood +1\n", printed), printed
     assert re.search(r"lines say +1\n", printed), printed
     assert found[("chatservice_lines_total", (("kind", "say"),))] == 1
+
+
+def test_irc_connections_are_labelled_and_their_disconnects_counted():
+    """IRC clients count under frontend="irc"; an IRC flood kick counts as flood, once."""
+    from ircclient import IRCFakeClient, irc_factory
+
+    clock = task.Clock()
+    factory = make_factory(clock, limits=Limits(flood_burst=5, flood_rate=1, flood_kick=3))
+    registry = make_registry(factory.chat, frontends=("line", "irc"), process=False)
+    login(factory, "alice")
+    ircf = irc_factory(factory)
+    bob, carol = IRCFakeClient(ircf), IRCFakeClient(ircf)
+    bob.register("bob")
+    carol.register("carol")
+    IRCFakeClient(ircf)  # connected, not registered
+    found = scrape(registry)
+    assert found[("chatservice_connections", (("frontend", "irc"),))] == 3
+    assert found[("chatservice_users", (("frontend", "irc"),))] == 2
+    assert found[("chatservice_users", (("frontend", "line"),))] == 1
+    carol.send(*["PING :%d" % n for n in range(20)])
+    assert carol.closed
+    found = scrape(registry)
+    assert found[("chatservice_disconnects_total", (("reason", "flood"),))] == 1
+    assert found[("chatservice_users", (("frontend", "irc"),))] == 1
