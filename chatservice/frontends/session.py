@@ -13,7 +13,7 @@ from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from ..core import errors
+from ..core import counters, errors
 from ..core.ratelimit import TokenBucket
 
 
@@ -96,10 +96,12 @@ class ChatSession:
     @ivar peer: C{host:port} of the client, for logs.
     @ivar write: where this client's output goes (the transport's C{write},
         or a guarded one while the client is not reading).
+    @cvar frontend: the front end's name, a label of the metrics.
     """
 
     log = Logger()
 
+    frontend = "unknown"
     factory: Any
     transport: Any
     chat: Any
@@ -231,6 +233,7 @@ class ChatSession:
         cap = self.chat.limits.max_output
         self.log.info("dropping {peer}: {pending} bytes unread (cap {cap})",
                       peer=self.peer, pending=pending, cap=cap)
+        self.chat.count_disconnect(counters.SENDQ)
         if self.user is not None:
             self.chat.logout(self.user, "not reading: output buffer full")
         self.abort()

@@ -168,6 +168,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from ..core.limits import REPLAY_LINES
+from ..histogram import Histogram
 from . import queries
 from .disk import disk_trouble, lock_database
 from .reader import BUSY_TIMEOUT, Reader
@@ -195,6 +196,9 @@ MAX_OFFLINE = 100
 MAX_BACKLOG = 1000000
 #: Seconds L{ChatStore.close} waits for the writer before giving up.
 CLOSE_TIMEOUT = 10.0
+#: Upper bounds, in seconds, of the buckets of L{ChatStore.commit_seconds}.
+COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                  2.5, 5.0, 10.0)
 
 
 def default_database_path(data_dir: str) -> str:
@@ -221,6 +225,14 @@ class ChatStore(WriterThread):
         a batch that could not be committed (history lines and other
         changes alike), or malformed history lines.
     @ivar batches: transactions committed so far.
+    @ivar batches_failed: batches whose transaction failed (their history
+        lines are lost).
+    @ivar last_error: SQLite's error for the last failed batch while the
+        database cannot write, else L{None}.
+    @ivar commit_seconds: a L{Histogram} of how long each batch took
+        (writer thread).
+    @ivar commit_started: when (C{time.monotonic()}) the batch in progress
+        started, or L{None} between batches.
     """
 
     log = Logger()
@@ -265,6 +277,10 @@ class ChatStore(WriterThread):
         self.writes_dropped = 0
         self.offline_dropped = 0
         self.batches = 0
+        self.batches_failed = 0
+        self.last_error: Optional[str] = None
+        self.commit_seconds = Histogram(COMMIT_BUCKETS)
+        self.commit_started: Optional[float] = None
         self.busy_seconds = 0.0
         self._queue: collections.deque = collections.deque()
         self._wake = threading.Event()
@@ -566,6 +582,28 @@ class ChatStore(WriterThread):
         self.offline_waiting.pop(recipient_key, None)
         return self._submit(queries.take_offline, (recipient_key,), "read offline messages")
 
+    @property
+    def queued(self) -> int:
+        """How many writes and reads wait for the writer thread."""
+        return len(self._queue)
+
+    @property
+    def writer_running(self) -> bool:
+        """Whether the writer thread is running and takes writes."""
+        return self._accepting and not self._exited
+
+    @property
+    def failing(self) -> Optional[str]:
+        """
+        Why the database cannot write now, in a few words with SQLite's
+        error (C{"the disk is full (database or disk is full)"}), or
+        L{None} while it can.
+        """
+        outage = self._outage
+        if outage is None:
+            return None
+        return f"{outage.cause} ({self.last_error})" if self.last_error else outage.cause
+
     def flush(self) -> defer.Deferred:
         """Fire once everything queued before this call is committed."""
         return self._submit(queries.nothing, (), "flush")
@@ -632,6 +670,7 @@ class ChatStore(WriterThread):
             "writes_dropped": self.writes_dropped,
             "offline_dropped": self.offline_dropped,
             "batches": self.batches,
+            "batches_failed": self.batches_failed,
             "writer_busy_seconds": round(self.busy_seconds, 3),
             "queued": len(self._queue),
         }
@@ -734,6 +773,8 @@ class ChatStore(WriterThread):
         self.writes_dropped += report.malformed + report.lines_lost + report.changes_lost
         directory = os.path.dirname(self.path)
         if report.error is not None:
+            self.batches_failed += 1
+            self.last_error = str(report.error) or type(report.error).__name__
             outage = self._outage
             if outage is None:
                 short, cause = disk_trouble(directory, report.error)
@@ -749,6 +790,7 @@ class ChatStore(WriterThread):
 
     def _end_outage(self, how: str) -> None:
         outage, self._outage = self._outage, None
+        self.last_error = None
         if outage is None:
             return
         self.log.warn(

@@ -18,6 +18,9 @@ from twisted.internet import defer
 from . import queries
 from .records import AccountExists, StoreError
 
+if TYPE_CHECKING:
+    from ..histogram import Histogram
+
 
 class Call:
     """One queued operation other than a history line: C{fn(conn, *args)}."""
@@ -76,6 +79,9 @@ class WriterThread:
         lines_written: int
         batches: int
         busy_seconds: float
+        commit_started: Optional[float]
+        commit_seconds: "Histogram"
+        _failing: bool
         _conn: Optional[sqlite3.Connection]
         _reactor: Any
         _queue: "collections.deque"
@@ -132,7 +138,7 @@ class WriterThread:
         go through on a full disk.  What is lost is counted and reported to
         the reactor thread with the results.
         """
-        started = time.monotonic()
+        started = self.commit_started = time.monotonic()
         report = BatchReport()
         try:
             results, stop, again = self._transaction(conn, batch, report)
@@ -176,7 +182,10 @@ class WriterThread:
         if again:
             self._queue.extend(again)
             self._wake.set()
-        self.busy_seconds += time.monotonic() - started
+        took = time.monotonic() - started
+        self.commit_started = None
+        self.busy_seconds += took
+        self.commit_seconds.observe(took)
         if report.error is not None:
             self._failing = True
         elif self._failing and report.changed:

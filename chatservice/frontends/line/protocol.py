@@ -13,7 +13,7 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
-from ...core import errors
+from ...core import counters, errors
 from ...core.interfaces import IChatClient
 from ...core.limits import MAX_LINE_LENGTH
 from ...core.text import name_key
@@ -58,6 +58,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
     MAX_LENGTH = MAX_LINE_LENGTH
     delimiter = b"\n"
     renderer = LINE_RENDERER
+    frontend = "line"
 
     log = Logger()
 
@@ -126,6 +127,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self._timer = None
         if self.state in ("naming", "password", "checking"):
             self.log.info("{peer} took too long to log in", peer=self.peer)
+            self.chat.count_disconnect(counters.LOGIN_TIMEOUT)
             self.disconnect("You took too long to choose a name. Goodbye!")
             return
         idle = self.chat.limits.idle_timeout
@@ -136,6 +138,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
             self._timer = self.clock.callLater(remaining, self._timed_out)
             return
         self.log.info("{name} was idle too long", name=self.user.name)
+        self.chat.count_disconnect(counters.IDLE)
         self.chat.logout(self.user, "idle too long")
         self.disconnect(f"You were idle for more than {idle:g} seconds. Goodbye!")
 
@@ -245,6 +248,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
             )
         elif verdict == KICK:
             self.log.info("disconnecting {peer} for flooding", peer=self.peer)
+            self.chat.count_disconnect(counters.FLOOD)
             if self.user is not None:
                 self.chat.logout(self.user, "flooding")
             self.disconnect("You were disconnected for flooding.")
@@ -273,6 +277,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         limit = self.chat.limits.max_long_lines
         if limit and self._long_lines > limit:
             self.log.info("disconnecting {peer}: too many over-long lines", peer=self.peer)
+            self.chat.count_disconnect(counters.LONG_LINES)
             if self.user is not None:
                 self.chat.logout(self.user, "too many over-long lines")
             self.disconnect("You were disconnected for sending too many over-long lines.")
@@ -389,6 +394,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self.log.info("wrong password for {name} from {peer}",
                       name=self._pending_name, peer=self.peer)
         if self._password_failures >= self.chat.limits.password_tries:
+            self.chat.count_disconnect(counters.PASSWORDS)
             self.disconnect("Too many wrong passwords. Goodbye!")
             return
         self._retry = self.clock.callLater(self.chat.limits.password_retry_delay,
