@@ -15,6 +15,7 @@ import sys
 
 import pytest
 import pytest_twisted
+import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import task
@@ -70,7 +71,6 @@ def test_alert_rules_name_exposed_metrics_and_are_explained(exposed):
 
 def test_alert_rules_are_valid_yaml():
     """The rules file parses, each rule with an expression and a summary."""
-    yaml = pytest.importorskip("yaml", reason="PyYAML is not installed here")
     [group] = yaml.safe_load(read("prometheus-alerts.yml"))["groups"]
     for rule in group["rules"]:
         assert rule["expr"].strip() and rule["annotations"]["summary"]
