@@ -19,9 +19,11 @@ from .persistence import remember
 from .core import limits as L
 from .admin import AdminOptions, make_admin_service
 from .admin.hostkey import AdminSetupError, load_or_create_host_key
+from .admin.options import normalize_admin_endpoint
 from .core.limits import Limits
 from .service import ChatService, ListeningService, read_motd_file
 from .statslog import STATS_INTERVAL, StatsLogService
+from .metricsweb import MetricsService
 from .persistence.records import StoreError
 from .persistence.store import HISTORY_LIMIT, MAX_OFFLINE, ChatStore, default_database_path
 from .core.text import check_room_name, clean_room_name
@@ -184,6 +186,10 @@ class Options(AdminOptions, usage.Options):
         ["stats-interval", None, STATS_INTERVAL,
          "Seconds between two 'stats:' lines in the log (users, connections, "
          "rooms, traffic since the last line). 0 turns them off.", _seconds],
+        ["metrics-port", None, None,
+         "Serve /metrics (Prometheus), /healthz and /readyz over HTTP on this "
+         "endpoint, for example tcp:9100 (127.0.0.1 only unless an interface "
+         "is named) or unix:/run/chat-metrics.sock. Off unless given."],
         ["irc-ping-interval", None, PING_INTERVAL,
          "Seconds of silence from an IRC client before the server PINGs it.",
          _seconds],
@@ -279,6 +285,20 @@ class Options(AdminOptions, usage.Options):
         else:
             self["database"] = default_database_path(self["data-dir"])
         self.check_admin_options()
+        self._check_metrics_port()
+
+    def _check_metrics_port(self) -> None:
+        if self["metrics-port"] is None:
+            return
+        description, _ = normalize_admin_endpoint(
+            self["metrics-port"], "--metrics-port", "tcp:9100")
+        try:
+            endpoints.serverFromString(None, description)
+        except Exception as e:
+            raise usage.UsageError(
+                f"--metrics-port {self['metrics-port']!r} is not a usable endpoint "
+                f"({e}). Examples: tcp:9100, unix:/run/chat-metrics.sock") from None
+        self["metrics-port"] = description
 
     @staticmethod
     def _read_motd(value: str) -> str:
@@ -408,4 +428,8 @@ def makeService(options: Options, reactor=None) -> MultiService:
         raise SystemExit(f"twistd chat: {e}") from None
     if admin is not None:
         admin.setServiceParent(top)
+    if options.get("metrics-port"):
+        frontends = ("line", "irc") if options["irc-ports"] else ("line",)
+        MetricsService(endpoints.serverFromString(reactor, options["metrics-port"]),
+                       options["metrics-port"], chat, frontends).setServiceParent(top)
     return top

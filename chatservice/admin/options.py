@@ -48,10 +48,13 @@ def is_loopback(interface: str) -> bool:
         return False
 
 
-def normalize_admin_endpoint(description: str) -> Tuple[str, bool]:
+def normalize_admin_endpoint(description: str, option: str = "--admin-port",
+                             example: str = "tcp:2222") -> Tuple[str, bool]:
     """
     Return C{description} with the admin port's default interface filled in,
-    and whether it is reachable from other hosts.
+    and whether it is reachable from other hosts.  (The metrics port,
+    C{--metrics-port}, binds the same way: C{option} and C{example} are
+    the option named in the error.)
 
     A bare port number means C{tcp:PORT}.  A C{tcp} or C{tcp6} endpoint
     that names no interface binds to loopback (C{127.0.0.1} or C{::1}); one
@@ -68,8 +71,8 @@ def normalize_admin_endpoint(description: str) -> Tuple[str, bool]:
         return description, False
     if kind not in LOOPBACK:
         raise usage.UsageError(
-            f"--admin-port {description!r}: use a tcp:, tcp6: or unix: endpoint, "
-            "for example tcp:2222 (which listens on 127.0.0.1 only)")
+            f"{option} {description!r}: use a tcp:, tcp6: or unix: endpoint, "
+            f"for example {example} (which listens on 127.0.0.1 only)")
     options = dict(part.split("=", 1) for part in parts[1:] if "=" in part)
     interface = options.get("interface")
     if interface is None:

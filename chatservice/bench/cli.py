@@ -31,8 +31,11 @@ QUICK = dict(FULL, clients=20, senders=3, messages=50, latency_clients=20,
 
 ALL_SERVERS = ("chatservice", "words", "ngircd")
 #: Servers that can be named in --servers but are not run by default:
-#: chatservice-nodb is chatservice with --no-database (persistence off).
-VARIANTS = {"chatservice-nodb": ("chatservice", ["--no-database"])}
+#: chatservice-nodb is chatservice with --no-database (persistence off);
+#: chatservice-metrics is chatservice with its metrics port on (the
+#: event-loop lag monitor running, /metrics served).
+VARIANTS = {"chatservice-nodb": ("chatservice", ["--no-database"]),
+            "chatservice-metrics": ("chatservice", ["--metrics-port", "tcp:0"])}
 ALL_WORKLOADS = ("fanout", "latency", "capacity", "storm")
 
 
@@ -50,8 +53,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     g = p.add_argument_group("what to run")
     g.add_argument("--servers", default=",".join(ALL_SERVERS),
                    help="comma-separated servers to start and measure: chatservice, words, "
-                        "ngircd, and chatservice-nodb (chatservice with --no-database, to "
-                        "compare persistence off with on); NAME=PYTHON runs a Python server "
+                        "ngircd, chatservice-nodb (chatservice with --no-database, to "
+                        "compare persistence off with on) and chatservice-metrics "
+                        "(with --metrics-port tcp:0); NAME=PYTHON runs a Python server "
                         "under that interpreter (e.g. chatservice=/opt/pypy-venv/bin/python) "
                         "[%(default)s]")
     g.add_argument("--workloads", default=",".join(ALL_WORKLOADS),

@@ -15,7 +15,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from . import errors, events
+from . import counters, errors, events
 from .connlog import ConnectionLog
 from .delivery import Outbox
 from .index import RoomIndex, SortedKeys
@@ -94,8 +94,13 @@ class Chat:
         self.started_at = clock.seconds()
         self.connections_total = 0
         self.connections_refused = 0
+        #: refusals at the door by L{errors.Refused.reason}
+        self.refused: Dict[str, int] = dict.fromkeys(counters.REFUSALS, 0)
+        #: connections the server closed, by L{counters.DISCONNECTS} reason
+        self.disconnects: Dict[str, int] = dict.fromkeys(counters.DISCONNECTS, 0)
+        #: lines said, by L{counters.LINE_KINDS} kind
+        self.lines_said: Dict[str, int] = dict.fromkeys(counters.LINE_KINDS, 0)
         self.logins_total = 0
-        self.lines_relayed = 0
         self.outbox = Outbox()
         self.connection_log = ConnectionLog(clock)
         self.shutting_down = False
@@ -148,12 +153,21 @@ class Chat:
                 f"({limits.max_per_address} at most). Close one and try again.")
         if refusal is not None:
             self.connections_refused += 1
+            self.refused[refusal.reason] = self.refused.get(refusal.reason, 0) + 1
             self.connection_log.refused(address, str(refusal))
             raise refusal
         self.clients[client] = address
         self.connections_total += 1
         if address is not None:
             self._per_address[address] = self._per_address.get(address, 0) + 1
+
+    def count_disconnect(self, reason: str) -> None:
+        """
+        Count one connection the server is closing because of C{reason}
+        (one of L{counters.DISCONNECTS}); front ends call it once per
+        connection they close for a limit.
+        """
+        self.disconnects[reason] = self.disconnects.get(reason, 0) + 1
 
     def client_disconnected(self, client, reason: str = "connection lost") -> None:
         """
@@ -496,7 +510,7 @@ class Chat:
         charge_busy_room(room, self.limits, self.clock)
         now = self.clock.seconds()
         event = (events.Acted if action else events.Said)(room.name, user.name, text, now)
-        self.lines_relayed += 1
+        self.lines_said[counters.ACT if action else counters.SAY] += 1
         room.broadcast(event, exclude=user)
         recent = self.recent
         if recent is not None:
@@ -577,12 +591,12 @@ class Chat:
                     f"{target_name} is offline and your message was not kept: the "
                     "server could not store it just now. Try /msg again later.")
 
-            self.lines_relayed += 1
+            self.lines_said[counters.PRIVATE] += 1
             return store.queue_offline(key, user.name, text, self.clock.seconds(),
                                        action).addCallback(kept)
         target.client.deliver(events.Private(user.name, target.name, text, action,
                                              self.clock.seconds()))
-        self.lines_relayed += 1
+        self.lines_said[counters.PRIVATE] += 1
         return target
 
     def announce(self, raw_text: str, raw_room: Optional[str] = None) -> int:
@@ -611,6 +625,7 @@ class Chat:
         user = self.find_user(raw_name)
         reason = sanitize(reason) or "no reason given"
         self.log.info("kick {name}: {reason}", name=user.name, reason=reason)
+        self.count_disconnect(counters.KICKED)
         self.logout(user, f"kicked: {reason}")
         user.client.disconnect(f"You have been kicked: {reason}")
         return user
@@ -649,9 +664,21 @@ class Chat:
 
     # -- statistics -----------------------------------------------------------
 
+    @property
+    def lines_relayed(self) -> int:
+        """Lines said, acted and sent privately so far (all of L{lines_said})."""
+        return sum(self.lines_said.values())
+
     def stats(self) -> Dict[str, float]:
-        """Return live counters: uptime, connections, users, rooms, traffic."""
-        return {
+        """
+        Return live counters: uptime, connections, users, rooms, traffic
+        (C{lines_KIND} for each of L{counters.LINE_KINDS}, C{deliveries}:
+        writes to room members, one per member per batch), refusals
+        (C{refused_REASON}) and the connections the server closed
+        (C{disconnects_REASON}).  The C{stats:} log line, the admin shell's
+        C{stats()} and the metrics all read these.
+        """
+        found: Dict[str, float] = {
             "uptime": self.clock.seconds() - self.started_at,
             "connections": len(self.clients),
             "connections_total": self.connections_total,
@@ -661,4 +688,12 @@ class Chat:
             "rooms": len(self.rooms),
             "lines_relayed": self.lines_relayed,
             "bytes_relayed": self.outbox.bytes_relayed,
+            "deliveries": self.outbox.deliveries,
         }
+        for kind, count in self.lines_said.items():
+            found[f"lines_{kind}"] = count
+        for reason, count in self.refused.items():
+            found[f"refused_{reason}"] = count
+        for reason, count in self.disconnects.items():
+            found[f"disconnects_{reason}"] = count
+        return found

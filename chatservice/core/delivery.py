@@ -67,14 +67,15 @@ class DeliveryPlan:
             ]
         return plan
 
-    def deliver(self, batch: List[tuple]) -> int:
+    def deliver(self, batch: List[tuple]) -> Tuple[int, int]:
         """
         Write a batch of C{(event, excluded writer or None)} pairs to the
-        members, in order, and return the size of what was written.  Each
-        event is encoded once per group; each member gets one write for the
-        batch, without the events they are excluded from.
+        members, in order, and return the size of what was written and the
+        number of writes.  Each event is encoded once per group; each member
+        gets one write for the batch, without the events they are excluded
+        from.  The counts are worked out per group, not per member.
         """
-        written = 0
+        written = writes = 0
         if len(batch) == 1:
             event, skip = batch[0]
             for encode, _, focused, writers, group in self.steps():
@@ -82,8 +83,10 @@ class DeliveryPlan:
                 for write in writers:
                     if write is not skip:
                         write(data)
-                written += (len(writers) - (skip in group)) * len(data)
-            return written
+                reached = len(writers) - (skip in group)
+                written += reached * len(data)
+                writes += reached
+            return written, writes
         skips = {skip for _, skip in batch if skip is not None}
         for encode, combine, focused, writers, group in self.steps():
             datas = [encode(event, focused) for event, _ in batch]
@@ -101,11 +104,13 @@ class DeliveryPlan:
                     if data:
                         write(data)
                         written += len(data)
+                writes += len(writers) - sum(1 for data in own.values() if not data)
             else:
                 for write in writers:
                     write(blob)
                 written += len(writers) * len(blob)
-        return written
+                writes += len(writers)
+        return written, writes
 
 
 class Outbox:
@@ -123,6 +128,8 @@ class Outbox:
     @ivar room: the room whose events are waiting, or L{None}.
     @ivar events: the waiting C{(event, excluded writer)} pairs.
     @ivar bytes_relayed: the size of what was written to room members so far.
+    @ivar deliveries: the writes to room members so far (one per member per
+        batch, counted once per batch).
     """
 
     def __init__(self) -> None:
@@ -130,6 +137,7 @@ class Outbox:
         self.room: Any = None
         self.events: List[tuple] = []
         self.bytes_relayed = 0
+        self.deliveries = 0
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -159,7 +167,9 @@ class Outbox:
                 self.room = room
             self.events.append((event, skip))
         else:
-            self.bytes_relayed += room.plan.deliver([(event, skip)])
+            written, writes = room.plan.deliver([(event, skip)])
+            self.bytes_relayed += written
+            self.deliveries += writes
 
     def settle(self, room=None) -> None:
         """
@@ -176,4 +186,6 @@ class Outbox:
         if room is not None:
             self.room = None
             batch, self.events = self.events, []
-            self.bytes_relayed += room.plan.deliver(batch)
+            written, writes = room.plan.deliver(batch)
+            self.bytes_relayed += written
+            self.deliveries += writes

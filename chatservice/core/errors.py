@@ -83,19 +83,31 @@ class MailboxFull(ChatError):
 
 
 class Refused(ChatError):
-    """A new connection is turned away."""
+    """
+    A new connection is turned away.
+
+    @cvar reason: why, as a fixed word for counters (L{chatservice.core.counters.REFUSALS}).
+    """
+
+    reason = "other"
 
 
 class ServerFull(Refused):
     """The server has as many connections as it accepts."""
 
+    reason = "server_full"
+
 
 class TooManyFromAddress(Refused):
     """The connection's address has as many connections as one address may."""
 
+    reason = "per_address"
+
 
 class ShuttingDown(Refused):
     """The server is stopping."""
+
+    reason = "shutting_down"
 
 
 class Busy(ChatError):

@@ -13,7 +13,7 @@ from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from ..core import errors
+from ..core import counters, errors
 from ..core.ratelimit import TokenBucket
 
 
@@ -87,18 +87,21 @@ class ChatSession:
     to learn when the client stops reading: while the transport says
     "pause", every write is measured against the output cap.
 
-    Subclasses provide C{renderer}, C{disconnect(reason)} and
-    C{refuse(reason)}, and set C{closing} when they start closing.
+    Subclasses provide C{renderer}, C{disconnect(reason)} and a C{state}
+    whose value C{"closing"} means the connection is closing (input is
+    ignored, nothing more is sent).
 
     @ivar chat: the chat this connection belongs to.
     @ivar user: the logged-in user, or L{None}.
     @ivar peer: C{host:port} of the client, for logs.
     @ivar write: where this client's output goes (the transport's C{write},
         or a guarded one while the client is not reading).
+    @cvar frontend: the front end's name, a label of the metrics.
     """
 
     log = Logger()
 
+    frontend = "unknown"
     factory: Any
     transport: Any
     chat: Any
@@ -106,7 +109,8 @@ class ChatSession:
     peer = "?"
     #: The remote host (L{None} for local sockets), for the bounds per address.
     address: Optional[str] = None
-    closing = False
+    state: str
+    _flood: FloodControl
     write: Callable[[bytes], None]
     _admitted = False
     _connected_at = 0.0
@@ -114,6 +118,16 @@ class ChatSession:
     _slow_since_pause = 0
     #: Called with the new writer when it changes (a telnet filter's replies).
     on_writer_changed: Optional[Callable[[Callable[[bytes], None]], None]] = None
+
+    @property
+    def closing(self) -> bool:
+        """Whether the connection is closing (input is ignored, nothing more is sent)."""
+        return self.state == "closing"
+
+    @closing.setter
+    def closing(self, closing: bool) -> None:
+        if closing:
+            self.state = "closing"
 
     def open_session(self) -> bool:
         """
@@ -125,6 +139,9 @@ class ChatSession:
         transport = self.transport
         self.write = transport.write
         clock = self.chat.clock
+        limits = self.chat.limits
+        self._flood = FloodControl(clock, limits.flood_burst, limits.flood_rate,
+                                   limits.flood_kick)
         peer = transport.getPeer()
         host = getattr(peer, "host", None)
         self.address = host
@@ -216,12 +233,17 @@ class ChatSession:
         cap = self.chat.limits.max_output
         self.log.info("dropping {peer}: {pending} bytes unread (cap {cap})",
                       peer=self.peer, pending=pending, cap=cap)
+        self.chat.count_disconnect(counters.SENDQ)
         if self.user is not None:
             self.chat.logout(self.user, "not reading: output buffer full")
         self.abort()
 
     def refuse(self, reason: str) -> None:
-        """Tell a client turned away at the door why, and close (front ends override)."""
+        """Tell a client turned away at the door why, and close its connection."""
+        self.disconnect(reason)
+
+    def disconnect(self, reason: str) -> None:
+        """Tell the client C{reason} and close the connection (each front end words it)."""
         raise NotImplementedError
 
     def settle(self) -> None:

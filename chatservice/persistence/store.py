@@ -2,7 +2,8 @@
 The chat's memory on disk: accounts, room history, topics and offline
 messages, kept in one SQLite file that needs no set-up.
 
-L{ChatStore} here owns the writer thread and the API; the SQL it runs is in
+L{ChatStore} here is the API; its writer thread's loop and transactions are in
+L{chatservice.persistence.writer}, the SQL it runs in
 L{chatservice.persistence.queries}, the schema and the start-up checks in
 L{chatservice.persistence.schema}, the reader thread in
 L{chatservice.persistence.reader}, the lock file and the diagnosis of disk
@@ -161,18 +162,19 @@ import collections
 import os
 import sqlite3
 import threading
-import time
-from typing import IO, Any, Callable, Dict, List, Optional, Set
+from typing import IO, Callable, Dict, List, Optional, Set
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from ..core.limits import REPLAY_LINES
+from ..histogram import Histogram
 from . import queries
 from .disk import disk_trouble, lock_database
 from .reader import BUSY_TIMEOUT, Reader
-from .records import Account, AccountExists, Loaded, StoreError
+from .records import Account, Loaded, StoreError
 from .schema import explain, prepare
+from .writer import STOP, BatchReport, Call, Outage, PruneState, WriterThread
 
 #: The database's file name inside the data directory.
 DATABASE_FILE = "chat.db"
@@ -194,6 +196,9 @@ MAX_OFFLINE = 100
 MAX_BACKLOG = 1000000
 #: Seconds L{ChatStore.close} waits for the writer before giving up.
 CLOSE_TIMEOUT = 10.0
+#: Upper bounds, in seconds, of the buckets of L{ChatStore.commit_seconds}.
+COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                  2.5, 5.0, 10.0)
 
 
 def default_database_path(data_dir: str) -> str:
@@ -201,52 +206,7 @@ def default_database_path(data_dir: str) -> str:
     return os.path.join(data_dir, DATABASE_FILE)
 
 
-class _Call:
-    """One queued operation other than a history line: C{fn(conn, *args)}."""
-
-    __slots__ = ("fn", "args", "deferred", "what")
-
-    def __init__(self, fn: Optional[Callable], args: tuple, deferred: Optional[defer.Deferred],
-                 what: str) -> None:
-        self.fn = fn
-        self.args = args
-        self.deferred = deferred
-        self.what = what
-
-
-#: Queued by L{ChatStore.close}: commit what came before, then stop.
-_STOP = _Call(None, (), None, "stop")
-#: Returned by an operation that has more to do: it is queued again.
-_AGAIN = object()
-
-
-class _Report:
-    """What one batch did, handed from the writer thread to the reactor thread."""
-
-    __slots__ = ("lines_written", "malformed", "lines_lost", "changes_lost", "error",
-                 "changed", "recovered")
-
-    def __init__(self) -> None:
-        self.lines_written = 0
-        self.malformed = 0  # history lines left out because SQLite could not store them
-        self.lines_lost = 0  # history lines of a batch that could not be committed
-        self.changes_lost = 0  # topics, offline messages, account changes, logins
-        self.error: Optional[sqlite3.Error] = None  # why the batch failed
-        self.changed = False  # the batch committed at least one change
-        self.recovered = False  # the first batch with changes after failures
-
-
-class _Outage:
-    """A time when the database could not write: since when, why, what was lost."""
-
-    def __init__(self, since: float, cause: str) -> None:
-        self.since = since
-        self.cause = cause
-        self.lines = 0
-        self.changes = 0
-
-
-class ChatStore:
+class ChatStore(WriterThread):
     """
     Accounts, room history, topics and offline messages in SQLite, written
     by one background thread in batched transactions (see the module
@@ -265,6 +225,14 @@ class ChatStore:
         a batch that could not be committed (history lines and other
         changes alike), or malformed history lines.
     @ivar batches: transactions committed so far.
+    @ivar batches_failed: batches whose transaction failed (their history
+        lines are lost).
+    @ivar last_error: SQLite's error for the last failed batch while the
+        database cannot write, else L{None}.
+    @ivar commit_seconds: a L{Histogram} of how long each batch took
+        (writer thread).
+    @ivar commit_started: when (C{time.monotonic()}) the batch in progress
+        started, or L{None} between batches.
     """
 
     log = Logger()
@@ -309,6 +277,10 @@ class ChatStore:
         self.writes_dropped = 0
         self.offline_dropped = 0
         self.batches = 0
+        self.batches_failed = 0
+        self.last_error: Optional[str] = None
+        self.commit_seconds = Histogram(COMMIT_BUCKETS)
+        self.commit_started: Optional[float] = None
         self.busy_seconds = 0.0
         self._queue: collections.deque = collections.deque()
         self._wake = threading.Event()
@@ -324,7 +296,7 @@ class ChatStore:
         self._prune_call = None
         self._refused = 0  # writes refused because the writer is behind or closed
         self._failing = False  # the last batch failed (writer thread)
-        self._outage: Optional[_Outage] = None  # (reactor thread)
+        self._outage: Optional[Outage] = None  # (reactor thread)
         self._close_waiters: Optional[List[defer.Deferred]] = None
         self._close_timeout = None
 
@@ -424,7 +396,7 @@ class ChatStore:
         self._thread.start()
         self._reader = Reader(self.path, self._reactor)
         self._reader.start()
-        self._queue.append(_Call(self._prune_step, (_PruneState(True),), None,
+        self._queue.append(Call(self._prune_step, (PruneState(True),), None,
                                  "prune the history"))
         self._wake.set()
         if self.prune_interval:
@@ -496,7 +468,7 @@ class ChatStore:
 
     def _write(self, fn: Callable, args: tuple, what: str) -> bool:
         if self._accepting and len(self._queue) < self.max_backlog:
-            self._queue.append(_Call(fn, args, None, what))
+            self._queue.append(Call(fn, args, None, what))
             self._wake.set()
             return True
         self._dropped()
@@ -518,7 +490,7 @@ class ChatStore:
             return defer.fail(StoreError(f"cannot {what}: the database is closed"))
         d: defer.Deferred = defer.Deferred()
         self._pending[d] = None
-        self._queue.append(_Call(fn, args, d, what))
+        self._queue.append(Call(fn, args, d, what))
         if urgent:
             self._urgent.set()
         self._wake.set()
@@ -610,6 +582,28 @@ class ChatStore:
         self.offline_waiting.pop(recipient_key, None)
         return self._submit(queries.take_offline, (recipient_key,), "read offline messages")
 
+    @property
+    def queued(self) -> int:
+        """How many writes and reads wait for the writer thread."""
+        return len(self._queue)
+
+    @property
+    def writer_running(self) -> bool:
+        """Whether the writer thread is running and takes writes."""
+        return self._accepting and not self._exited
+
+    @property
+    def failing(self) -> Optional[str]:
+        """
+        Why the database cannot write now, in a few words with SQLite's
+        error (C{"the disk is full (database or disk is full)"}), or
+        L{None} while it can.
+        """
+        outage = self._outage
+        if outage is None:
+            return None
+        return f"{outage.cause} ({self.last_error})" if self.last_error else outage.cause
+
     def flush(self) -> defer.Deferred:
         """Fire once everything queued before this call is committed."""
         return self._submit(queries.nothing, (), "flush")
@@ -621,7 +615,7 @@ class ChatStore:
         with the number of lines deleted.  Big prunes run in steps of
         about C{prune_step_seconds} so that other writes get in between.
         """
-        return self._submit(self._prune_step, (_PruneState(False),), "prune the history")
+        return self._submit(self._prune_step, (PruneState(False),), "prune the history")
 
     def _periodic_prune(self) -> None:
         self._prune_call = None
@@ -676,6 +670,7 @@ class ChatStore:
             "writes_dropped": self.writes_dropped,
             "offline_dropped": self.offline_dropped,
             "batches": self.batches,
+            "batches_failed": self.batches_failed,
             "writer_busy_seconds": round(self.busy_seconds, 3),
             "queued": len(self._queue),
         }
@@ -709,7 +704,7 @@ class ChatStore:
         d: defer.Deferred = defer.Deferred()
         if self._close_waiters is None:
             self._close_waiters = []
-            self._queue.append(_STOP)
+            self._queue.append(STOP)
             self._urgent.set()
             self._wake.set()
             if timeout:
@@ -752,7 +747,7 @@ class ChatStore:
         if self._close_waiters is not None:
             self._fire_close_waiters()
 
-    def _deliver(self, results: list, report: Optional[_Report] = None) -> None:
+    def _deliver(self, results: list, report: Optional[BatchReport] = None) -> None:
         """
         Fire the Deferreds of one batch, and count and log what it could
         not store (reactor thread).
@@ -767,7 +762,7 @@ class ChatStore:
             else:
                 d.errback(value)
 
-    def _account_for(self, report: _Report) -> None:
+    def _account_for(self, report: BatchReport) -> None:
         """
         Count the writes a batch lost in C{writes_dropped}, and log an
         outage once when it starts and once, with what it cost, when it
@@ -778,10 +773,12 @@ class ChatStore:
         self.writes_dropped += report.malformed + report.lines_lost + report.changes_lost
         directory = os.path.dirname(self.path)
         if report.error is not None:
+            self.batches_failed += 1
+            self.last_error = str(report.error) or type(report.error).__name__
             outage = self._outage
             if outage is None:
                 short, cause = disk_trouble(directory, report.error)
-                outage = self._outage = _Outage(self._reactor.seconds(), short)
+                outage = self._outage = Outage(self._reactor.seconds(), short)
                 self.log.error(
                     "the database cannot write to {directory}: {cause}; history lines "
                     "and other changes are lost until it can (SQLite: {error})",
@@ -793,6 +790,7 @@ class ChatStore:
 
     def _end_outage(self, how: str) -> None:
         outage, self._outage = self._outage, None
+        self.last_error = None
         if outage is None:
             return
         self.log.warn(
@@ -801,237 +799,3 @@ class ChatStore:
             directory=os.path.dirname(self.path),
             seconds=self._reactor.seconds() - outage.since, how=how, cause=outage.cause,
             lines=outage.lines, changes=outage.changes)
-
-    # -- the writer thread -----------------------------------------------
-
-    def _run(self) -> None:
-        conn = self._conn
-        assert conn is not None, "the writer runs on the connection start() opened"
-        queue, wake, urgent = self._queue, self._wake, self._urgent
-        interval = self.batch_interval
-        monotonic = time.monotonic
-        window: Optional[float] = None
-        error: Optional[BaseException] = None
-        try:
-            while True:
-                if window is None:
-                    wake.wait()
-                    window = monotonic()
-                delay = window + interval - monotonic()
-                if delay > 0:
-                    urgent.wait(delay)
-                urgent.clear()
-                wake.clear()
-                drained = monotonic()
-                batch = [queue.popleft() for _ in range(len(queue))]
-                if batch and self._commit(conn, batch):
-                    break
-                # Writes that came during the commit have waited since
-                # `drained` already: their window started then.
-                window = drained if wake.is_set() else None
-        except BaseException as e:  # a bug, or MemoryError: reported, never silent
-            error = e
-        finally:
-            try:
-                conn.close()
-            except Exception:
-                pass
-            self._reactor.callFromThread(self._writer_exited, error)
-
-    def _commit(self, conn: sqlite3.Connection, batch: list) -> bool:
-        """
-        Run one batch in one transaction; return whether it held L{_STOP}.
-
-        If the transaction fails (a full disk, an I/O error), its history
-        lines are lost, and the rest of the batch (reads, account changes,
-        offline messages) is tried again without them, together and, if
-        that fails too, one by one: reads, and often small changes, still
-        go through on a full disk.  What is lost is counted and reported to
-        the reactor thread with the results.
-        """
-        started = time.monotonic()
-        report = _Report()
-        try:
-            results, stop, again = self._transaction(conn, batch, report)
-        except sqlite3.Error as e:
-            others = [item for item in batch if type(item) is not tuple]
-            stop = any(item is _STOP for item in others)
-            report = _Report()
-            report.error = e
-            report.lines_lost = len(batch) - len(others)
-            results, again, done = [], [], False
-            if report.lines_lost and others:
-                try:
-                    results, _, again = self._transaction(conn, others, report)
-                    done = True
-                except sqlite3.Error:
-                    pass
-            if not done:
-                # One at a time: on a full disk SQLite may roll back a whole
-                # transaction for one change that does not fit.
-                results, again = [], []
-                report.changes_lost = 0
-                for item in others:
-                    if item is _STOP:
-                        continue
-                    try:
-                        found, _, more = self._transaction(conn, [item], report)
-                    except sqlite3.Error as failed:
-                        if item.fn in queries.CHANGES:
-                            report.changes_lost += 1
-                        if item.deferred is not None:
-                            results.append((item.deferred, False, StoreError(
-                                f"the database {self.path} could not {item.what} "
-                                f"({failed})"), item.what))
-                        continue
-                    results.extend(found)
-                    again.extend(more)
-            report.changed = False  # a batch that lost its lines does not end an outage
-        else:
-            self.lines_written += report.lines_written
-            self.batches += 1
-        if again:
-            self._queue.extend(again)
-            self._wake.set()
-        self.busy_seconds += time.monotonic() - started
-        if report.error is not None:
-            self._failing = True
-        elif self._failing and report.changed:
-            self._failing = False
-            report.recovered = True
-        if results or report.error is not None or report.recovered or report.malformed:
-            self._reactor.callFromThread(self._deliver, results, report)
-        return stop
-
-    def _transaction(self, conn: sqlite3.Connection, batch: list, report: "_Report"):
-        """
-        Run C{batch} in one transaction and commit it; return its results,
-        whether it held L{_STOP}, and the operations to queue again.  Raise
-        the C{sqlite3.Error} that stopped it (after rolling back).
-        """
-        results: list = []
-        stop = False
-        again = []
-        changes = conn.total_changes
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            i, n = 0, len(batch)
-            while i < n:
-                item = batch[i]
-                if type(item) is tuple:
-                    j = i + 1
-                    while j < n and type(batch[j]) is tuple:
-                        j += 1
-                    rows = batch[i:j]
-                    bad = self._insert_lines(conn, rows)
-                    report.lines_written += j - i - bad
-                    report.malformed += bad
-                    i = j
-                    continue
-                i += 1
-                if item is _STOP:
-                    stop = True
-                    continue
-                try:
-                    value = item.fn(conn, *item.args)
-                except (AccountExists, sqlite3.IntegrityError, ValueError,
-                        TypeError, sqlite3.InterfaceError) as e:
-                    results.append((item.deferred, False, e, item.what))
-                    continue
-                except sqlite3.Error as e:
-                    if not conn.in_transaction:
-                        raise
-                    if item.fn in queries.CHANGES:
-                        report.changes_lost += 1
-                        if report.error is None:
-                            report.error = e
-                    results.append((item.deferred, False, StoreError(
-                        f"the database {self.path} could not {item.what} ({e})"),
-                        item.what))
-                    continue
-                if value is _AGAIN:
-                    again.append(item)
-                elif item.deferred is not None:
-                    results.append((item.deferred, True, value, item.what))
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-            raise
-        report.changed = conn.total_changes != changes
-        return results, stop, again
-
-    def _insert_lines(self, conn: sqlite3.Connection, rows: list) -> int:
-        """Insert history C{rows}; return how many were malformed and left out."""
-        bad = 0
-        conn.execute("SAVEPOINT lines")
-        try:
-            conn.executemany(queries.INSERT_LINE, rows)
-        except sqlite3.OperationalError:
-            raise
-        except (sqlite3.Error, ValueError, TypeError, UnicodeError, OverflowError):
-            # A malformed row (a lone surrogate, a wrong type): keep the others.
-            conn.execute("ROLLBACK TO lines")
-            for row in rows:
-                try:
-                    conn.execute(queries.INSERT_LINE, row)
-                except sqlite3.OperationalError:
-                    raise
-                except (sqlite3.Error, ValueError, TypeError, UnicodeError, OverflowError):
-                    bad += 1
-        conn.execute("RELEASE lines")
-        self._dirty.update({row[0] for row in rows})
-        return bad
-
-    def _prune_step(self, conn: sqlite3.Connection, state: "_PruneState") -> Any:
-        limit = self.history_limit
-        if not limit:
-            self._dirty.clear()
-            return 0
-        if state.rooms is None and state.every_room:  # at start-up
-            state.rooms = []
-            row = conn.execute("SELECT min(room_key) FROM history").fetchone()
-            while row[0] is not None:  # one index seek per room
-                state.rooms.append(row[0])
-                row = conn.execute("SELECT min(room_key) FROM history WHERE room_key > ?",
-                                   (row[0],)).fetchone()
-            self._dirty.clear()
-        elif state.rooms is None:
-            state.rooms = sorted(self._dirty)
-            self._dirty.clear()
-        deadline = time.monotonic() + self.prune_step_seconds
-        while state.rooms:
-            room_key = state.rooms[-1]
-            row = conn.execute("SELECT id FROM history WHERE room_key = ? ORDER BY id DESC"
-                               " LIMIT 1 OFFSET ?", (room_key, limit)).fetchone()
-            if row is None:  # nothing beyond the limit
-                state.rooms.pop()
-                continue
-            # Delete the oldest rows up to the newest one beyond the limit,
-            # at most prune_chunk at a time.
-            bound = conn.execute("SELECT id FROM history WHERE room_key = ? AND id <= ?"
-                                 " ORDER BY id LIMIT 1 OFFSET ?",
-                                 (room_key, row[0], self.prune_chunk - 1)).fetchone()
-            upto = row[0] if bound is None else bound[0]
-            state.deleted += conn.execute("DELETE FROM history WHERE room_key = ? AND id <= ?",
-                                          (room_key, upto)).rowcount
-            if time.monotonic() > deadline:
-                # More may remain: let the other writes in, then carry on
-                # (unless the store is closing: what is left waits for the
-                # next start).
-                return state.deleted if self._stopping else _AGAIN
-        return state.deleted
-
-
-class _PruneState:
-    """The progress of one prune across its steps."""
-
-    def __init__(self, every_room: bool) -> None:
-        self.every_room = every_room
-        self.rooms: Optional[List[str]] = None  # still to do; None: not started
-        self.deleted = 0
-
-

@@ -17,10 +17,10 @@ from twisted.words.protocols import irc
 from zope.interface import implementer
 
 from ... import __version__
-from ...core import errors
+from ...core import counters, errors
 from ...core.interfaces import IChatClient
 from ...core.text import name_key
-from ..session import DROP, KICK, WARN, ChatSession, FloodControl
+from ..session import DROP, KICK, WARN, ChatSession
 from .caps import CapNegotiation
 from .commands import IRCCommands
 from .wire import (
@@ -52,7 +52,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
     """
 
     log = Logger()
-    _flood: FloodControl
+    frontend = "irc"
 
     def __init__(self) -> None:
         self.user = None
@@ -74,16 +74,6 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         self._last_heard = 0.0
         self._pinged = False
 
-    @property
-    def closing(self) -> bool:
-        """Whether the connection is closing (input is ignored)."""
-        return self.state == "closing"
-
-    @closing.setter
-    def closing(self, closing: bool) -> None:
-        if closing:
-            self.state = "closing"
-
     # -- connection ----------------------------------------------------------
 
     def connectionMade(self) -> None:
@@ -91,8 +81,6 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         self.chat = self.factory.chat
         limits = self.chat.limits
         self.clock = self.chat.clock
-        self._flood = FloodControl(self.clock, limits.flood_burst, limits.flood_rate,
-                                   limits.flood_kick)
         if not self.open_session():
             return
         self._last_heard = self.clock.seconds()
@@ -100,10 +88,6 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
             self._registration_timer = self.clock.callLater(
                 limits.login_timeout, self._registration_timed_out)
         self._arm_ping(self.factory.ping_interval)
-
-    def refuse(self, reason: str) -> None:
-        """Tell a connection turned away at the door why, and close it."""
-        self.disconnect(reason)
 
     def connectionLost(self, reason=None) -> None:
         """Clean up as for QUIT: no ghost nicks or members."""
@@ -119,6 +103,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         self._registration_timer = None
         if self.user is None and self.state != "closing":
             self.log.info("{peer} took too long to register", peer=self.peer)
+            self.chat.count_disconnect(counters.LOGIN_TIMEOUT)
             self.disconnect("Registration timed out: send NICK and USER (and CAP END "
                             "if you sent CAP) sooner.")
 
@@ -137,6 +122,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
             self._idle_timer = self.clock.callLater(remaining, self._idle_due)
             return
         self.log.info("{name} was idle too long", name=self.user.name)
+        self.chat.count_disconnect(counters.IDLE)
         self.chat.logout(self.user, "idle too long")
         self.disconnect(f"You were idle for more than {idle:g} seconds.")
 
@@ -154,6 +140,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         if self._pinged:
             if silent >= timeout:
                 self.log.info("{peer}: ping timeout", peer=self.peer)
+                self.chat.count_disconnect(counters.PING_TIMEOUT)
                 if self.user is not None:
                     self.chat.logout(self.user, "ping timeout")
                 self.disconnect(f"Ping timeout: {silent:.0f} seconds without a word "
@@ -258,6 +245,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         limit = self.chat.limits.max_long_lines
         if limit and self._long_lines > limit:
             self.log.info("disconnecting {peer}: too many over-long lines", peer=self.peer)
+            self.chat.count_disconnect(counters.LONG_LINES)
             if self.user is not None:
                 self.chat.logout(self.user, "too many over-long lines")
             self.disconnect("You were disconnected for sending too many over-long lines.")
@@ -273,6 +261,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
                         "a second. Lines sent too fast are dropped.")
         elif verdict == KICK:
             self.log.info("disconnecting {peer} for flooding", peer=self.peer)
+            self.chat.count_disconnect(counters.FLOOD)
             if self.user is not None:
                 self.chat.logout(self.user, "flooding")
             self.disconnect("You were disconnected for flooding.")
@@ -373,6 +362,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         self.reply(irc.ERR_PASSWDMISMATCH, "Password incorrect")
         limits = self.chat.limits
         if self._password_failures >= limits.password_tries:
+            self.chat.count_disconnect(counters.PASSWORDS)
             self.disconnect("Too many wrong passwords.")
             return
         self.nick = None

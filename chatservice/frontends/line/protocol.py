@@ -13,11 +13,11 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
-from ...core import errors, events
+from ...core import counters, errors, events
 from ...core.interfaces import IChatClient
 from ...core.limits import MAX_LINE_LENGTH
 from ...core.text import name_key
-from ..session import DROP, KICK, WARN, ChatSession, FloodControl
+from ..session import DROP, KICK, WARN, ChatSession
 from .commands import ChatCommands, CommandUsageError
 from .moderation import MODERATION_HINTS
 from .render import ERROR, INFO, LINE_RENDERER, day_stamp, history_text, timestamp
@@ -60,11 +60,11 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
     MAX_LENGTH = MAX_LINE_LENGTH
     delimiter = b"\n"
     renderer = LINE_RENDERER
+    frontend = "line"
 
     log = Logger()
 
     _telnet: TelnetFilter
-    _flood: FloodControl
 
     def __init__(self) -> None:
         self.user = None
@@ -90,16 +90,6 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self._state = state
         self._telnet.hide_input(state in ("password", "checking"))
 
-    @property
-    def closing(self) -> bool:
-        """Whether the connection is closing (input is ignored, nothing more is sent)."""
-        return self._state == "closing"
-
-    @closing.setter
-    def closing(self, closing: bool) -> None:
-        if closing:
-            self.state = "closing"
-
     # -- connection ---------------------------------------------------------
 
     def connectionMade(self) -> None:
@@ -110,18 +100,12 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self._telnet = TelnetFilter(self.transport.write)
         self.on_writer_changed = self._telnet_replies_to
         self.MAX_LENGTH = limits.max_line_length
-        self._flood = FloodControl(self.clock, limits.flood_burst, limits.flood_rate,
-                                   limits.flood_kick)
         if not self.open_session():
             return
         if limits.login_timeout:
             self._timer = self.clock.callLater(limits.login_timeout, self._timed_out)
         self.info(f"Welcome to {chat.server_name}!")
         self.prompt_for_name()
-
-    def refuse(self, reason: str) -> None:
-        """Tell a connection turned away at the door why, and close it."""
-        self.disconnect(reason)
 
     @staticmethod
     def _write_nothing(data: bytes) -> None:
@@ -145,6 +129,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self._timer = None
         if self.state in ("naming", "password", "checking"):
             self.log.info("{peer} took too long to log in", peer=self.peer)
+            self.chat.count_disconnect(counters.LOGIN_TIMEOUT)
             self.disconnect("You took too long to choose a name. Goodbye!")
             return
         idle = self.chat.limits.idle_timeout
@@ -155,6 +140,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
             self._timer = self.clock.callLater(remaining, self._timed_out)
             return
         self.log.info("{name} was idle too long", name=self.user.name)
+        self.chat.count_disconnect(counters.IDLE)
         self.chat.logout(self.user, "idle too long")
         self.disconnect(f"You were idle for more than {idle:g} seconds. Goodbye!")
 
@@ -269,6 +255,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
             )
         elif verdict == KICK:
             self.log.info("disconnecting {peer} for flooding", peer=self.peer)
+            self.chat.count_disconnect(counters.FLOOD)
             if self.user is not None:
                 self.chat.logout(self.user, "flooding")
             self.disconnect("You were disconnected for flooding.")
@@ -297,6 +284,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         limit = self.chat.limits.max_long_lines
         if limit and self._long_lines > limit:
             self.log.info("disconnecting {peer}: too many over-long lines", peer=self.peer)
+            self.chat.count_disconnect(counters.LONG_LINES)
             if self.user is not None:
                 self.chat.logout(self.user, "too many over-long lines")
             self.disconnect("You were disconnected for sending too many over-long lines.")
@@ -413,6 +401,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self.log.info("wrong password for {name} from {peer}",
                       name=self._pending_name, peer=self.peer)
         if self._password_failures >= self.chat.limits.password_tries:
+            self.chat.count_disconnect(counters.PASSWORDS)
             self.disconnect("Too many wrong passwords. Goodbye!")
             return
         self._retry = self.clock.callLater(self.chat.limits.password_retry_delay,
