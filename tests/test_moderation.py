@@ -202,15 +202,18 @@ def test_ban_keeps_out_and_silences(factory, connect, games):
     assert carol.take() == ["-- alice banned BOB in #games", "-- alice banned Ｄａｖｅ* in #games"]
     bob.take()
     bob.send("hello")
-    assert bob.take() == ["!! You are banned from #games and cannot speak there."]
+    assert bob.take() == ["!! You are banned from #games and cannot speak there: ask an "
+                          "operator to /unban you."]
     assert carol.take() == []
     alice.send("/kick bob")
     bob.take()
     bob.send("/join games")
-    assert bob.take() == ["!! You are banned from #games."]
+    refused = ("!! You are banned from #games: ask one of its operators to /unban you. "
+               "Type /rooms to find another room.")
+    assert bob.take() == [refused]
     dave = connect("DAVEY")
     dave.send("/join games")
-    assert dave.take() == ["!! You are banned from #games."]
+    assert dave.take() == [refused]
     alice.send("/ban")
     assert alice.take()[-1] == ("-- Bans in #games: BOB, Ｄａｖｅ*. Type /unban MASK to "
                                 "lift one.")
@@ -346,7 +349,8 @@ def test_mode_refused(factory, games):
     bob.send("/mode +m")
     assert bob.take() == [
         "!! You are not an operator of #games. Type /look to see the operators (marked @)."]
-    alice.send("/mode +x", "/mode +l many", "/mode +k", "/mode i", "/mode +m", "/mode +m")
+    alice.send("/mode +x", "/mode +l many", "/mode +k", "/mode i", "/mode +m", "/mode +m",
+               "/mode -n", "/mode +n")
     lines = alice.take()
     assert lines[0] == ("!! There is no mode 'x': the modes are +i, +m, +t, +s, +k KEY and +l N. "
                         "Type /help mode for the modes.")
@@ -356,6 +360,9 @@ def test_mode_refused(factory, games):
     assert lines[3] == "!! Usage: /mode [CHANGES]. Type /help mode for more."
     assert lines[4] == "-- alice made the room moderated in #games"
     assert lines[5] == "-- Nothing changed: #games modes are +mn."
+    assert lines[6] == ("!! Mode +n is always on: only members talk in a room. Type /help mode "
+                        "for the modes.")
+    assert lines[7] == "-- Nothing changed: #games modes are +mn."
 
 
 def test_look_shows_modes(factory, games):

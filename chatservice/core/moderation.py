@@ -107,7 +107,7 @@ class RoomModeration:
         return "m" not in self.flags and not self.is_banned(key)
 
     def prefix(self, key: str) -> str:
-        """C{@} for an operator, C{+} for a voiced member, else C{""}; both with C{everything}."""
+        """The highest status prefix of C{key}: C{@} for an operator, C{+} for a voiced member, else C{""}."""
         return "@" if key in self.operators else "+" if key in self.voiced else ""
 
     def prefixes(self, key: str) -> str:
@@ -174,7 +174,8 @@ class Moderation:
         """
         state = room.moderation
         if state.is_banned(user.key):
-            raise errors.Banned(f"You are banned from {room.display}.")
+            raise errors.Banned(f"You are banned from {room.display}: ask one of its "
+                                "operators to /unban you.")
         invited = user.key in state.invited
         if not invited:
             if "i" in state.flags:
@@ -200,7 +201,8 @@ class Moderation:
             raise errors.CannotSpeak(
                 f"{room.display} is moderated: only its operators and voiced members "
                 "can speak. Ask an operator to /voice you.")
-        raise errors.CannotSpeak(f"You are banned from {room.display} and cannot speak there.")
+        raise errors.CannotSpeak(f"You are banned from {room.display} and cannot speak there: "
+                                 "ask an operator to /unban you.")
 
     def check_topic(self, room: "Room", user: "User") -> None:
         """Raise L{errors.NotOperator} if C{room}'s topic is for operators (+t) and C{user} is not one."""
@@ -261,6 +263,10 @@ class Moderation:
             return ModeChange(adding, letter, member.name)
         if letter == "b":
             return self._ban(state, adding, argument)
+        if letter == "n":  # always on: only members talk in a room
+            if adding:
+                return None
+            raise errors.InvalidMode("Mode +n is always on: only members talk in a room.")
         if letter in FLAG_MODES:
             if (letter in state.flags) == adding:
                 return None

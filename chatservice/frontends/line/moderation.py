@@ -169,5 +169,5 @@ MODERATION_HINTS = {
     errors.NotOperator: "Type /look to see the operators (marked @).",
     errors.TargetNotInRoom: "Type /look to see who is here.",
     errors.InvalidMode: "Type /help mode for the modes.",
-    errors.CannotSpeak: "",
+    errors.Banned: "Type /rooms to find another room.",
 }
