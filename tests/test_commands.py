@@ -79,7 +79,7 @@ def test_help_lists_every_command(connect):
         "--   /look                  Show your current room: its topic and who is in it",
         "--   /rooms [PATTERN]       List the rooms, the largest first, with how many people "
         "are in each and their topics",
-        "--   /join ROOM             Enter ROOM, creating it if it does not exist, and make it "
+        "--   /join ROOM [KEY]       Enter ROOM, creating it if it does not exist, and make it "
         "your current room: what you type goes there",
         "--   /leave [ROOM]          Leave ROOM (or your current room)",
         "--   /msg NAME TEXT         Send TEXT privately to NAME; only they see it",
@@ -98,10 +98,11 @@ def test_help_command(connect):
     alice = connect("alice")
     alice.send("/help join")
     assert alice.take() == [
-        "-- /join ROOM",
+        "-- /join ROOM [KEY]",
         "--   Enter ROOM, creating it if it does not exist, and make it your current room: "
-        "what you type goes there. You stay in your other rooms, and lines from them are "
-        "shown with the room's name.",
+        "what you type goes there. Whoever creates a room is its operator. You stay in your "
+        "other rooms, and lines from them are shown with the room's name. KEY is the room's "
+        "password, if it has one (/mode +k).",
     ]
 
 
@@ -143,14 +144,14 @@ def test_help_unknown(connect):
 
 
 def test_who_lists_everyone_and_their_rooms(trio):
-    """/who lists every user, sorted, with the rooms they are in."""
+    """/who lists every user, sorted, with the rooms they are in (@: an operator there)."""
     alice, bob, carol = trio
     bob.send("/join games")
     alice.send("/who")
     assert alice.take() == [
         "-- 3 users online:",
         "--   alice (#lobby)",
-        "--   bob (#lobby, #games)",
+        "--   bob (#lobby, @#games)",
         "--   carol (#lobby)",
     ]
 
@@ -169,7 +170,7 @@ def test_who_name(trio):
     alice, bob, carol = trio
     bob.send("/join games")
     alice.send("/who bob", "/who BOB", "/who ｂｏｂ")
-    assert alice.take() == ["-- bob is online, in #lobby, #games."] * 3
+    assert alice.take() == ["-- bob is online, in #lobby, @#games."] * 3
 
 
 def test_who_unknown(connect):
@@ -535,7 +536,7 @@ def test_join_existing_room(trio):
     assert alice.take() == [
         "-> You joined #games",
         "-- Topic: poker night",
-        "-- Here with you: bob (2 users)",
+        "-- Here with you: @bob (2 users)",
     ]
     assert bob.take()[-1] == "-> alice joined #games"
     assert carol.take() == []
@@ -590,12 +591,12 @@ def test_join_invalid_room_name(connect, factory, typed, error):
     assert set(factory.chat.rooms) == {"lobby"}
 
 
-@pytest.mark.parametrize("typed", ["/join", "/join   ", "/join a b"])
+@pytest.mark.parametrize("typed", ["/join", "/join   ", "/join a b c"])
 def test_join_usage(connect, typed):
-    """/join needs exactly one room name."""
+    """/join needs one room name, and at most one key."""
     alice = connect("alice")
     alice.send(typed)
-    assert alice.take() == ["!! Usage: /join ROOM. Type /help join for more."]
+    assert alice.take() == ["!! Usage: /join ROOM [KEY]. Type /help join for more."]
 
 
 def test_join_longest_room_name(connect):

@@ -37,7 +37,7 @@ def test_join_creates_rooms_and_answers_join_topic_and_names(irc, connect, facto
         ":testchat 353 alice = #lobby :bob alice",
         ":testchat 366 alice #lobby :End of /NAMES list",
         ":alice!~alice@testchat JOIN :#games",
-        ":testchat 353 alice = #games :alice",
+        ":testchat 353 alice = #games :@alice",
         ":testchat 366 alice #games :End of /NAMES list",
     ]
     assert set(alice.user.rooms) == {"lobby", "games"}
@@ -155,7 +155,7 @@ def test_names_who_whois_list(irc, connect):
     assert alice.numerics() == ["352", "315", "315"]
     alice.send("WHOIS bob")
     assert alice.take() == [":testchat 311 alice bob ~bob testchat * :bob",
-                            ":testchat 319 alice bob :#lobby #games",
+                            ":testchat 319 alice bob :#lobby @#games",
                             ":testchat 312 alice bob testchat :chatservice",
                             ":testchat 318 alice bob :End of /WHOIS list"]
     alice.send("WHOIS nobody")
@@ -170,15 +170,15 @@ def test_names_who_whois_list(irc, connect):
 
 
 def test_mode(irc, connect):
-    """MODE #room is 324 +n; changes are 482 (nobody is an operator) or 472; MODE me is 221, +i is 501, another user's 502; bans are an empty list."""
+    """MODE #room is 324 +n and 329; changes are 482 (nobody is an operator of the default room) or 472; MODE me is 221, +i is 501, another user's 502; bans are an empty list."""
     connect("bob")
     alice = irc("alice", "#lobby")
-    alice.send("MODE #lobby", "MODE #lobby +n", "MODE #lobby +m", "MODE #lobby b",
+    alice.send("MODE #lobby", "MODE #lobby +n", "MODE #lobby +x", "MODE #lobby b",
                "MODE #nowhere", "MODE alice", "MODE alice +i", "MODE bob", "MODE nobody")
     lines = alice.take()
     assert lines[0] == ":testchat 324 alice #lobby :+n"
-    assert alice.numerics(lines) == ["324", "482", "472", "368", "403", "221", "501", "502",
-                                     "401"]
+    assert alice.numerics(lines) == ["324", "329", "482", "472", "368", "403", "221", "501",
+                                     "502", "401"]
 
 
 def test_away(irc):

@@ -59,7 +59,7 @@ def test_isupport_says_what_the_chat_really_does(irc):
     [isupport] = [line for line in lines if " 005 " in line]
     tokens = isupport.split(" ")[3:-4]
     for token in ("NETWORK=testchat", "CASEMAPPING=ascii", "CHANTYPES=#", "CHANNELLEN=33",
-                  "NICKLEN=24", "TOPICLEN=300", "PREFIX=()", "CHANMODES=,,,n", "UTF8ONLY"):
+                  "NICKLEN=24", "TOPICLEN=300", "PREFIX=(ov)@+", "CHANMODES=b,k,l,imnst", "UTF8ONLY"):
         assert token in tokens
     assert isupport.endswith(":are supported by this server")
 

@@ -112,7 +112,7 @@ def test_two_rooms_tag_lines_from_the_other_room(chat):
     yield bob.expect(lambda line: line == "-- You are alone in #games.")
     carol.say("/join games")
     yield carol.expect(lambda line: line == "-> You joined #games")
-    yield carol.expect(lambda line: line == "-- Here with you: bob (2 users)")
+    yield carol.expect(lambda line: line == "-- Here with you: @bob (2 users)")
     yield bob.expect(lambda line: line == "-> carol joined #games")
 
     bob.say("let's play")

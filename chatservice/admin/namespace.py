@@ -50,7 +50,7 @@ class AdminHelpers:
     """
 
     #: The helpers, in the order C{helpers()} lists them.
-    LISTED = ("who", "room", "stats", "kick", "announce", "close_room",
+    LISTED = ("who", "room", "stats", "kick", "announce", "close_room", "op", "ban", "modes",
               "accounts", "history", "reset_password", "helpers", "help")
 
     def __init__(self, chat, reactor) -> None:
@@ -139,6 +139,44 @@ class AdminHelpers:
             print(e)
             return
         print(f"Closed {closed.display}.")
+
+    def op(self, room: str, name: str) -> None:
+        """Make `name`, a member of `room`, one of its operators (the
+        server's operator outranks every room operator)."""
+        try:
+            found = self.chat.find_room(room)
+            changed = self.chat.moderation.op(found, None, name)
+        except errors.ChatError as e:
+            print(f"{e} (room(name) lists a room's members)")
+            return
+        user = self.chat.find_user(name)
+        print(f"{user.name} is {'now' if changed else 'already'} an operator of {found.display}.")
+
+    def ban(self, room: str, mask: str) -> None:
+        """Ban `mask` (a name, or a pattern with *, such as spam*) from
+        `room`: matching people cannot join it, nor speak there."""
+        try:
+            found = self.chat.find_room(room)
+            changed = self.chat.moderation.ban(found, None, mask)
+        except errors.ChatError as e:
+            print(e)
+            return
+        print(f"{mask} is {'now' if changed else 'already'} banned from {found.display}.")
+
+    def modes(self, room: str) -> None:
+        """The modes of `room`, its operators, voiced members, bans and invites."""
+        try:
+            found = self.chat.find_room(room)
+        except errors.ChatError as e:
+            print(e)
+            return
+        state = found.moderation
+        letters, values = state.modes()
+        print(f"{found.display} modes {' '.join([letters, *values])}")
+        for label, keys in (("operators", state.operators), ("voiced", state.voiced),
+                            ("bans", list(state.bans.values())),
+                            ("invited", state.invited)):
+            print(f"  {label}: {', '.join(sorted(keys)) or 'none'}")
 
     def _no_store(self) -> bool:
         if self.chat.store is None:

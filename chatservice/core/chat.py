@@ -20,6 +20,7 @@ from .connlog import ConnectionLog
 from .delivery import Outbox
 from .index import RoomIndex, SortedKeys
 from .limits import REPLAY_LINES, Limits
+from .moderation import Moderation
 from .presence import BusyRoomNotices
 from .ratelimit import charge_busy_room, charge_rename
 from .room import Room
@@ -113,6 +114,7 @@ class Chat:
         # room key -> (topic, set_by, set_at) as the store keeps it
         self._stored_topics: Dict[str, Any] = dict(stored_topics or {})
         self._reading_history: Set[User] = set()  # users whose /history reads the database
+        self.moderation = Moderation(self)
         self.default_room = self._create_room(default_room, persistent=True)
 
     def start(self) -> None:
@@ -244,7 +246,7 @@ class Chat:
         for room in list(user.rooms.values()):
             if not self.shutting_down and not self.notices.arrived_or_left(room, user.name, joined=False):
                 neighbours.update(room.members.values())
-            self._remove_member(room, user)
+            self.remove_member(room, user)
         neighbours.discard(user)
         user.current = None
         del self.users[user.key]
@@ -310,6 +312,7 @@ class Chat:
         for room in user.rooms.values():
             pending = self.notices.batch(room)
             room.rekey(user, old_key, keep_order=pending is None)
+            room.moderation.renamed(old_key, key)
             if pending is None:
                 neighbours.update(room.members.values())
             else:
@@ -344,11 +347,13 @@ class Chat:
             raise errors.NoSuchRoom(f"There is no room called #{name}.")
         return room
 
-    def join(self, user: User, raw_room: str) -> Tuple[Room, bool]:
+    def join(self, user: User, raw_room: str, key: Optional[str] = None) -> Tuple[Room, bool]:
         """
-        Put C{user} in the room called C{raw_room}, creating it if needed,
-        and make it their current room.  Return the room and whether the
-        user newly entered it (false if they were in it already).
+        Put C{user} in the room called C{raw_room}, creating it if needed
+        (they become its operator), and make it their current room.  Return
+        the room and whether the user newly entered it (false if they were
+        in it already).  An existing room's bans, invite-only mode, C{key}
+        and member limit may refuse them (see L{Moderation.check_join}).
         """
         name = clean_room_name(raw_room)
         problem = check_room_name(name, self.limits.max_room_name_length)
@@ -369,8 +374,11 @@ class Chat:
                     f"#{name} cannot be created: the server already has "
                     f"{len(self.rooms):,} rooms, the most it allows.")
             room = self._create_room(name)
+            self.moderation.founded(room, user)
             self.log.info("room {room} created by {name}", room=room.display,
                           name=user.name)
+        else:
+            self.moderation.check_join(room, user, key)
         user.rooms[room.key] = room
         room.add(user)
         user.focus(room)
@@ -396,17 +404,22 @@ class Chat:
             if user not in room:
                 raise errors.NotInRoom(f"You are not in {room.display}.")
         if self.notices.arrived_or_left(room, user.name, joined=False):
-            self._remove_member(room, user)
+            self.remove_member(room, user)
         else:
-            self._remove_member(room, user)
+            self.remove_member(room, user)
             room.broadcast(events.Left(room.name, user.name, sanitize(reason),
                                        self.clock.seconds()))
         self.log.info("leave {name} {room}", name=user.name, room=room.display)
         return room
 
-    def _remove_member(self, room: Room, user: User) -> None:
+    def remove_member(self, room: Room, user: User) -> None:
+        """
+        Take C{user} out of C{room} without telling anyone (the caller
+        does), dropping their status there; the room closes if it empties.
+        """
         was_current = user.current is room
         room.remove(user)
+        room.moderation.forget(user.key)
         del user.rooms[room.key]
         if was_current:
             remaining = list(user.rooms.values())
@@ -422,9 +435,11 @@ class Chat:
     def set_topic(self, user: User, raw_topic: str, room: Optional[Room] = None) -> Room:
         """
         Set the topic of C{room} (default: C{user}'s current room), which
-        C{user} must be in, and tell its members.
+        C{user} must be in, and tell its members (only operators may in a +t
+        room, and nobody who may not speak there).
         """
         room = self.current_room(user) if room is None else self.member_room(user, room)
+        self.moderation.check_topic(room, user)
         topic = sanitize(raw_topic)
         if len(topic) > self.limits.max_topic_length:
             raise errors.InvalidText(
@@ -463,7 +478,7 @@ class Chat:
         room = self.find_room(raw_room)
         room.broadcast(events.RoomClosed(room.name, sanitize(reason)))
         for member in list(room.members.values()):
-            self._remove_member(room, member)
+            self.remove_member(room, member)
         if room is not self.default_room:
             self.rooms.pop(room.key, None)
             self.room_index.discard(room)
@@ -479,7 +494,8 @@ class Chat:
         """
         Relay C{raw_text} from C{user} to the other members of C{room}
         (default: their current room; IRC names the channel of every
-        message), as an action when C{action} is true.
+        message), as an action when C{action} is true; a moderated room
+        refuses members without a voice, and banned members.
         """
         if room is None:
             room = user.current
@@ -487,6 +503,7 @@ class Chat:
                 raise errors.NotInRoom("You are not in any room.")
         else:
             self.member_room(user, room)
+        self.moderation.check_speak(room, user)
         text = sanitize(raw_text)
         if not text:
             raise errors.InvalidText("There is nothing to say.")

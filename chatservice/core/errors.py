@@ -116,3 +116,39 @@ class Busy(ChatError):
 
 class TooManyChecks(ChatError):
     """Too many passwords are being checked: try again in a few seconds."""
+
+
+class NotOperator(ChatError):
+    """Only the room's operators (or the server's) may do that."""
+
+
+class Banned(ChatError):
+    """A ban on the room matches the user."""
+
+
+class InviteOnly(ChatError):
+    """The room is invite-only and the user was not invited."""
+
+
+class BadKey(ChatError):
+    """The room has a key, and it was not given (or not the right one)."""
+
+
+class RoomFull(ChatError):
+    """The room has as many members as its limit allows."""
+
+
+class CannotSpeak(ChatError):
+    """The room is moderated (or the user banned) and the user has no voice."""
+
+
+class TargetNotInRoom(ChatError):
+    """The user named is not in the room."""
+
+
+class AlreadyInRoom(ChatError):
+    """The user invited is in the room already."""
+
+
+class InvalidMode(ChatError):
+    """An unknown mode, or a mode with a bad argument."""

@@ -114,8 +114,43 @@ class Announcement(NamedTuple):
     room: Optional[str] = None
 
 
+class ModeChanged(NamedTuple):
+    """
+    C{user} (L{None} for the server's operator) changed the modes of
+    C{room}: C{changes} are C{("+o", "bob")}, C{("+m", "")}, ... in order
+    (see L{chatservice.core.moderation}).
+    """
+
+    room: str
+    user: Optional[str]
+    changes: Tuple[Tuple[str, str], ...]
+    when: float = 0.0
+
+
+class Kicked(NamedTuple):
+    """
+    C{user} (L{None}: the server's operator) put C{target} out of C{room}
+    for C{reason}; told to the room and to C{target}.
+    """
+
+    room: str
+    user: Optional[str]
+    target: str
+    reason: str
+    when: float = 0.0
+
+
+class Invited(NamedTuple):
+    """C{user} invited C{target} into C{room} (delivered to C{target} alone)."""
+
+    room: str
+    user: str
+    target: str
+    when: float = 0.0
+
+
 #: The events a room broadcasts to its members.
 RoomEvent = Union[Said, Acted, Joined, Left, Presence, TopicChanged, RoomClosed,
-                  Announcement]
+                  Announcement, ModeChanged, Kicked]
 #: The events delivered to one user alone.
-PersonalEvent = Union[Private, Renamed, Quit, Announcement]
+PersonalEvent = Union[Private, Renamed, Quit, Announcement, Kicked, Invited]

@@ -5,6 +5,7 @@ A room: a name, a topic, its members, and the plan that reaches them.
 from typing import TYPE_CHECKING, Dict, Optional
 
 from .delivery import DeliveryPlan, Outbox
+from .moderation import RoomModeration
 from .text import name_key
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ class Room:
         every room of one chat).
     @ivar index: the L{chatservice.core.index.RoomIndex} told of every change
         of membership, or L{None}.
+    @ivar moderation: its operators, voiced members, bans, invites and modes
+        (a L{chatservice.core.moderation.RoomModeration}).
     """
 
     def __init__(self, name: str, topic: str = "", persistent: bool = False,
@@ -50,6 +53,7 @@ class Room:
         self.index = index
         # a busy room's budget of deliveries (see ratelimit.charge_busy_room)
         self.delivery_bucket: "Optional[TokenBucket]" = None
+        self.moderation = RoomModeration()
 
     @property
     def display(self) -> str:

@@ -1,5 +1,5 @@
 """
-The channel commands of IRC: JOIN, PART, TOPIC, NAMES, LIST and MODE, and
+The channel commands of IRC: JOIN, PART, TOPIC, NAMES and LIST, and
 the history replayed on JOIN.  Channels are rooms: C{#games} is room
 C{games}.
 """
@@ -11,7 +11,7 @@ from twisted.words.protocols import irc
 from ...core import errors
 from ...core.limits import MAX_LISTED
 from ...core.text import sanitize
-from .base import ConnectionBase
+from .moderation import JOIN_REFUSALS, ModerationCommands
 from .wire import RPL_TOPICWHOTIME, message, split_params
 
 if TYPE_CHECKING:
@@ -21,24 +21,30 @@ if TYPE_CHECKING:
 MAX_TARGETS = 10
 
 
-class ChannelCommands(ConnectionBase):
-    """JOIN, PART, TOPIC, NAMES, LIST and MODE (mixed into the protocol)."""
+class ChannelCommands(ModerationCommands):
+    """JOIN, PART, TOPIC, NAMES and LIST (mixed into the protocol, with MODE, KICK and INVITE)."""
 
     # -- channels -----------------------------------------------------------------
 
     def irc_JOIN(self, msg) -> None:
-        """JOIN #a,#b [keys] (keys are ignored: no room has one); JOIN 0 parts all."""
+        """JOIN #a,#b [key,key]; JOIN 0 parts all."""
         if msg.params[0] == "0":
             for room in list(self.user.rooms.values()):
                 self.chat.leave(self.user, room.name)
                 self.send_line(message(self.me(), "PART", room.display))
             return
-        for name in msg.params[0].split(",")[:MAX_TARGETS]:
+        keys = msg.params[1].split(",") if len(msg.params) > 1 else []
+        for index, name in enumerate(msg.params[0].split(",")[:MAX_TARGETS]):
+            key = keys[index] if index < len(keys) else None
             if not name.startswith("#"):
                 self.reply(irc.ERR_NOSUCHCHANNEL, name, "Channel names start with #")
                 continue
             try:
-                room, entered = self.chat.join(self.user, name)
+                room, entered = self.chat.join(self.user, name, key)
+            except tuple(JOIN_REFUSALS) as e:
+                numeric, mode = JOIN_REFUSALS[type(e)]
+                self.reply(numeric, name, f"Cannot join channel ({mode}): {e}")
+                continue
             except errors.InvalidRoomName as e:
                 self.reply(irc.ERR_NOSUCHCHANNEL, name, str(e))
                 continue
@@ -83,6 +89,10 @@ class ChannelCommands(ConnectionBase):
             return
         try:
             self.chat.set_topic(self.user, msg.params[1], room=room)
+        except errors.NotOperator as e:
+            self.reply(irc.ERR_CHANOPRIVSNEEDED, room.display, f"You're not channel operator: {e}")
+        except errors.CannotSpeak as e:
+            self.reply(irc.ERR_CANNOTSENDTOCHAN, room.display, str(e))
         except (errors.InvalidText, errors.RoomBusy) as e:
             self.notice(f"The topic of {room.display} was not changed: {e}")
 
@@ -95,7 +105,7 @@ class ChannelCommands(ConnectionBase):
 
     def send_names(self, room: "Room") -> None:
         """353 (as many as the members need) and 366 for C{room}."""
-        names = [member.name for member in room.members.values()]
+        names = [self.status(room, member) + member.name for member in room.members.values()]
         prefix = f":{self.server} 353 {self.user.name} = {room.display} :"
         for chunk in split_params(names, prefix):
             self.reply(irc.RPL_NAMREPLY, "=", room.display, chunk)
@@ -121,9 +131,10 @@ class ChannelCommands(ConnectionBase):
         if msg.params and msg.params[0]:
             rooms = [room for room in (self.find_channel(name) for name in
                                        msg.params[0].split(",")[:MAX_TARGETS])
-                     if room is not None]
+                     if room is not None and self.chat.moderation.visible(room, self.user)]
         else:
-            rooms = self.chat.room_index.largest(MAX_LISTED)
+            rooms = [room for room in self.chat.room_index.largest(MAX_LISTED)
+                     if self.chat.moderation.visible(room, self.user)]
             more = len(self.chat.rooms) - len(rooms)
             if more > 0:
                 self.notice(f"Only the {len(rooms)} largest channels are listed; "
@@ -131,40 +142,6 @@ class ChannelCommands(ConnectionBase):
         for room in rooms:
             self.reply(irc.RPL_LIST, room.display, str(len(room)), room.topic)
         self.reply(irc.RPL_LISTEND, "End of /LIST")
-
-    def irc_MODE(self, msg) -> None:
-        """
-        MODE #room or MODE nick: the modes (+n for every channel: only its
-        members may talk in it; none for users).  Nobody is a channel
-        operator, so nothing can be changed yet.
-        """
-        target = msg.params[0]
-        if target.startswith("#"):
-            room = self.find_channel(target)
-            if room is None:
-                self.reply(irc.ERR_NOSUCHCHANNEL, target, "No such channel")
-            elif len(msg.params) == 1:
-                self.reply(irc.RPL_CHANNELMODEIS, room.display, "+n")
-            elif msg.params[1].strip("+-") == "b":
-                self.reply(irc.RPL_ENDOFBANLIST, room.display, "End of channel ban list")
-            elif all(letter in "+-n" for letter in msg.params[1]):
-                self.reply(irc.ERR_CHANOPRIVSNEEDED, room.display,
-                           "You're not channel operator (nobody is on this server yet)")
-            else:
-                unknown = next(ch for ch in msg.params[1] if ch not in "+-n")
-                self.reply(irc.ERR_UNKNOWNMODE, unknown, "is unknown mode char to me")
-            return
-        try:
-            user = self.chat.find_user(target)
-        except errors.NoSuchUser:
-            self.reply(irc.ERR_NOSUCHNICK, target, "No such nick/channel")
-            return
-        if user is not self.user:
-            self.reply(irc.ERR_USERSDONTMATCH, "Cant change mode for other users")
-        elif len(msg.params) == 1:
-            self.reply(irc.RPL_UMODEIS, "+")
-        else:
-            self.reply(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag (there are no user modes)")
 
     # -- history --------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ MAX_USERHOST = 5
 #: Parameters each command needs at least (others: none).
 MINIMUM_PARAMS = {
     "USER": 4, "PASS": 1, "CAP": 1, "PING": 1, "JOIN": 1, "PART": 1,
-    "TOPIC": 1, "WHOIS": 1, "MODE": 1, "ISON": 1, "USERHOST": 1,
+    "TOPIC": 1, "WHOIS": 1, "MODE": 1, "ISON": 1, "USERHOST": 1, "KICK": 2, "INVITE": 2,
 }
 
 
@@ -96,7 +96,7 @@ class IRCCommands(ChannelCommands, RegistrationCommands):
         except errors.InvalidText:
             self.reply(irc.ERR_NOTEXTTOSEND, "No text to send")
             return
-        except errors.RoomBusy as e:
+        except (errors.RoomBusy, errors.CannotSpeak) as e:
             self.reply(irc.ERR_CANNOTSENDTOCHAN, room.display, str(e))
             return
         if "echo-message" in self.caps:
@@ -185,15 +185,16 @@ class IRCCommands(ChannelCommands, RegistrationCommands):
         if mask.startswith("#"):
             room = self.find_channel(mask)
             if room is not None:
-                found = [(room.display, member) for member in room.members.values()]
+                found = [(room, member) for member in room.members.values()]
         else:
             user = self.chat.users.get(self._key(mask))
             if user is not None:
                 rooms = list(user.rooms.values())
-                found = [(rooms[0].display if rooms else "*", user)]
-        for channel, user in found:
-            self.reply(irc.RPL_WHOREPLY, channel, f"~{user.name}", self.renderer.host,
-                       self.server, user.name, self._flags(user),
+                found = [(rooms[0] if rooms else None, user)]
+        for room, user in found:
+            flags = self._flags(user) + (self.status(room, user) if room is not None else "")
+            self.reply(irc.RPL_WHOREPLY, room.display if room is not None else "*",
+                       f"~{user.name}", self.renderer.host, self.server, user.name, flags,
                        f"0 {self._realname(user)}")
         self.reply(irc.RPL_ENDOFWHO, mask, "End of /WHO list")
 
@@ -207,9 +208,11 @@ class IRCCommands(ChannelCommands, RegistrationCommands):
                 continue
             self.reply(irc.RPL_WHOISUSER, user.name, f"~{user.name}", self.renderer.host,
                        "*", self._realname(user))
-            if user.rooms:
-                self.reply(irc.RPL_WHOISCHANNELS, user.name,
-                           " ".join(room.display for room in user.rooms.values()))
+            visible = self.chat.moderation.visible
+            channels = [self.status(room, user) + room.display for room in user.rooms.values()
+                        if visible(room, self.user)]
+            if channels:
+                self.reply(irc.RPL_WHOISCHANNELS, user.name, " ".join(channels))
             self.reply(irc.RPL_WHOISSERVER, user.name, self.server, "chatservice")
             away = getattr(user.client, "away", None)
             if away:

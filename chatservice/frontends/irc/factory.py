@@ -9,6 +9,7 @@ from typing import Dict, List, Tuple
 from twisted.internet.protocol import ServerFactory
 
 from ...core.chat import Chat
+from .moderation import CHANMODES, MAX_MODES, PREFIX
 from .protocol import IRCProtocol
 from .render import IRCRenderer
 
@@ -61,8 +62,9 @@ class IRCFactory(ServerFactory):
             f"CHANNELLEN={limits.max_room_name_length + 1}",
             f"NICKLEN={limits.max_name_length}",
             f"TOPICLEN={limits.max_topic_length}",
-            "PREFIX=()",
-            "CHANMODES=,,,n",
+            f"PREFIX={PREFIX}",
+            f"CHANMODES={CHANMODES}",
+            f"MODES={MAX_MODES}",
             f"CHANLIMIT=#:{limits.max_rooms_per_user or ''}",
             "TARGMAX=PRIVMSG:10,NOTICE:10,JOIN:10,PART:10,WHOIS:10,NAMES:10,LIST:10",
             "UTF8ONLY",

@@ -21,6 +21,20 @@ CTCP = "\x01"
 ACTION_FORMAT = CTCP + "ACTION %s" + CTCP
 
 
+def mode_params(changes) -> List[str]:
+    """C{(("+o", "bob"), ("+m", ""), ("-v", "carol"))} as C{["+om-v", "bob", "carol"]}."""
+    letters, sign = "", ""
+    arguments: List[str] = []
+    for mode, argument in changes:
+        if mode[0] != sign:
+            sign = mode[0]
+            letters += sign
+        letters += mode[1:]
+        if argument:
+            arguments.append(argument)
+    return [letters, *arguments]
+
+
 @implementer(IRenderer)
 class IRCRenderer:
     """
@@ -81,6 +95,14 @@ class IRCRenderer:
         if kind is events.Announcement:
             return message(self.server_name, "NOTICE", channel,
                            f"Announcement: {event.text}")
+        if kind is events.ModeChanged:
+            who = self.source(event.user) if event.user is not None else self.server_name
+            return message(who, "MODE", channel, *mode_params(event.changes),
+                           tags=self.tags(event.when))
+        if kind is events.Kicked:
+            who = self.source(event.user) if event.user is not None else self.server_name
+            return message(who, "KICK", channel, event.target, event.reason or event.target,
+                           tags=self.tags(event.when))
         raise TypeError(f"not a room event: {event!r}")
 
     @staticmethod
@@ -101,6 +123,11 @@ class IRCRenderer:
         if kind is events.Quit:
             return message(self.source(event.user), "QUIT",
                            f"Quit: {event.reason}" if event.reason else "Quit",
+                           tags=self.tags(event.when))
+        if kind is events.Kicked:
+            return self.encode(event, True)
+        if kind is events.Invited:
+            return message(self.source(event.user), "INVITE", event.target, "#" + event.room,
                            tags=self.tags(event.when))
         if kind is events.Announcement:
             if event.room is not None:

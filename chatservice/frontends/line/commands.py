@@ -18,6 +18,7 @@ from twisted.internet.defer import Deferred
 from ...core import errors
 from ...core.limits import MAX_LISTED
 from ...core.text import check_room_name, clean_room_name, name_key, sanitize
+from .moderation import ModerationCommands, modes_text, status_name
 
 if TYPE_CHECKING:
     from ...core.chat import Chat
@@ -106,7 +107,7 @@ def _names(names: Iterable[str], total: int) -> str:
     return shown
 
 
-class ChatCommands:
+class ChatCommands(ModerationCommands):
     """
     The command table, mixed into the line protocol.
 
@@ -134,7 +135,10 @@ class ChatCommands:
     @classmethod
     def command_names(cls) -> List[str]:
         """Return the names of all commands, in the order /help lists them."""
-        return [name[3:] for name in vars(ChatCommands) if name.startswith("do_")]
+        names = [name[3:] for name in vars(ChatCommands) if name.startswith("do_")]
+        moderation = [name[3:] for name in vars(ModerationCommands) if name.startswith("do_")]
+        after = names.index("topic") + 1  # the moderation commands come after /topic
+        return names[:after] + moderation + names[after:]
 
     def find_command(self, name: str) -> Optional[Callable[[str], None]]:
         """Return the handler for command C{name} (or an alias), if any."""
@@ -180,7 +184,7 @@ class ChatCommands:
             self.info(f"Topic: {room.topic}")
         others = len(room) - (self.user in room)
         if others:
-            names = (u.name for u in room.members.values() if u is not self.user)
+            names = (status_name(room, u) for u in room.members.values() if u is not self.user)
             self.info(f"Here with you: {_names(names, others)} ({_plural(len(room), 'user')})")
         else:
             self.info(f"You are alone in {room.display}.")
@@ -221,25 +225,33 @@ class ChatCommands:
         chat = self.chat
         if arg:
             user = chat.find_user(arg)
-            rooms = ", ".join(r.display for r in user.rooms.values()) or "no room"
-            self.info(f"{user.name} is online, in {rooms}.")
+            self.info(f"{user.name} is online, in {self._their_rooms(user)}.")
             return
         total = len(chat.users)
         self.info(f"{_counted(total, 'user')} online:")
         for key in chat.user_index.first(MAX_LISTED):
             user = chat.users[key]
-            rooms = ", ".join(r.display for r in user.rooms.values()) or "no room"
-            self.info(f"  {user.name} ({rooms})")
+            self.info(f"  {user.name} ({self._their_rooms(user)})")
         if total > MAX_LISTED:
             self.info(f"  ... and {total - MAX_LISTED:,} more. Type /who NAME to look one up.")
+
+    def _their_rooms(self, user) -> str:
+        """C{#lobby, @#games}: C{user}'s rooms that this user may see, with their status in each."""
+        visible = self.chat.moderation.visible
+        return ", ".join(room.moderation.prefix(user.key) + room.display
+                         for room in user.rooms.values()
+                         if visible(room, self.user)) or "no room"
 
     def do_look(self, arg: str) -> None:
         """
         Show your current room: its topic and who is in it.
         """
         room = self.chat.current_room(self.user)
-        names = (u.name for u in room.members.values())
-        self.info(f"You are in {room.display}" + (f". Topic: {room.topic}" if room.topic else "."))
+        names = (status_name(room, u) for u in room.members.values())
+        modes = modes_text(room, show_key=True)
+        shown = f" (modes {modes})" if modes != "+n" else ""
+        self.info(f"You are in {room.display}{shown}"
+                  + (f". Topic: {room.topic}" if room.topic else "."))
         self.info(f"{_plural(len(room), 'user')} here: {_names(names, len(room))}")
 
     def do_rooms(self, arg: str) -> None:
@@ -267,7 +279,10 @@ class ChatCommands:
         self.info("Type /join ROOM to enter one, or to create a new one.")
 
     def _list_rooms(self, rooms) -> None:
+        visible = self.chat.moderation.visible
         for room in rooms:
+            if not visible(room, self.user):
+                continue
             if room is self.user.current:
                 mine = " (current)"
             elif self.user in room:
@@ -275,7 +290,9 @@ class ChatCommands:
             else:
                 mine = ""
             topic = f": {room.topic}" if room.topic else ""
-            self.info(f"  {room.display} ({_plural(len(room), 'user')}){mine}{topic}")
+            modes = room.moderation.modes(show_key=False)[0]
+            modes = f" [{modes}]" if modes != "+n" else ""
+            self.info(f"  {room.display} ({_plural(len(room), 'user')}){modes}{mine}{topic}")
 
     def _rooms_matching(self, arg: str, total: int) -> None:
         """
@@ -339,14 +356,17 @@ class ChatCommands:
                       "before the first * to search them all.")
 
     def do_join(self, arg: str) -> None:
-        """ROOM
+        """ROOM [KEY]
         Enter ROOM, creating it if it does not exist, and make it your current
-        room: what you type goes there. You stay in your other rooms, and
-        lines from them are shown with the room's name.
+        room: what you type goes there. Whoever creates a room is its
+        operator. You stay in your other rooms, and lines from them are shown
+        with the room's name. KEY is the room's password, if it has one
+        (/mode +k).
         """
-        if not arg or " " in arg:
+        name, _, key = arg.partition(" ")
+        if not name or " " in key:
             raise self._usage("join")
-        room, entered = self.chat.join(self.user, arg)
+        room, entered = self.chat.join(self.user, name, key or None)
         if entered:
             self.describe_room(room, joined=True)
         else:

@@ -13,12 +13,13 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
-from ...core import counters, errors
+from ...core import counters, errors, events
 from ...core.interfaces import IChatClient
 from ...core.limits import MAX_LINE_LENGTH
 from ...core.text import name_key
 from ..session import DROP, KICK, WARN, ChatSession
 from .commands import ChatCommands, CommandUsageError
+from .moderation import MODERATION_HINTS
 from .render import ERROR, INFO, LINE_RENDERER, day_stamp, history_text, timestamp
 from .render import line as encode_line
 from .telnet import TelnetFilter
@@ -34,6 +35,7 @@ _HINTS = {
     errors.TooManyRooms: "Type /leave ROOM to leave one first.",
     errors.ServerRoomsFull: "Join an existing room instead: type /rooms to see them.",
     errors.NotRegistered: "Type /register PASSWORD to claim your name.",
+    **MODERATION_HINTS,
 }
 
 
@@ -153,6 +155,11 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
             current = self.user.current if self.user is not None else None
             focused = current is not None and current.name == event.room
             self.write(self.renderer.encode(event, focused))
+            if type(event) is events.Kicked and self.user is not None:
+                where = (f"You are now talking in {current.display}." if current is not None
+                         else "You are not in any room now.")
+                self.info(f"{where} Type /join #{event.room} to go back, if its "
+                          "operators let you.")
 
     def disconnect(self, reason: str) -> None:
         """Tell the user C{reason} and close the connection once it is sent."""

@@ -72,6 +72,45 @@ def history_text(stored) -> str:
     return f"<{stored.sender}> {stored.text}"
 
 
+#: How each mode change reads: C{{who}} made it, C{{arg}} is its argument.
+MODE_WORDS = {
+    "+o": "made {arg} an operator",
+    "-o": "took operator status from {arg}",
+    "+v": "gave {arg} a voice",
+    "-v": "took the voice of {arg}",
+    "+b": "banned {arg}",
+    "-b": "lifted the ban on {arg}",
+    "+i": "made the room invite-only",
+    "-i": "made the room open to all",
+    "+m": "made the room moderated",
+    "-m": "made the room unmoderated",
+    "+t": "let only operators set the topic",
+    "-t": "let every member set the topic",
+    "+k": "set the key {arg}",
+    "-k": "removed the key",
+    "+l": "limited the room to {arg} members",
+    "-l": "removed the member limit",
+    "+s": "made the room secret",
+    "-s": "made the room public",
+}
+
+
+def mode_text(event) -> str:
+    """C{alice made bob an operator and made the room moderated in #games}."""
+    who = event.user if event.user is not None else "The server operator"
+    said = [MODE_WORDS.get(mode, mode + " {arg}").format(arg=arg).rstrip()
+            for mode, arg in event.changes]
+    done = ", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0]
+    return f"{who} {done} in #{event.room}"
+
+
+def kick_text(event) -> str:
+    """C{bob was kicked out of #games by alice (spam)}."""
+    who = event.user if event.user is not None else "the server operator"
+    reason = f" ({event.reason})" if event.reason else ""
+    return f"{event.target} was kicked out of #{event.room} by {who}{reason}"
+
+
 def _room_tag(room: str, focused: bool) -> str:
     return "" if focused else f"[#{room}] "
 
@@ -115,6 +154,13 @@ class LineRenderer:
             return line(f"{INFO}#{room} was closed by the server{reason}")
         if kind is events.Announcement:
             return line(f"{_room_tag(room, focused)}{INFO}Announcement: {event.text}")
+        if kind is events.ModeChanged:
+            return line(f"{INFO}{mode_text(event)}")
+        if kind is events.Kicked:
+            return line(f"<- {kick_text(event)}")
+        if kind is events.Invited:  # delivered to the person invited alone
+            return line(f"{INFO}{event.user} invites you to #{room}: type /join #{room} "
+                        "to enter")
         raise TypeError(f"not a room event: {event!r}")
 
     @staticmethod
