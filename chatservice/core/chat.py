@@ -16,7 +16,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from . import counters, errors, events
-from .connlog import ConnectionLog
+from .connections import Connections
 from .delivery import Outbox
 from .index import RoomIndex, SortedKeys
 from .limits import REPLAY_LINES, Limits
@@ -46,7 +46,7 @@ class _StoredTopic(NamedTuple):
     set_at: float
 
 
-class Chat:
+class Chat(Connections):
     """
     Holds users and rooms and applies the rules of the chat, for every
     front end alike.
@@ -88,23 +88,12 @@ class Chat:
         self.user_index = SortedKeys()
         self.rooms: Dict[str, Room] = {}
         self.room_index = RoomIndex()
-        # every connection, logged in or not -> its remote address (or None)
-        self.clients: Dict[Any, Optional[str]] = {}
-        self._per_address: Dict[str, int] = {}
         self.started_at = clock.seconds()
-        self.connections_total = 0
-        self.connections_refused = 0
-        #: refusals at the door by L{errors.Refused.reason}
-        self.refused: Dict[str, int] = dict.fromkeys(counters.REFUSALS, 0)
-        #: connections the server closed, by L{counters.DISCONNECTS} reason
-        self.disconnects: Dict[str, int] = dict.fromkeys(counters.DISCONNECTS, 0)
+        self.start_connections()
         #: lines said, by L{counters.LINE_KINDS} kind
         self.lines_said: Dict[str, int] = dict.fromkeys(counters.LINE_KINDS, 0)
         self.logins_total = 0
         self.outbox = Outbox()
-        self.connection_log = ConnectionLog(clock)
-        self.shutting_down = False
-        self._drained: List[defer.Deferred] = []
         self.notices = BusyRoomNotices(clock, self.limits, self.rooms)
         # Persistence (None: guests only, nothing kept across restarts).
         self.store = store
@@ -127,69 +116,6 @@ class Chat:
             self.recent.lines(self.default_room.key, self.recent.size).addErrback(
                 lambda failure: self.log.failure("reading the history of {room}", failure,
                                                  room=self.default_room.display))
-
-    # -- connections ------------------------------------------------------
-
-    def admit(self, client, address: Optional[str]) -> None:
-        """
-        Record a new connection from C{address} (a host, or L{None} for
-        local sockets), or raise L{errors.Refused} saying why not: the
-        server is full, that address has too many connections, or the
-        server is stopping.
-        """
-        limits = self.limits
-        refusal: Optional[errors.Refused] = None
-        if self.shutting_down:
-            refusal = errors.ShuttingDown(
-                "The server is shutting down. Please come back later.")
-        elif limits.max_connections and len(self.clients) >= limits.max_connections:
-            refusal = errors.ServerFull(
-                f"The server is full ({limits.max_connections} connections). "
-                "Please try again later.")
-        elif (address is not None and limits.max_per_address
-              and self._per_address.get(address, 0) >= limits.max_per_address):
-            refusal = errors.TooManyFromAddress(
-                f"Too many connections from your address "
-                f"({limits.max_per_address} at most). Close one and try again.")
-        if refusal is not None:
-            self.connections_refused += 1
-            self.refused[refusal.reason] = self.refused.get(refusal.reason, 0) + 1
-            self.connection_log.refused(address, str(refusal))
-            raise refusal
-        self.clients[client] = address
-        self.connections_total += 1
-        if address is not None:
-            self._per_address[address] = self._per_address.get(address, 0) + 1
-
-    def count_disconnect(self, reason: str) -> None:
-        """
-        Count one connection the server is closing because of C{reason}
-        (one of L{counters.DISCONNECTS}); front ends call it once per
-        connection they close for a limit.
-        """
-        self.disconnects[reason] = self.disconnects.get(reason, 0) + 1
-
-    def client_disconnected(self, client, reason: str = "connection lost") -> None:
-        """
-        Forget a closed connection and, if it was logged in, its user, who
-        leaves every room exactly as with C{/quit}.
-        """
-        user = client.user
-        if user is not None:
-            self.logout(user, reason)
-        if client not in self.clients:
-            return  # refused at the door
-        address = self.clients.pop(client)
-        if address is not None:
-            left = self._per_address[address] - 1
-            if left:
-                self._per_address[address] = left
-            else:
-                del self._per_address[address]
-        if not self.clients:
-            drained, self._drained = self._drained, []
-            for waiter in drained:
-                waiter.callback(None)
 
     # -- users --------------------------------------------------------------
 
@@ -629,38 +555,6 @@ class Chat:
         self.logout(user, f"kicked: {reason}")
         user.client.disconnect(f"You have been kicked: {reason}")
         return user
-
-    # -- shutting down ----------------------------------------------------------
-
-    def shutdown(self, message: str, grace: float) -> defer.Deferred:
-        """
-        Tell every connection C{message} and close it; connections still
-        open after C{grace} seconds (clients that do not read) are aborted.
-        Return a Deferred that fires once every connection is gone.
-        """
-        self.shutting_down = True
-        self.connection_log.stop()
-        self.notices.cancel()
-        done: defer.Deferred = defer.Deferred()
-        if not self.clients:
-            done.callback(None)
-            return done
-        self._drained.append(done)
-        for client in list(self.clients):
-            client.disconnect(message)
-
-        def abort_stragglers() -> None:
-            for client in list(self.clients):
-                client.abort()
-
-        timer = self.clock.callLater(grace, abort_stragglers)
-
-        def stop_timer(result):
-            if timer.active():
-                timer.cancel()
-            return result
-
-        return done.addBoth(stop_timer)
 
     # -- statistics -----------------------------------------------------------
 
