@@ -183,6 +183,23 @@ class ChatSession:
             self._producing = False
             self.transport.unregisterProducer()
 
+    def expire_if_idle(self, goodbye: str = "") -> float:
+        """
+        Return the seconds until the logged-in user has been silent for
+        C{--idle-timeout} (the caller re-arms its timer for then), or, once
+        they have, log it, count it, log them out, disconnect them with a
+        line ending in C{goodbye}, and return 0.
+        """
+        idle = self.chat.limits.idle_timeout
+        remaining = self.user.last_active + idle - self.chat.clock.seconds()
+        if remaining > 0:
+            return remaining
+        self.log.info("{name} was idle too long", name=self.user.name)
+        self.chat.count_disconnect(counters.IDLE)
+        self.chat.logout(self.user, "idle too long")
+        self.disconnect(f"You were idle for more than {idle:g} seconds.{goodbye}")
+        return 0.0
+
     def abort(self) -> None:
         """Drop the connection at once (a client that does not read)."""
         self.closing = True

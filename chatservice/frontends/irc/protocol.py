@@ -117,14 +117,9 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         idle = self.chat.limits.idle_timeout
         if self.user is None or self.state == "closing" or not idle:
             return
-        remaining = self.user.last_active + idle - self.clock.seconds()
-        if remaining > 0:
+        remaining = self.expire_if_idle()
+        if remaining:
             self._idle_timer = self.clock.callLater(remaining, self._idle_due)
-            return
-        self.log.info("{name} was idle too long", name=self.user.name)
-        self.chat.count_disconnect(counters.IDLE)
-        self.chat.logout(self.user, "idle too long")
-        self.disconnect(f"You were idle for more than {idle:g} seconds.")
 
     def _arm_ping(self, delay: float) -> None:
         if delay and self.state != "closing":

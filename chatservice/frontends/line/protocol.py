@@ -135,14 +135,9 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         idle = self.chat.limits.idle_timeout
         if self.state != "chatting" or not idle:
             return
-        remaining = self.user.last_active + idle - self.clock.seconds()
-        if remaining > 0:
+        remaining = self.expire_if_idle(" Goodbye!")
+        if remaining:
             self._timer = self.clock.callLater(remaining, self._timed_out)
-            return
-        self.log.info("{name} was idle too long", name=self.user.name)
-        self.chat.count_disconnect(counters.IDLE)
-        self.chat.logout(self.user, "idle too long")
-        self.disconnect(f"You were idle for more than {idle:g} seconds. Goodbye!")
 
     # -- IChatClient ---------------------------------------------------------
 
