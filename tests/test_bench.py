@@ -30,6 +30,8 @@ def test_quick_run_against_chatservice_loses_nothing(tmp_path):
          "--clients", "8", "--senders", "2", "--messages", "20",
          "--latency-clients", "8", "--rate", "500", "--duration", "1",
          "--capacity", "50", "--storm", "50", "--procs", "1",
+         "--workloads", "fanout,latency,bigroom,capacity,storm",
+         "--bigroom-clients", "30", "--bigroom-rate", "4",
          "--json", str(report_path)],
         capture_output=True, text=True, timeout=120, cwd=str(tmp_path), env=env)
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-2000:]
@@ -37,7 +39,7 @@ def test_quick_run_against_chatservice_loses_nothing(tmp_path):
     # "chatservice", or "chatservice[pypy]" when the suite runs under PyPy
     [(label, results)] = report["results"].items()
     assert label.startswith("chatservice"), label
-    assert set(results) == {"fanout", "latency", "capacity", "storm"}, results
+    assert set(results) == {"fanout", "latency", "bigroom", "capacity", "storm"}, results
     for workload, result in results.items():
         assert "error" not in result, (workload, result)
         assert result["lost"] == 0, (workload, result)
@@ -45,6 +47,9 @@ def test_quick_run_against_chatservice_loses_nothing(tmp_path):
     assert fanout["deliveries"] == fanout["deliveries_expected"] == 2 * 20 * 6
     assert fanout["sender_copies"] == 2 * 20 * 1
     assert fanout["latency_samples"] > 0
+    bigroom = results["bigroom"]
+    assert bigroom["deliveries"] == bigroom["messages_sent"] * 29 > 0
+    assert bigroom["server_cpu_ms_per_line"] is not None
     assert results["capacity"]["logged_in"] == 50
     assert results["capacity"]["server_rss_per_connection_kib"] is not None
     assert results["storm"]["logged_in"] == 50

@@ -22,12 +22,14 @@ FULL = {
     "latency_clients": 1000, "latency_senders": 10, "rate": 100000.0,
     "duration": 10.0, "capacity": 10000, "storm": 2000, "samplers": 20,
     "window": 50, "procs": 2, "timeout": 180.0, "quiet": 5.0,
+    "bigroom_clients": 10000, "bigroom_rate": 4.0,
 }
 
 #: Sizes for C{--quick}: a smoke run that takes seconds.
 QUICK = dict(FULL, clients=20, senders=3, messages=50, latency_clients=20,
              latency_senders=2, rate=2000.0, duration=2.0, capacity=200,
-             storm=200, samplers=5, procs=1, timeout=30.0, quiet=2.0)
+             storm=200, samplers=5, procs=1, timeout=30.0, quiet=2.0,
+             bigroom_clients=200)
 
 ALL_SERVERS = ("chatservice", "words", "ngircd")
 #: Servers that can be named in --servers but are not run by default:
@@ -37,6 +39,8 @@ ALL_SERVERS = ("chatservice", "words", "ngircd")
 VARIANTS = {"chatservice-nodb": ("chatservice", ["--no-database"]),
             "chatservice-metrics": ("chatservice", ["--metrics-port", "tcp:0"])}
 ALL_WORKLOADS = ("fanout", "latency", "capacity", "storm")
+#: Workloads that can be named in --workloads but are not run by default.
+EXTRA_WORKLOADS = ("bigroom",)
 
 
 # -- the command line ------------------------------------------------------------------------
@@ -59,7 +63,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         "under that interpreter (e.g. chatservice=/opt/pypy-venv/bin/python) "
                         "[%(default)s]")
     g.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
-                   help="comma-separated workloads [%(default)s]")
+                   help="comma-separated workloads: fanout, latency, capacity, storm, "
+                        "and bigroom (server CPU per line to one very large room) "
+                        "[%(default)s]")
     g.add_argument("--server-python", metavar="PATH",
                    help="the python of a venv where chatservice is installed, used to run "
                         "the Python servers (PATH -m twisted -n chat ...) [this python]")
@@ -83,6 +89,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help=f"latency: offered deliveries per second [{FULL['rate']:g}]")
     s.add_argument("--duration", type=float,
                    help=f"latency: seconds of sending [{FULL['duration']:g}]")
+    s.add_argument("--bigroom-clients", type=int,
+                   help=f"bigroom: members of the one room [{FULL['bigroom_clients']}]")
+    s.add_argument("--bigroom-rate", type=float,
+                   help=f"bigroom: lines per second said to it, for --duration "
+                        f"[{FULL['bigroom_rate']:g}]")
     s.add_argument("--capacity", type=int, help=f"capacity: idle clients [{FULL['capacity']}]")
     s.add_argument("--storm", type=int, help=f"login storm: clients [{FULL['storm']}]")
     s.add_argument("--samplers", type=int,
@@ -118,7 +129,8 @@ def build_config(args: argparse.Namespace) -> Dict[str, Any]:
         value = getattr(args, key, None)
         if value is not None:
             config[key] = value
-    for key in ("clients", "capacity", "storm", "latency_clients", "procs", "window"):
+    for key in ("clients", "capacity", "storm", "latency_clients", "procs", "window",
+                "bigroom_clients"):
         if config[key] < 1:
             raise SystemExit(f"--{key.replace('_', '-')} must be at least 1")
     for key in ("senders", "latency_senders"):
@@ -170,8 +182,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     config = build_config(args)
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     for w in workloads:
-        if w not in ALL_WORKLOADS:
-            raise SystemExit(f"unknown workload {w!r}: choose from {', '.join(ALL_WORKLOADS)}")
+        if w not in ALL_WORKLOADS + EXTRA_WORKLOADS:
+            raise SystemExit(f"unknown workload {w!r}: choose from "
+                             f"{', '.join(ALL_WORKLOADS + EXTRA_WORKLOADS)}")
     progress = Progress(args.progress or sys.stderr.isatty())
     raise_nofile_limit()
     servers = build_servers(args)

@@ -1,5 +1,5 @@
 """
-The four workloads (fanout, latency, capacity, storm), run by L{Bench}
+The workloads (fanout, latency, bigroom, capacity, storm), run by L{Bench}
 with a L{WorkerPool}, and the live progress line.
 """
 
@@ -44,6 +44,11 @@ class Progress:
             self._shown = 0
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
+
+
+#: Seconds of quiet before the bigroom's lines, to measure what the idle
+#: server costs with all its members connected.
+IDLE_SECONDS = 2.0
 
 
 def _n(value: float) -> str:
@@ -254,29 +259,71 @@ class Bench:
         result["login_seconds"] = setup["seconds"]
         return result
 
-    def latency(self, server: Server) -> Dict[str, Any]:
-        """A paced offered rate of deliveries per second; latency percentiles."""
-        n, s = self.c["latency_clients"], min(self.c["latency_senders"], self.c["latency_clients"])
+    def _paced(self, server: Server, n: int, s: int, msg_rate: float, tag: str,
+               before: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
+        """
+        C{n} clients in one room, C{s} of them saying C{msg_rate} lines a
+        second in all, evenly paced, for C{duration} seconds.
+        """
         receivers = n - s
-        duration = self.c["duration"]
-        msg_rate = self.c["rate"] / max(receivers, 1)  # messages/s into the room
-        per_sender = max(1, round(msg_rate * duration / s))
-        setup = self._setup(server, self._assign(n, s, self.c["samplers"], "l"), "latency setup")
-        self._require(setup, server, "latency")
+        per_sender = max(1, round(msg_rate * self.c["duration"] / s))
+        what = {"l": "latency", "b": "bigroom"}[tag]
+        setup = self._setup(server, self._assign(n, s, self.c["samplers"], tag), f"{what} setup")
+        self._require(setup, server, what)
         self._sync(server)
+        if before is not None:
+            before()
         # sender i of the room starts i/(S*r) s late so the room sees an even stream
         payloads = []
         for wid in range(len(self.pool)):
             payloads.append({"rate": msg_rate / s, "per_sender": per_sender,
                              "size": self.c["size"], "first_offset": wid / s,
                              "stride": len(self.pool) / s})
-        result = self._measure_sending(server, "latency", s, receivers, per_sender,
+        result = self._measure_sending(server, what, s, receivers, per_sender,
                                        lambda: self.pool.send_each("pace", payloads))
         result["clients"] = n
+        result["login_seconds"] = setup["seconds"]
+        return result
+
+    def latency(self, server: Server) -> Dict[str, Any]:
+        """A paced offered rate of deliveries per second; latency percentiles."""
+        n, s = self.c["latency_clients"], min(self.c["latency_senders"], self.c["latency_clients"])
+        msg_rate = self.c["rate"] / max(n - s, 1)  # messages/s into the room
+        result = self._paced(server, n, s, msg_rate, "l")
         result["offered_deliveries_per_second"] = self.c["rate"]
         sent_span = result["send_seconds"]
         result["achieved_offered_per_second"] = (
-            result["messages_sent"] * receivers / sent_span if sent_span > 0 else None)
+            result["messages_sent"] * (n - s) / sent_span if sent_span > 0 else None)
+        return result
+
+    def bigroom(self, server: Server) -> Dict[str, Any]:
+        """
+        One room of C{bigroom_clients} members, one of them saying
+        C{bigroom_rate} lines a second: the server CPU each line costs
+        (beyond what the idle server costs with everyone connected, measured
+        just before) and how late it reaches the members.
+        """
+        n = self.c["bigroom_clients"]
+        idle: Dict[str, Optional[float]] = {}
+
+        def measure_idle() -> None:
+            time.sleep(0.5)  # batched join notices go out first
+            cpu0 = server.cpu()
+            time.sleep(IDLE_SECONDS)
+            cpu1 = server.cpu()
+            idle["rate"] = (None if cpu0 is None or cpu1 is None
+                            else (cpu1 - cpu0) / IDLE_SECONDS)
+
+        result = self._paced(server, n, 1, self.c["bigroom_rate"], "b", before=measure_idle)
+        lines, cpu, rate = result["messages_sent"], result["server_cpu_seconds"], idle.get("rate")
+        result["lines_per_second"] = self.c["bigroom_rate"]
+        result["server_idle_cpu_percent"] = None if rate is None else rate * 100
+        if lines and cpu is not None and rate is not None:
+            per_line = max(0.0, cpu - rate * result["wall_seconds"]) / lines
+            result["server_cpu_ms_per_line"] = per_line * 1000
+            result["server_cpu_us_per_member"] = per_line / max(n - 1, 1) * 1e6
+        else:
+            result["server_cpu_ms_per_line"] = result["server_cpu_us_per_member"] = None
         return result
 
     def capacity(self, server: Server) -> Dict[str, Any]:
