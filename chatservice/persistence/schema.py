@@ -11,13 +11,14 @@ import time
 
 from twisted.logger import Logger
 
+from . import queries
 from .disk import disk_trouble
 from .records import Loaded, StoreError, Topic
 
 log = Logger()
 
 #: The schema version this code writes (C{PRAGMA user_version}).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: C{PRAGMA application_id} of a chatservice database ("Chat").
 APPLICATION_ID = 0x43686174
 #: The kinds of history line the chat records.
@@ -43,6 +44,16 @@ MIGRATIONS = [
     ]),
     ("accounts remember when they last logged in", [
         "ALTER TABLE accounts ADD COLUMN last_seen REAL",
+    ]),
+    ("registered rooms, with their operators and bans", [
+        "CREATE TABLE rooms (key TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,"
+        " founder_key TEXT NOT NULL, founder TEXT NOT NULL, registered_at REAL NOT NULL,"
+        " flags TEXT NOT NULL DEFAULT '', password TEXT NOT NULL DEFAULT '',"
+        " member_limit INTEGER NOT NULL DEFAULT 0)",
+        "CREATE TABLE room_operators (room_key TEXT NOT NULL, account_key TEXT NOT NULL,"
+        " PRIMARY KEY (room_key, account_key))",
+        "CREATE TABLE room_bans (room_key TEXT NOT NULL, position INTEGER NOT NULL,"
+        " ban_key TEXT NOT NULL, mask TEXT NOT NULL, PRIMARY KEY (room_key, position))",
     ]),
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -111,7 +122,7 @@ def prepare(conn: sqlite3.Connection, path: str, quick_check: bool = True) -> Lo
     registered = {row[0] for row in conn.execute("SELECT key FROM accounts")}
     waiting = dict(conn.execute(
         "SELECT recipient_key, count(*) FROM offline GROUP BY recipient_key"))
-    return Loaded(topics, registered, waiting)
+    return Loaded(topics, registered, waiting, queries.load_rooms(conn))
 
 def explain(error: sqlite3.Error, path: str, action: str = "") -> StoreError:
     """

@@ -4,7 +4,8 @@ messages, kept in one SQLite file that needs no set-up.
 
 L{ChatStore} here is the API; its start-up, shutdown and the handling of
 each batch's results are in L{chatservice.persistence.lifecycle}, the admin
-look-ups in L{chatservice.persistence.lookups}, its writer thread's loop and
+look-ups in L{chatservice.persistence.lookups}, registered rooms in
+L{chatservice.persistence.rooms}, its writer thread's loop and
 transactions in L{chatservice.persistence.writer}, the SQL it runs in
 L{chatservice.persistence.queries}, the schema and the start-up checks in
 L{chatservice.persistence.schema}, the reader thread in
@@ -90,6 +91,10 @@ transaction.  C{PRAGMA application_id} marks the file as ours.
   - C{history(id, room_key, at, kind, sender, text)}, indexed by
     C{(room_key, id)}; C{kind} is one of L{schema.KINDS}.
   - C{offline(id, recipient_key, at, sender, text, action)}.
+  - C{rooms(key, name, founder_key, founder, registered_at, flags, password,
+    member_limit)}, C{room_operators(room_key, account_key)} and
+    C{room_bans(room_key, position, ban_key, mask)}: the registered rooms
+    (version 3), written whole at each change (L{RoomStore.save_room}).
 
 Times are Unix times (floats).  Nothing here logs a password hash or what
 people said.
@@ -111,6 +116,8 @@ Fire-and-forget writes (reactor thread; never block, never raise)::
     store.record_line(room_key, when, kind, sender, text)   # kind in KINDS
     store.set_topic(room_key, topic, set_by, when)          # "" clears it
     store.record_login(key, when)                           # accounts.last_seen
+    store.save_room(record)                                 # a registered room's RoomRecord
+    store.drop_room(room_key)                               # forget its registration
 
 Ordered reads and account changes (Deferreds fired on the reactor thread
 after the commit)::
@@ -165,6 +172,7 @@ from . import queries
 from .lifecycle import CLOSE_TIMEOUT, StoreLifecycle
 from .lookups import AdminLookups
 from .reader import Reader
+from .rooms import RoomStore
 from .records import Account, StoreError
 from .writer import Call, Outage, PruneState
 
@@ -198,7 +206,7 @@ def default_database_path(data_dir: str) -> str:
     return os.path.join(data_dir, DATABASE_FILE)
 
 
-class ChatStore(AdminLookups, StoreLifecycle):
+class ChatStore(RoomStore, AdminLookups, StoreLifecycle):
     """
     Accounts, room history, topics and offline messages in SQLite, written
     by one background thread in batched transactions (see the module
