@@ -417,3 +417,37 @@ def test_close_room_keeps_a_registered_room(site):
     yield founded(s)
     s.chat.close_room("games", "cleaning")
     assert "games" in s.chat.rooms and len(s.chat.rooms["games"]) == 0
+
+
+# -- over IRC: the same rules ------------------------------------------------------------------
+
+
+@pytest_twisted.inlineCallbacks
+def test_registered_channels_over_irc(site):
+    """Over IRC the founder (PASS) gets @ in NAMES and the others a MODE +o; a kept ban gives 474."""
+    from ircclient import IRCFakeClient, irc_factory
+
+    s = site()
+    alice, bob, carol = yield founded(s)
+    alice.send("/ban eve", "/quit")
+    ircf = irc_factory(s.factory)
+    ivy = IRCFakeClient(ircf)
+    ivy.register("ivy")
+    ivy.send("JOIN #games")
+    ivy.take()
+    founder = IRCFakeClient(ircf)
+    founder.register("alice", f"PASS {PASSWORD}")
+    yield wait_until(lambda: founder.user is not None)
+    founder.take()
+    founder.send("JOIN #games")
+    names = [line for line in founder.take() if IRCFakeClient.words(line)[0] == "353"]
+    assert names and "@alice" in names[0].split(":")[-1].split()
+    assert ivy.take()[-1].endswith("MODE #games +o :alice")
+    assert "-- The server operator made alice an operator in #games" in bob.take()
+    eve = IRCFakeClient(ircf)
+    eve.register("eve")
+    eve.send("JOIN #games")
+    assert "474" in eve.numerics()
+    for client in (ivy, founder, eve):
+        client.transport.loseConnection()
+        client.protocol.connectionLost(None)

@@ -166,7 +166,10 @@ class RoomRegistry:
         self.chat.moderation.check_join(room, user, key)
 
     def arrived(self, room: "Room", user: "User") -> None:
-        """C{user} entered registered C{room}: give back the founder's or a kept operator's status."""
+        """
+        C{user} entered registered C{room}: give back the founder's or a
+        kept operator's status, telling the others.
+        """
         registration = room.registration
         if registration is None or user.key in room.moderation.operators:
             return
@@ -175,8 +178,9 @@ class RoomRegistry:
                                and account not in registration.operators):
             return
         room.moderation.operators.add(user.key)
+        # Not to them: over IRC a MODE would come before their JOIN (NAMES shows their @).
         room.broadcast(events.ModeChanged(room.name, None, (("+o", user.name),),
-                                          self.chat.clock.seconds()))
+                                          self.chat.clock.seconds()), exclude=user)
         self.log.info("rooms: {name} is an operator of {room} again ({why})",
                       name=user.name, room=room.display,
                       why="founder" if account == registration.founder_key
