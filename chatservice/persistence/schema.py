@@ -3,6 +3,27 @@ The database's schema: its version, the steps that bring an older file up
 to date, and the kinds of history line.  Versioned with C{PRAGMA
 user_version}; C{PRAGMA application_id} marks the file as ours.
 L{prepare} checks a database and applies the missing steps at start-up.
+
+Tables
+======
+
+L{MIGRATIONS} lists the steps; L{prepare} (run by C{ChatStore.check})
+applies the missing ones in order, each in its own transaction.
+
+  - C{meta(name, value)}: C{created} and C{opened_at} times.
+  - C{accounts(key, name, password_hash, created, last_seen)}: C{key} is the
+    name key (L{chatservice.core.text.name_key}); C{password_hash} is whatever
+    the caller stored (a slow salted hash from L{chatservice.passwords});
+    C{last_seen} came with version 2.
+  - C{topics(room_key, topic, set_by, set_at)}: a cleared topic has no row.
+  - C{history(id, room_key, at, kind, sender, text)}, indexed by
+    C{(room_key, id)}; C{kind} is one of L{KINDS}.
+  - C{offline(id, recipient_key, at, sender, text, action)}.
+  - C{rooms(key, name, founder_key, founder, registered_at, flags, password,
+    member_limit)}, C{room_operators(room_key, account_key)} and
+    C{room_bans(room_key, position, ban_key, mask)}: the registered rooms
+    (version 3), each written whole at each change (see
+    L{chatservice.persistence.rooms}).
 """
 
 import os

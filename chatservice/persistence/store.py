@@ -78,23 +78,8 @@ another process holds.  The kernel drops the lock when the process ends.
 Schema
 ======
 
-Versioned with C{PRAGMA user_version}; L{schema.MIGRATIONS} lists the steps and
-L{ChatStore.check} applies the missing ones in order, each in its own
-transaction.  C{PRAGMA application_id} marks the file as ours.
-
-  - C{meta(name, value)}: C{created} and C{opened_at} times.
-  - C{accounts(key, name, password_hash, created, last_seen)}: C{key} is the
-    name key (L{chatservice.core.text.name_key}); C{password_hash} is whatever
-    the caller stored (a slow salted hash from L{chatservice.passwords});
-    C{last_seen} came with version 2.
-  - C{topics(room_key, topic, set_by, set_at)}: a cleared topic has no row.
-  - C{history(id, room_key, at, kind, sender, text)}, indexed by
-    C{(room_key, id)}; C{kind} is one of L{schema.KINDS}.
-  - C{offline(id, recipient_key, at, sender, text, action)}.
-  - C{rooms(key, name, founder_key, founder, registered_at, flags, password,
-    member_limit)}, C{room_operators(room_key, account_key)} and
-    C{room_bans(room_key, position, ban_key, mask)}: the registered rooms
-    (version 3), written whole at each change (L{RoomStore.save_room}).
+See L{chatservice.persistence.schema}: the tables, their versions and the
+migrations.
 
 Times are Unix times (floats).  Nothing here logs a password hash or what
 people said.
@@ -169,14 +154,12 @@ from twisted.logger import Logger
 from ..core.limits import REPLAY_LINES
 from ..histogram import Histogram
 from . import queries
-from .lifecycle import CLOSE_TIMEOUT, StoreLifecycle
+from .lifecycle import CLOSE_TIMEOUT, StoreLifecycle  # noqa: F401 (CLOSE_TIMEOUT: re-exported)
 from .lookups import AdminLookups
 from .reader import Reader
-from .rooms import RoomStore
 from .records import Account, StoreError
+from .rooms import RoomStore
 from .writer import Call, Outage, PruneState
-
-__all__ = ["ChatStore", "CLOSE_TIMEOUT", "default_database_path"]
 
 #: The database's file name inside the data directory.
 DATABASE_FILE = "chat.db"
