@@ -451,3 +451,20 @@ def test_registered_channels_over_irc(site):
     for client in (ivy, founder, eve):
         client.transport.loseConnection()
         client.protocol.connectionLost(None)
+
+
+@pytest_twisted.inlineCallbacks
+def test_transfer_past_the_limit_and_info_of_a_secret_room(site):
+    """A transfer to someone who founds the most rooms is refused; /room info does not reveal a secret room."""
+    s = site(max_registered_rooms=1)
+    alice, bob, carol = yield founded(s)
+    bob.send("/join chess", "/room register")
+    bob.take()
+    alice.send("/room transfer bob")
+    assert alice.take() == ["!! bob already founds 1 rooms, the most one user may: they "
+                            "must /room drop one first."]
+    bob.send("/mode +s", "/leave chess")
+    carol.send("/room info #chess")
+    assert carol.take() == ["!! There is no room called #chess. Type /rooms to see the rooms."]
+    alice.send("/room info #chess")
+    assert alice.take() == ["!! There is no room called #chess. Type /rooms to see the rooms."]

@@ -34,12 +34,13 @@ class RoomCommands:
 
     def do_room(self, arg: str) -> None:
         """register | info [ROOM] | transfer NAME | drop
-        Keep your current room: /room register (its operators, if you are a
-        registered user) keeps its operators, bans, modes and topic across
-        restarts, and it stays when empty; you are its founder, and get
-        operator status back whenever you come in. /room info shows a room's
-        registration, /room transfer NAME gives it to another registered
-        user, /room drop ends it (the founder only).
+        Register your current room so that it is kept (registered users who
+        are its operators). /room register makes you its founder: its
+        operators, bans, modes and topic survive restarts, it stays when
+        empty, and you get operator status back whenever you come in. /room
+        info shows a room's registration; /room transfer NAME gives it to
+        another registered user and /room drop ends it (the founder only).
+        Type /register PASSWORD first if your name is not registered.
         """
         action, _, rest = arg.strip().partition(" ")
         action, rest = action.lower(), rest.strip()
