@@ -30,7 +30,9 @@ def test_quick_run_against_chatservice_loses_nothing(tmp_path):
          "--clients", "8", "--senders", "2", "--messages", "20",
          "--latency-clients", "8", "--rate", "500", "--duration", "1",
          "--capacity", "50", "--storm", "50", "--procs", "1",
-         "--workloads", "fanout,latency,bigroom,capacity,storm",
+         "--workloads", "fanout,latency,rooms,bigroom,capacity,storm",
+         "--rooms-clients", "12", "--rooms-count", "3", "--rooms-senders", "4",
+         "--rooms-messages", "10",
          "--bigroom-clients", "30", "--bigroom-rate", "4",
          "--json", str(report_path)],
         capture_output=True, text=True, timeout=120, cwd=str(tmp_path), env=env)
@@ -39,7 +41,7 @@ def test_quick_run_against_chatservice_loses_nothing(tmp_path):
     # "chatservice", or "chatservice[pypy]" when the suite runs under PyPy
     [(label, results)] = report["results"].items()
     assert label.startswith("chatservice"), label
-    assert set(results) == {"fanout", "latency", "bigroom", "capacity", "storm"}, results
+    assert set(results) == {"fanout", "latency", "rooms", "bigroom", "capacity", "storm"}, results
     for workload, result in results.items():
         assert "error" not in result, (workload, result)
         assert result["lost"] == 0, (workload, result)
@@ -47,6 +49,9 @@ def test_quick_run_against_chatservice_loses_nothing(tmp_path):
     assert fanout["deliveries"] == fanout["deliveries_expected"] == 2 * 20 * 6
     assert fanout["sender_copies"] == 2 * 20 * 1
     assert fanout["latency_samples"] > 0
+    rooms = results["rooms"]  # 4 members a room; senders 0 and 3 share room 0
+    assert rooms["deliveries"] == rooms["deliveries_expected"] == 10 * (2 + 3 + 3 + 2)
+    assert rooms["sender_copies"] == 10 * 2
     bigroom = results["bigroom"]
     assert bigroom["deliveries"] == bigroom["messages_sent"] * 29 > 0
     assert bigroom["server_cpu_ms_per_line"] is not None

@@ -22,14 +22,16 @@ FULL = {
     "latency_clients": 1000, "latency_senders": 10, "rate": 100000.0,
     "duration": 10.0, "capacity": 10000, "storm": 2000, "samplers": 20,
     "window": 50, "procs": 2, "timeout": 180.0, "quiet": 5.0,
-    "bigroom_clients": 10000, "bigroom_rate": 4.0,
+    "bigroom_clients": 10000, "bigroom_rate": 4.0, "per_source": 100,
+    "rooms_clients": 2000, "rooms_count": 100, "rooms_senders": 50, "rooms_messages": 200,
 }
 
 #: Sizes for C{--quick}: a smoke run that takes seconds.
 QUICK = dict(FULL, clients=20, senders=3, messages=50, latency_clients=20,
              latency_senders=2, rate=2000.0, duration=2.0, capacity=200,
              storm=200, samplers=5, procs=1, timeout=30.0, quiet=2.0,
-             bigroom_clients=200)
+             bigroom_clients=200, rooms_clients=40, rooms_count=4, rooms_senders=4,
+             rooms_messages=20)
 
 ALL_SERVERS = ("chatservice", "words", "ngircd")
 #: Servers that can be named in --servers but are not run by default:
@@ -40,7 +42,7 @@ VARIANTS = {"chatservice-nodb": ("chatservice", ["--no-database"]),
             "chatservice-metrics": ("chatservice", ["--metrics-port", "tcp:0"])}
 ALL_WORKLOADS = ("fanout", "latency", "capacity", "storm")
 #: Workloads that can be named in --workloads but are not run by default.
-EXTRA_WORKLOADS = ("bigroom",)
+EXTRA_WORKLOADS = ("rooms", "bigroom")
 
 
 # -- the command line ------------------------------------------------------------------------
@@ -64,7 +66,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         "[%(default)s]")
     g.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
                    help="comma-separated workloads: fanout, latency, capacity, storm, "
-                        "and bigroom (server CPU per line to one very large room) "
+                        "and, when named, rooms (many rooms at once) and bigroom (server "
+                        "CPU per line to one very large room) "
                         "[%(default)s]")
     g.add_argument("--server-python", metavar="PATH",
                    help="the python of a venv where chatservice is installed, used to run "
@@ -89,6 +92,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help=f"latency: offered deliveries per second [{FULL['rate']:g}]")
     s.add_argument("--duration", type=float,
                    help=f"latency: seconds of sending [{FULL['duration']:g}]")
+    s.add_argument("--rooms-clients", type=int,
+                   help=f"rooms: clients, spread over the rooms [{FULL['rooms_clients']}]")
+    s.add_argument("--rooms-count", type=int, help=f"rooms: rooms [{FULL['rooms_count']}]")
+    s.add_argument("--rooms-senders", type=int,
+                   help=f"rooms: senders, in different rooms [{FULL['rooms_senders']}]")
+    s.add_argument("--rooms-messages", type=int,
+                   help=f"rooms: messages per sender [{FULL['rooms_messages']}]")
     s.add_argument("--bigroom-clients", type=int,
                    help=f"bigroom: members of the one room [{FULL['bigroom_clients']}]")
     s.add_argument("--bigroom-rate", type=float,
@@ -105,6 +115,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="connections being set up at once, over all processes, never more "
                         "than the server's listen backlog (read with ss) "
                         f"[{FULL['window']}]")
+    t.add_argument("--per-source", type=int,
+                   help="clients per local address, from 127.0.1.0 upwards, when the "
+                        "server is on a loopback address (past one address's 28,000 "
+                        "ports and any per-address limit); 0: all from the kernel's "
+                        f"choice [{FULL['per_source']}]")
     t.add_argument("--ignore-backlog", action="store_true",
                    help="let --window exceed the server's listen backlog (connections "
                         "the accept queue drops then wait for the kernel's 1 s SYN retry)")
@@ -130,7 +145,7 @@ def build_config(args: argparse.Namespace) -> Dict[str, Any]:
         if value is not None:
             config[key] = value
     for key in ("clients", "capacity", "storm", "latency_clients", "procs", "window",
-                "bigroom_clients"):
+                "bigroom_clients", "rooms_clients", "rooms_count", "rooms_senders"):
         if config[key] < 1:
             raise SystemExit(f"--{key.replace('_', '-')} must be at least 1")
     for key in ("senders", "latency_senders"):

@@ -33,6 +33,14 @@ TABLE_ROWS = [
     ("latency", "lost", "lost", "{:,.0f}", None),
     ("latency", "server CPU %", "server_cpu_percent", "{:.0f}", None),
     ("latency", "generator CPU %", "generator_cpu_percent", "{:.0f}", None),
+    ("rooms", "deliveries/s", "deliveries_per_second", "{:,.0f}", "higher"),
+    ("rooms", "deliveries", "deliveries", "{:,.0f}", None),
+    ("rooms", "lost", "lost", "{:,.0f}", None),
+    ("rooms", "time (s)", "seconds", "{:.2f}", "lower"),
+    ("rooms", "latency p50 (ms)", "latency_p50_ms", "{:,.1f}", "lower"),
+    ("rooms", "latency p99 (ms)", "latency_p99_ms", "{:,.1f}", "lower"),
+    ("rooms", "server CPU µs/delivery", "server_cpu_us_per_delivery", "{:.2f}", "lower"),
+    ("rooms", "generator CPU %", "generator_cpu_percent", "{:.0f}", None),
     ("bigroom", "lines said", "messages_sent", "{:,.0f}", None),
     ("bigroom", "server CPU ms/line", "server_cpu_ms_per_line", "{:.2f}", "lower"),
     ("bigroom", "server CPU µs/member", "server_cpu_us_per_member", "{:.2f}", "lower"),
@@ -94,6 +102,8 @@ def format_table(results: Dict[str, Dict[str, Any]], labels: List[str], config: 
                   f"{config['messages']} msgs)",
         "latency": f"latency ({config['latency_clients']} clients, "
                    f"{config['rate']:,.0f} deliveries/s offered, {config['duration']:g} s)",
+        "rooms": f"rooms ({config['rooms_clients']:,} clients in {config['rooms_count']} "
+                 f"rooms, {config['rooms_senders']} senders x {config['rooms_messages']} msgs)",
         "bigroom": f"bigroom ({config['bigroom_clients']:,} members, "
                    f"{config['bigroom_rate']:g} lines/s, {config['duration']:g} s)",
         "capacity": f"capacity ({config['capacity']:,} idle clients)",
@@ -174,7 +184,7 @@ def environment(servers: List[Server], procs: int) -> Dict[str, Any]:
 
 def summary_line(workload: str, r: Dict[str, Any]) -> str:
     """One line about a finished workload, for the log on stderr."""
-    if workload == "fanout":
+    if workload in ("fanout", "rooms"):
         return (f"{r['deliveries']:,} deliveries in {r['seconds']:.2f} s = "
                 f"{r['deliveries_per_second']:,.0f}/s, lost {r['lost']:,}, "
                 f"p50 {r['latency_p50_ms']} ms, server CPU {_pct(r['server_cpu_percent'])}, "

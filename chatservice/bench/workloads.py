@@ -5,7 +5,7 @@ with a L{WorkerPool}, and the live progress line.
 
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chatservice.bench.errors import BenchError
 from chatservice.bench.servers import Server
@@ -72,9 +72,12 @@ class Bench:
 
     # -- building blocks ------------------------------------------------------
 
-    def _assign(self, count: int, senders: int, samplers: int,
-                tag: str) -> List[List[tuple]]:
-        """Spread C{count} clients over the workers, round robin."""
+    def _assign(self, count: int, senders: int, samplers: int, tag: str,
+                room_of: Optional[Callable[[int], str]] = None) -> List[List[tuple]]:
+        """
+        Spread C{count} clients over the workers, round robin (each in the
+        room C{room_of(index)}, or in the default room).
+        """
         receivers = count - senders
         k = min(samplers, receivers)
         if k <= 0:
@@ -85,8 +88,8 @@ class Bench:
             sample_idx = {senders + round(j * (receivers - 1) / (k - 1)) for j in range(k)}
         per = [[] for _ in range(len(self.pool))]
         for idx in range(count):
-            per[idx % len(per)].append(
-                (idx, f"{tag}{idx:05d}", idx < senders, idx in sample_idx))
+            client = (idx, f"{tag}{idx:05d}", idx < senders, idx in sample_idx)
+            per[idx % len(per)].append(client if room_of is None else client + (room_of(idx),))
         return per
 
     def _setup(self, server: Server, per_worker: List[List[tuple]], what: str) -> Dict[str, Any]:
@@ -99,7 +102,8 @@ class Bench:
         window = max(1, total_window // len(self.pool))
         timeout = self.c["timeout"]
         payloads = [{"dialect": server.dialect, "host": server.host, "port": server.port,
-                     "clients": clients, "window": window, "timeout": timeout}
+                     "clients": clients, "window": window, "timeout": timeout,
+                     "per_source": self.c["per_source"]}
                     for clients in per_worker]
         t0 = time.monotonic()
         self.pool.send_each("setup", payloads)
@@ -149,14 +153,19 @@ class Bench:
                              f"{setup['timed_out']} timed out)")
 
     def _measure_sending(self, server: Server, what: str, senders: int, receivers: int,
-                         per_sender: int, start: Callable[[], None]) -> Dict[str, Any]:
+                         per_sender: int, start: Callable[[], None],
+                         expected_copies: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
         """
         Start the senders, wait until every copy has arrived (or nothing
         has arrived for C{quiet} seconds after the last send, or the hard
-        timeout), stop, and account for every message.
+        timeout), stop, and account for every message.  The copies expected
+        are C{(to receivers, to other senders)}: by default, those of one
+        room holding everyone.
         """
-        expected_r = senders * per_sender * receivers
-        expected_s = senders * per_sender * (senders - 1)
+        if expected_copies is None:
+            expected_copies = (senders * per_sender * receivers,
+                               senders * per_sender * (senders - 1))
+        expected_r, expected_s = expected_copies
         expected = expected_r + expected_s
         timeout, quiet = self.c["timeout"], self.c["quiet"]
         cpu0, hwm0 = server.cpu(), server.hwm()
@@ -282,6 +291,40 @@ class Bench:
         result = self._measure_sending(server, what, s, receivers, per_sender,
                                        lambda: self.pool.send_each("pace", payloads))
         result["clients"] = n
+        result["login_seconds"] = setup["seconds"]
+        return result
+
+    def rooms(self, server: Server) -> Dict[str, Any]:
+        """
+        C{rooms_clients} clients spread evenly over C{rooms_count} rooms,
+        C{rooms_senders} of them (in different rooms while there are rooms
+        enough) sending C{rooms_messages} messages each as fast as the
+        server takes them: deliveries per second when the work is many
+        small fan-outs rather than one large one.
+        """
+        n, r = self.c["rooms_clients"], min(self.c["rooms_count"], self.c["rooms_clients"])
+        s, m = min(self.c["rooms_senders"], n), self.c["rooms_messages"]
+
+        def room_of(idx: int) -> str:
+            return f"bench{idx % r:03d}"
+
+        members = [0] * r
+        senders_in = [0] * r
+        for idx in range(n):
+            members[idx % r] += 1
+            senders_in[idx % r] += idx < s
+        expected_r = sum(m * (members[idx % r] - senders_in[idx % r]) for idx in range(s))
+        expected_s = sum(m * (senders_in[idx % r] - 1) for idx in range(s))
+        setup = self._setup(server, self._assign(n, s, self.c["samplers"], "r", room_of),
+                            "rooms setup")
+        self._require(setup, server, "rooms")
+        self._sync(server)
+        result = self._measure_sending(
+            server, "rooms", s, n - s, m,
+            lambda: self.pool.send_all("fanout", {"messages": m, "size": self.c["size"]}),
+            expected_copies=(expected_r, expected_s))
+        result["clients"] = n
+        result["rooms"] = r
         result["login_seconds"] = setup["seconds"]
         return result
 
