@@ -108,3 +108,30 @@ def test_target_port_must_be_ascii_digits(target):
     with pytest.raises(SystemExit) as exit:
         build_servers(parse_args(["--target", target]))
     assert str(exit.value) == "--target wants HOST:PORT, for example 127.0.0.1:8123"
+
+
+def test_latency_curve_rates_table_and_plot(tmp_path):
+    """--curve takes rates such as 1k,10k; the curves show as a table of p50 / p99 per server, and as a PNG where matplotlib is installed (else the reason is given)."""
+    from chatservice.bench.curve import format_curves, parse_rates, plot_curves, point
+
+    assert parse_rates("1k, 10k,2500") == [1000.0, 10000.0, 2500.0]
+    with pytest.raises(SystemExit, match="not a rate"):
+        parse_rates("fast")
+    curves = {
+        "chatservice": [point(1000.0, {"latency_p50_ms": 0.5, "latency_p99_ms": 0.9,
+                                       "latency_max_ms": 2.0, "lost": 0}),
+                        point(10000.0, {"latency_p50_ms": 0.6, "latency_p99_ms": 1.5,
+                                        "latency_max_ms": 3.0, "lost": 2})],
+        "ngircd": [point(1000.0, {"error": "no client could log in"})],
+    }
+    table = format_curves(curves).splitlines()
+    assert table[0].split() == ["offered/s", "chatservice", "p50", "/", "p99", "(ms)",
+                                "ngircd", "p50", "/", "p99", "(ms)"]
+    assert table[2].split() == ["1,000", "0.50", "/", "0.90", "failed"]
+    assert table[3].split() == ["10,000", "0.60", "/", "1.50,", "lost", "2", "-"]
+    path = tmp_path / "curve.png"
+    why_not = plot_curves(curves, str(path), "test")
+    if why_not is None:
+        assert path.read_bytes().startswith(b"\x89PNG")
+    else:
+        assert "pip install 'chatservice[bench]'" in why_not and not path.exists()

@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
+from chatservice.bench.curve import (CURVE_RATES, format_curves, parse_rates, plot_curves,
+                                     point)
 from chatservice.bench.dialects import DIALECTS
 from chatservice.bench.errors import BenchError
 from chatservice.bench.report import compute_ratios, environment, format_table, summary_line
@@ -128,8 +130,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     t.add_argument("--quiet", type=float,
                    help="after the last send, stop waiting when nothing arrives for this "
                         f"long, and count the rest as lost [{FULL['quiet']:g}]")
+    g.add_argument("--curve", nargs="?", const=",".join(f"{r // 1000}k" for r in CURVE_RATES),
+                   metavar="RATES",
+                   help="instead of the workloads: the latency workload at each offered "
+                        "rate (deliveries/s, comma-separated; 10k = 10,000), p50 and p99 "
+                        "per server as a table, in the JSON report and as a PNG plot "
+                        "(--plot) [%(const)s]")
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="FILE", help="also write the JSON report to FILE")
+    o.add_argument("--plot", metavar="FILE.png",
+                   help="where --curve draws its plot [next to --json, else "
+                        "latency-curve.png]")
     o.add_argument("--progress", action="store_true",
                    help="show the live progress line even when stderr is not a terminal")
     p.add_argument("--words-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -195,7 +206,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         run_words_server(args.words_server)
         return 0
     config = build_config(args)
-    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    rates = parse_rates(args.curve) if args.curve else None
+    workloads = (["latency"] if rates else
+                 [w.strip() for w in args.workloads.split(",") if w.strip()])
     for w in workloads:
         if w not in ALL_WORKLOADS + EXTRA_WORKLOADS:
             raise SystemExit(f"unknown workload {w!r}: choose from "
@@ -218,10 +231,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     pool = WorkerPool(config["procs"]) if runnable else None
     bench = Bench(config, pool, progress) if pool else None
     status = 0
+    curves: Dict[str, List[Dict[str, Any]]] = {}
+    runs = ([("latency", rate) for rate in rates] if rates
+            else [(workload, None) for workload in workloads])
     try:
         for server in runnable:
             results[server.label] = {}
-            for workload in workloads:
+            curves[server.label] = []
+            for workload, rate in runs:
+                if rate is not None:
+                    config["rate"] = rate
                 try:
                     result = bench.run(server, workload)
                 except BenchError as e:
@@ -229,7 +248,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     progress.note(f"[{server.label}] {workload}: FAILED: {e}")
                 else:
                     progress.note(f"[{server.label}] {workload}: {summary_line(workload, result)}")
-                results[server.label][workload] = result
+                if rate is None:
+                    results[server.label][workload] = result
+                else:
+                    results[server.label][f"latency at {rate:,.0f}/s"] = result
+                    curves[server.label].append(point(rate, result))
                 if server.kind in ("chatservice", "target") and (
                         "error" in result or result.get("lost")):
                     status = 1
@@ -246,10 +269,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     env["servers"] = {s.label: s.describe() for s in servers}  # options as run
     report = dict(env, benchmark="python -m chatservice.bench", config=config,
                   workloads=workloads, results=results,
-                  ratios=compute_ratios(results, reference) if reference else {})
+                  ratios=compute_ratios(results, reference) if reference and not rates else {})
+    if rates:
+        report["curve"] = curves
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1, default=str)
+    if rates:
+        plot = args.plot or (args.json.rsplit(".", 1)[0] + ".png" if args.json
+                             else "latency-curve.png")
+        why_not = plot_curves(curves, plot, f"delivery latency, {config['latency_clients']:,} "
+                                            "clients in one room")
+        print(format_curves(curves))
+        print(f"plot: {why_not or plot}")
+        print()
+        print(json.dumps(report, indent=1, default=str))
+        return status
     print(format_table(results, labels, config, reference))
     print()
     print(json.dumps(report, indent=1, default=str))
