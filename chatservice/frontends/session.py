@@ -112,9 +112,10 @@ class ChatSession:
     state: str
     _flood: FloodControl
     write: Callable[[bytes], None]
-    #: The writer used while the client keeps up (L{EagerWrites.writer}'s
-    #: when the factory has C{eager_writes}, an L{EagerWrites}).
+    #: The writer used while the client keeps up (L{TurnWrites.writer}'s
+    #: when the factory has C{turn_writes}, a L{TurnWrites}).
     _direct_write: Callable[[bytes], None]
+    _turn_writes: Any = None
     _admitted = False
     _connected_at = 0.0
     _producing = False
@@ -140,9 +141,9 @@ class ChatSession:
         """
         self.chat = self.factory.chat
         transport = self.transport
-        eager = getattr(self.factory, "eager_writes", None)
+        turn_writes = self._turn_writes = getattr(self.factory, "turn_writes", None)
         self.write = self._direct_write = (
-            transport.write if eager is None else eager.writer(transport))
+            transport.write if turn_writes is None else turn_writes.writer(transport))
         clock = self.chat.clock
         limits = self.chat.limits
         self._flood = FloodControl(clock, limits.flood_burst, limits.flood_rate,
@@ -177,6 +178,18 @@ class ChatSession:
         if self._admitted:
             self.chat.connection_log.closed(
                 self.peer, self.chat.clock.seconds() - self._connected_at, name)
+
+    def close_connection(self) -> None:
+        """
+        Close the connection once what was written to it is sent: what
+        this turn gathered goes to the socket first (L{TurnWrites}), and
+        the protocol stops being the transport's producer
+        (L{stop_guarding_output}).
+        """
+        if self._turn_writes is not None:
+            self._turn_writes.flush_now(self.transport)
+        self.stop_guarding_output()
+        self.transport.loseConnection()
 
     def stop_guarding_output(self) -> None:
         """
@@ -232,6 +245,8 @@ class ChatSession:
         """The connection is going away; nothing to do."""
 
     def _swap_writer(self, write: Callable[[bytes], None]) -> None:
+        if self._turn_writes is not None:
+            self._turn_writes.flush_now(self.transport)  # what was gathered goes first
         old, self.write = self.write, write
         if self.on_writer_changed is not None:
             self.on_writer_changed(write)

@@ -172,8 +172,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
             return
         self.send_line(message(None, "ERROR", text))
         self.state = "closing"
-        self.stop_guarding_output()
-        self.transport.loseConnection()
+        self.close_connection()
 
     # -- output ------------------------------------------------------------------
 

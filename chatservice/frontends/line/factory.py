@@ -6,7 +6,7 @@ from twisted.internet.protocol import ServerFactory
 
 from ...core.chat import Chat
 from .protocol import ChatProtocol
-from ..eagerwrite import EagerWrites
+from ..turnwrites import TurnWrites
 
 
 class ChatFactory(ServerFactory):
@@ -22,5 +22,5 @@ class ChatFactory(ServerFactory):
 
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
-        #: Room lines leave at once (see L{EagerWrites}).
-        self.eager_writes = EagerWrites(chat.clock)
+        #: One send() per connection per reactor turn (see L{TurnWrites}).
+        self.turn_writes = TurnWrites(chat.clock)

@@ -102,6 +102,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self.MAX_LENGTH = limits.max_line_length
         if not self.open_session():
             return
+        self._telnet.reply = self.write  # in order with everything else
         if limits.login_timeout:
             self._timer = self.clock.callLater(limits.login_timeout, self._timed_out)
         self.info(f"Welcome to {chat.server_name}!")
@@ -164,8 +165,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         if reason:
             self.info(reason)
         self.state = "closing"
-        self.stop_guarding_output()
-        self.transport.loseConnection()
+        self.close_connection()
 
     # -- output -----------------------------------------------------------------
 

@@ -1,0 +1,101 @@
+"""
+Writing to clients' sockets once per reactor turn, without asking the
+reactor to watch them.
+
+Twisted's C{transport.write} queues the bytes, asks the reactor to watch
+the socket for writability (an C{epoll_ctl} system call), and sends them
+on a later turn, which then stops watching (a second C{epoll_ctl}).  For
+a line to a room of 10,000 members that is three system calls and much
+Python per member, where one C{send()} would do: the benchmark's line to
+10,000 members cost 98 to 115 ms of server CPU through
+C{transport.write}, and 36 to 41 ms with one C{send()} per member.
+
+L{TurnWrites} gathers what is written to each connection during a
+reactor turn (the lines of a reply, the room lines of every read the turn
+handled) and, at the start of the next turn, before the reactor polls,
+gives each connection one C{send()} of all of it.  A connection that
+already has bytes queued in its transport (a client that is not keeping
+up) is written with C{transport.write}, and so is whatever the kernel did
+not take, so the order of the bytes and Twisted's own handling of full
+buffers, producers and errors stay as they were.
+"""
+
+from typing import Callable, Dict, List
+
+from twisted.internet import tcp
+from twisted.internet.interfaces import IReactorTime
+
+Writer = Callable[[bytes], None]
+
+
+class TurnWrites:
+    """
+    Gathers the writes of one reactor turn per connection and sends them
+    at the start of the next.
+    """
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self._clock = clock
+        self._pending: Dict[tcp.Connection, List[bytes]] = {}
+        self._scheduled = False
+
+    def writer(self, transport) -> Writer:
+        """
+        Return a writer for C{transport}: L{tcp.Connection} transports (TCP
+        and UNIX sockets) get a gathering one; any other (TLS, a test's
+        StringTransport) gets C{transport.write} itself.
+        """
+        if not isinstance(transport, tcp.Connection) or getattr(transport, "TLS", False):
+            return transport.write
+        pending = self._pending
+        queue = transport.write
+
+        def write(data: bytes) -> None:
+            chunks = pending.get(transport)
+            if chunks is not None:
+                chunks.append(data)
+            elif transport._tempDataLen or transport.dataBuffer:
+                queue(data)  # behind what is queued already
+            else:
+                pending[transport] = [data]
+                if not self._scheduled:
+                    self._scheduled = True
+                    self._clock.callLater(0, self.flush)
+
+        return write
+
+    def flush(self) -> None:
+        """Send what every connection was written this turn."""
+        self._scheduled = False
+        # The writers hold this very dict: empty it, do not replace it.
+        pending = list(self._pending.items())
+        self._pending.clear()
+        for transport, chunks in pending:
+            _send(transport, chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def flush_now(self, transport) -> None:
+        """
+        Send what C{transport} was written this turn now (before its
+        writes start going another way, so that they stay in order).
+        """
+        chunks = self._pending.pop(transport, None)
+        if chunks:
+            _send(transport, b"".join(chunks))
+
+
+def _send(transport: tcp.Connection, data: bytes) -> None:
+    if transport._tempDataLen or transport.dataBuffer:
+        transport.write(data)
+        return
+    try:
+        sent = transport.socket.send(data)
+    except BlockingIOError:
+        sent = 0
+    except (OSError, AttributeError):
+        # Closed or half-closed (a closed transport may have dropped its
+        # socket): Twisted's write drops the bytes or meets the error on
+        # its own path, as it would have.
+        transport.write(data)
+        return
+    if sent < len(data):
+        transport.write(data[sent:])
