@@ -29,12 +29,12 @@ export function lineNode(line) {
   if (line.when) {
     const t = el("time", { datetime: new Date(line.when * 1000).toISOString(),
                            text: clock(line.when) });
-    li.append(t);
+    li.append(t, " ");
   }
   if (line.kind === "say") {
-    li.append(el("span", { class: "who", text: `<${line.sender}>` }), el("span", { text: line.text }));
+    li.append(el("span", { class: "who", text: `<${line.sender}>` }), " ", el("span", { text: line.text }));
   } else if (line.kind === "act") {
-    li.append(el("span", { class: "who", text: `* ${line.sender}` }), el("span", { text: line.text }));
+    li.append(el("span", { class: "who", text: `* ${line.sender}` }), " ", el("span", { text: line.text }));
   } else if (line.kind === "topic") {
     li.className = "notice";
     li.append(el("span", { text: line.text ? `${line.sender} set the topic: ${line.text}`
