@@ -57,8 +57,8 @@ def page_for(browser, server):
     """Open a page at the server (in its own context) and fail on any dialog or script error."""
     contexts = []
 
-    def open_page(port=None):
-        context = browser.new_context()
+    def open_page(port=None, **options):
+        context = browser.new_context(**options)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(TIMEOUT)
@@ -113,9 +113,10 @@ def test_joining_a_room_shows_its_history(page_for, server):
     """Lines said before the page joined a room are shown when it does."""
     with server.connect() as cat:
         log_in(cat, "dan")
-        cat.say("/join past", "said before you came", "and another")
+        cat.say("/join past", *[f"old line {i}" for i in range(25)])
+        cat.say("said before you came", "and another")
         cat.sync("past")
-    page = page_for()
+    page = page_for(viewport={"width": 800, "height": 400})  # 20 lines fill it
     enter(page, "eve")
     page.fill("#join-room", "past")
     page.press("#join-room", "Enter")
@@ -123,6 +124,12 @@ def test_joining_a_room_shows_its_history(page_for, server):
     expect(page.locator("#log")).to_contain_text("said before you came")
     expect(page.locator("#log")).to_contain_text("and another")
     expect(page.locator("#rooms")).to_contain_text("#past")
+    log = page.locator("#log")
+    expect(log.locator("li", has_text="old line 7")).to_have_count(1)
+    assert log.locator("li", has_text="old line 6").count() == 0  # the last 20 lines so far
+    page.locator("#log").evaluate("log => log.scrollTop = 0")  # scrolling up
+    expect(log.locator("li", has_text="old line 0")).to_have_count(1)
+    assert log.locator("li", has_text="old line 7").count() == 1  # no line twice
 
 
 def test_markup_in_messages_topics_and_names_stays_text(page_for, server):

@@ -128,6 +128,14 @@ def test_joining_a_room_shows_its_history_and_older_pages(server):
     dave.send(type="history", room="history-room", limit=5, before=first, request="older")
     older = dave.expect("history", lambda m: m["request"] == "older")
     assert [line["text"] for line in older["lines"]] == [f"line {i}" for i in range(5, 10)]
+    # those came from the database, with their ids: pages before an id reach any age
+    oldest = older["lines"][0]["id"]
+    assert oldest > 0
+    dave.send(type="history", room="history-room", limit=3, before_id=oldest, request="p3")
+    page = dave.expect("history", lambda m: m["request"] == "p3")
+    assert [line["text"] for line in page["lines"]] == ["line 2", "line 3", "line 4"]
+    dave.send(type="history", room="history-room", limit=3, before_id=-1)
+    assert "before_id" in dave.expect("error")["text"]
     dave.send(type="history", room="lobby-nope", limit=5)
     assert "no room called #lobby-nope" in dave.expect("error")["text"]
     dave.close()

@@ -49,6 +49,8 @@ class WebMessages:
                          before: Optional[float] = None,
                          request: Optional[str] = None, keep: int = 0) -> None: ...
         def log_in(self, name: str, password: Optional[str]) -> None: ...
+        def send_history(self, lines: Any, room: Any, request: Optional[str],
+                         asked: bool = True) -> None: ...
         def report(self, d: Deferred) -> Deferred: ...
         def charge(self, lines: int) -> float: ...
         def refund(self, lines: int) -> None: ...
@@ -195,34 +197,42 @@ class WebMessages:
 
     def msg_history(self, message: Dict[str, Any]) -> None:
         """
-        C{{"type": "history", "room": ROOM, "limit": N, "before": TIME}}: the
-        last N lines (before TIME, if given) of a room the user is in.
+        C{{"type": "history", "room": ROOM, "limit": N, "before": TIME,
+        "before_id": ID}}: the last N lines of a room the user is in; with
+        C{before_id} (a line's C{id}, from an earlier answer), the N stored
+        before it, read from the database however old; with C{before} (a
+        time), the last N said before it among the room's last
+        L{MAX_HISTORY_LINES}.
         """
         room = self._room(message)
         limit = message.get("limit", HISTORY_LINES)
         if type(limit) is not int or not 0 < limit <= MAX_HISTORY_LINES:
             raise CommandUsageError(f"\"limit\" must be a number of lines from 1 to "
                                     f"{MAX_HISTORY_LINES}.")
-        before = message.get("before")
+        before, before_id = message.get("before"), message.get("before_id")
         if before is not None and type(before) not in (int, float):
             raise CommandUsageError("\"before\" must be a time in seconds (a line's \"when\").")
-        if self.chat.accounts is None:
+        if before_id is not None and (type(before_id) is not int or before_id <= 0):
+            raise CommandUsageError("\"before_id\" must be a line's \"id\" (above 0).")
+        if self.chat.accounts is None or self.chat.store is None:
             raise errors.Unavailable("Room history is not available: this server keeps no "
                                      "accounts or history.")
-        # Lines before a time are found among the last MAX_HISTORY_LINES.
-        count = limit if before is None else MAX_HISTORY_LINES
+        count = limit if before is None or before_id is not None else MAX_HISTORY_LINES
         limits = self.chat.limits
         cost = min(-(-count // limits.history_lines_per_charge), limits.flood_burst)
-        wait = self.charge(cost - 1)
+        wait = self.charge(cost - 1)  # the message itself paid for one
         if wait:
             raise CommandUsageError(f"Slow down: that history counts as {cost} messages "
                                     f"against flood control. Try again in "
                                     f"{math.ceil(wait)} s, or ask for fewer lines.")
         request = message.get("request")
+        tag = request if isinstance(request, str) else None
+        if before_id is not None:
+            read = self.chat.store.history(room.key, limit, before_id)
+            self.report(read.addCallback(self.send_history, room, tag))
+            return
         try:
-            self.show_history(room, count, asked=True, before=before,
-                              request=request if isinstance(request, str) else None,
-                              keep=limit)
+            self.show_history(room, count, asked=True, before=before, request=tag, keep=limit)
         except errors.Busy:
             self.refund(cost - 1)
             raise

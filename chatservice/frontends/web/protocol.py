@@ -258,14 +258,17 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
         read = self.chat.history(room, count, self.user if asked else None)
 
         def show(lines):
-            if self.state == "closing":
-                return
             if before is not None:
                 lines = [line for line in lines if line.when < before][-keep:]
-            self.message({"type": "history", "room": room.name, "asked": asked,
-                          "request": request, "lines": [history_line(line) for line in lines]})
+            self.send_history(lines, room, request, asked)
 
         self.report(read.addCallback(show))
+
+    def send_history(self, lines, room, request: Optional[str], asked: bool = True) -> None:
+        """Send stored C{lines} of C{room} as one C{history} message."""
+        if self.state != "closing":
+            self.message({"type": "history", "room": room.name, "asked": asked,
+                          "request": request, "lines": [history_line(line) for line in lines]})
 
     def charge(self, lines: int) -> float:
         """Take C{lines} more lines from flood control (see the line protocol's)."""

@@ -389,8 +389,9 @@ function wire() {
     if (!c || c.kind !== "room" || c.loading || c.done) return;
     const first = c.lines.find((l) => l.when);
     c.loading = true;
+    // a line read from the database has an id: pages before it reach any age
     send({ type: "history", room: c.name, limit: PAGE, request: "older",
-           ...(first ? { before: first.when } : {}) });
+           ...(first && first.id ? { before_id: first.id } : first ? { before: first.when } : {}) });
   };
   $("older").addEventListener("click", older);
   $("log").addEventListener("scroll", () => { if ($("log").scrollTop < 30) older(); });
