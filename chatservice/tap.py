@@ -8,7 +8,6 @@ import sys
 from typing import Iterator, Optional, Tuple
 from urllib.parse import urlsplit
 
-from twisted.application.service import MultiService
 from twisted.internet import endpoints
 from twisted.python import usage
 
@@ -23,7 +22,10 @@ from .admin import AdminOptions, make_admin_service
 from .admin.hostkey import AdminSetupError, load_or_create_host_key
 from .admin.options import normalize_admin_endpoint
 from .core.limits import Limits
-from .service import ChatService, ListeningService, read_motd_file
+from .config import ConfigFileOptions
+from .jsonlog import LOG_FORMATS, LoggingRoot, json_observer, twistd_log_file
+from .reload import Reloader, read_motd_file
+from .service import ChatService, ListeningService
 from .statslog import STATS_INTERVAL, StatsLogService
 from .metricsweb import MetricsService
 from .persistence.records import StoreError
@@ -76,6 +78,15 @@ _positive_float = _number(float, 0.001, "")
 _count = _number(int, 0, "0 means no limit.")
 _seconds = _number(float, 0, "0 turns it off.")
 _length = _number(int, 1, "")
+
+
+def _log_format(value: str) -> str:
+    if value.lower() not in LOG_FORMATS:
+        raise usage.UsageError(f"{value!r} is not one of: {', '.join(LOG_FORMATS)}")
+    return value.lower()
+
+
+_log_format.coerceDoc = f"One of: {', '.join(LOG_FORMATS)}."  # type: ignore[attr-defined]
 
 #: (option, Limits field, default, help, coerce) for every operator limit.
 LIMIT_OPTIONS = [
@@ -152,7 +163,7 @@ LIMIT_OPTIONS = [
 ]
 
 
-class Options(AdminOptions, usage.Options):
+class Options(ConfigFileOptions, AdminOptions, usage.Options):
     """The options of C{twistd chat}."""
 
     synopsis = "[--port ENDPOINT ...] [options]"
@@ -201,6 +212,11 @@ class Options(AdminOptions, usage.Options):
         ["web-max-frame", None, MAX_FRAME,
          "Largest WebSocket message a web client may send, in bytes; a "
          "larger one closes its connection.", _length],
+        ["log-format", None, "text",
+         "'text' for twistd's usual lines, 'json' for one JSON object per "
+         "line (time, level, namespace, text and the event's fields), for log "
+         "shippers; either goes where twistd logs (--logfile, or standard "
+         "output under -n).", _log_format],
         ["listen-backlog", None, L.LISTEN_BACKLOG,
          "Connections the kernel queues for each tcp, ssl or unix --port "
          "until the server accepts them (a --port with its own backlog= "
@@ -301,7 +317,11 @@ class Options(AdminOptions, usage.Options):
             raise SystemExit(1) from None
 
     def postOptions(self) -> None:
-        """Apply defaults and check the values that depend on each other."""
+        """
+        Take the settings file's values, apply defaults and check the
+        values that depend on each other.
+        """
+        self.apply_config_file()
         if not self["ports"]:
             self["ports"] = [DEFAULT_PORT]
         room = clean_room_name(self["default-room"])
@@ -320,6 +340,11 @@ class Options(AdminOptions, usage.Options):
             self["database"] = default_database_path(self["data-dir"])
         self.check_admin_options()
         self._check_metrics_port()
+        parent = getattr(self, "parent", None)
+        if self["log-format"] == "json" and parent is not None and parent.get("syslog"):
+            raise usage.UsageError(
+                "--log-format json writes where --logfile says; twistd's --syslog "
+                "sends its own text lines to syslog instead. Drop one of them.")
 
     def _check_metrics_port(self) -> None:
         if self["metrics-port"] is None:
@@ -387,7 +412,7 @@ def running_as(user: Optional[Tuple[Optional[int], Optional[int]]]) -> Iterator[
         os.setegid(saved_gid)
 
 
-def makeService(options: Options, reactor=None) -> MultiService:
+def makeService(options: Options, reactor=None) -> LoggingRoot:
     """
     Build the chat: a L{ChatService} owning the L{Chat}, and one listening
     service per C{--port} with the line protocol's L{ChatFactory} and per
@@ -436,11 +461,18 @@ def makeService(options: Options, reactor=None) -> MultiService:
         recent=recent,
     )
     factory = ChatFactory(chat)
-    top = MultiService()
+    twistd_options = getattr(options, "parent", None)
+    top = LoggingRoot((lambda: json_observer(twistd_log_file(twistd_options)))
+                      if options["log-format"] == "json" else None)
     top.chat = chat  # type: ignore[attr-defined]
     top.factory = factory  # type: ignore[attr-defined]
     top.store = store  # type: ignore[attr-defined]
-    ChatService(chat, reactor, motd_path=options.get("motd-file")).setServiceParent(top)
+    reloader = Reloader(
+        chat, motd_path=options.get("motd-file"), config=options.config_source,
+        live={option: field for option, field, *_ in LIMIT_OPTIONS},
+        admin_files=[(option, options[option]) for option in ("admin-keys", "admin-passwd")
+                     if options.get("admin-port") and options.get(option)])
+    ChatService(chat, reactor, reloader=reloader).setServiceParent(top)
     if options["stats-interval"]:
         StatsLogService(chat, options["stats-interval"]).setServiceParent(top)
     for description in options["ports"]:

@@ -218,6 +218,17 @@ class ChatCommands(ModerationCommands):
             self.info(f"  {usage:<22} {summary}")
         self.info("Anything else you type is said to your current room.")
 
+    def do_motd(self, arg: str) -> None:
+        """
+        Show the message of the day (the server's news, shown at login).
+        """
+        motd = self.chat.motd
+        if not motd.strip():
+            self.info(f"{self.chat.server_name} has no message of the day.")
+            return
+        for line in motd.splitlines():
+            self.info(line)
+
     def do_who(self, arg: str) -> None:
         """[NAME]
         List everyone online and the rooms they are in, or show one user.
