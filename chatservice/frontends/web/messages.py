@@ -16,6 +16,7 @@ from twisted.internet.defer import Deferred
 from ...core import errors
 from ...core.text import sanitize
 from ..line.commands import HISTORY_LINES, MAX_HISTORY_LINES, CommandUsageError
+from .render import encode_message
 
 if TYPE_CHECKING:
     from ...core.chat import Chat
@@ -43,6 +44,8 @@ class WebMessages:
         def message(self, message: Dict[str, Any]) -> None: ...
         def error(self, text: str) -> None: ...
         def send_state(self) -> None: ...
+        def only_own_lines_pending(self) -> bool: ...
+        write: Callable[[bytes], None]
         def room_message(self, room: Any) -> Dict[str, Any]: ...
         def describe_room(self, room: Any, joined: bool = False) -> None: ...
         def show_history(self, room: Any, count: int, asked: bool = False,
@@ -120,9 +123,16 @@ class WebMessages:
         terminal that echoes what was typed.
         """
         said = self.chat.say(self.user, text, action=action, room=room)
-        self.message({"type": "acted" if action else "said", "room": said.name,
-                      "sender": self.user.name, "text": sanitize(text),
-                      "when": self.chat.clock.seconds()})
+        echo = {"type": "acted" if action else "said", "room": said.name,
+                "sender": self.user.name, "text": sanitize(text),
+                "when": self.chat.clock.seconds()}
+        if self.only_own_lines_pending():
+            # Nothing waiting in the batch is for this client: the echo may
+            # go first without delivering the batch (which keeps a burst
+            # of lines one frame per member).
+            self.write(encode_message(echo))
+        else:
+            self.message(echo)
 
     def do_say(self, arg: str) -> None:
         """TEXT

@@ -14,9 +14,11 @@ C{WEBSOCKET.md}.
 """
 
 import json
+import struct
 from typing import Any, Dict, List, Optional
 
 from autobahn.twisted.websocket import WebSocketServerProtocol
+from autobahn.websocket.protocol import WebSocketProtocol
 from autobahn.websocket.types import ConnectionDeny
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -40,6 +42,28 @@ def same_origin(origin: str, host: str) -> bool:
     return bool(host) and origin in (f"http://{host}", f"https://{host}")
 
 
+#: The last payload framed, and its frame: a broadcast hands the same
+#: payload to every member, and a server's frames are not masked, so the
+#: frame is built once for all of them.
+_last_framed: List[bytes] = [b"", b"\x81\x00"]
+
+
+def text_frame(payload: bytes) -> bytes:
+    """C{payload} as one final, unmasked WebSocket text frame (from the server)."""
+    if payload is _last_framed[0]:
+        return _last_framed[1]
+    size = len(payload)
+    if size < 126:
+        head = struct.pack("!BB", 0x81, size)
+    elif size < 65536:
+        head = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, size)
+    frame = head + payload
+    _last_framed[:] = [payload, frame]
+    return frame
+
+
 class WebSocketChat(WebSocketServerProtocol):
     """
     One WebSocket from the page (or a bot): checks the C{Origin} of the
@@ -48,6 +72,18 @@ class WebSocketChat(WebSocketServerProtocol):
 
     log = Logger()
     session: Optional["WebSession"] = None
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        One read: its messages are one batch, as the lines of one read are on
+        telnet (each member gets one frame for all the events they cause).
+        """
+        session = self.session
+        if session is None:
+            super().dataReceived(data)
+            return
+        with session.chat.outbox.batch():
+            super().dataReceived(data)
 
     def onConnect(self, request) -> None:
         """Refuse a handshake from a page of another site (cross-site WebSocket hijacking)."""
@@ -101,6 +137,8 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
         self._password_failures = 0
         self._paused = False
         self._slow_since_pause = 0
+        self._checked_events: Optional[list] = None
+        self._checked = 0
 
     # -- connection ---------------------------------------------------------
 
@@ -178,9 +216,11 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
 
     def _send(self, payload: bytes) -> None:
         """Write one frame; while the client is not reading, hold it to the output cap."""
-        if self.state == "closing":
+        if self.state == "closing" or self.ws.state != WebSocketProtocol.STATE_OPEN:
             return
-        self.ws.sendMessage(payload)
+        # Written straight to the transport, framed once for every member
+        # (autobahn's sendMessage would frame it again for each).
+        self.transport.write(text_frame(payload))
         if self._paused:
             self._slow_since_pause += len(payload)
             pending = pending_output(self.transport) or self._slow_since_pause
@@ -200,6 +240,24 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
         """Send one JSON message to this client."""
         self.settle()
         self.write(encode_message(message))
+
+    def only_own_lines_pending(self) -> bool:
+        """
+        Whether every event waiting in the current batch excludes this
+        client (its own lines): then nothing written to it now can come
+        before something it should have seen first.  Checked incrementally:
+        a batch's events are looked at once each.
+        """
+        events = self.chat.outbox.events
+        if events is not self._checked_events:
+            self._checked_events, self._checked = events, 0
+        write = self.write
+        for index in range(self._checked, len(events)):
+            if events[index][1] is not write:
+                self._checked = index
+                return False
+        self._checked = len(events)
+        return True
 
     def send(self, text: str) -> None:
         """A command's reply line (what telnet shows as a plain line)."""
