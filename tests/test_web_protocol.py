@@ -227,3 +227,13 @@ def test_leaving_the_connection_logs_out(clock):
     alice.lose()
     assert "alice" not in line.chat.users
     assert any("alice" in text and "quit" in text for text in bob.take())
+
+
+def test_a_connection_past_the_limits_is_told_why_in_a_frame(clock):
+    """Admission is the chat's: past --max-per-address the page gets a bye message and a close."""
+    line, factory = web(clock, limits=Limits(max_per_address=1))
+    logged_in(factory, "alice")
+    refused = FakeWebClient(factory)
+    [bye] = refused.take()
+    assert bye["type"] == "bye" and "Too many connections" in bye["text"]
+    assert refused.close_code() == 1000

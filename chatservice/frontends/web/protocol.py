@@ -161,6 +161,11 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
                       "server": self.chat.server_name,
                       "accounts": self.chat.accounts is not None})
 
+    def refuse(self, reason: str) -> None:
+        """Turned away at the door (too many connections): say why in a frame, and close."""
+        self.write = self._send  # open_session had set the raw transport's
+        self.disconnect(reason)
+
     def connection_lost(self) -> None:
         """Clean up exactly as for C{/quit}: no ghost names or members."""
         self.state = "closing"
