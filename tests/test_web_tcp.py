@@ -160,6 +160,8 @@ def test_a_registered_name_asks_for_its_password(server):
     assert welcome["name"] == "erin" and welcome["registered"] is True
     again.close()
     assert "sesame123" not in server.log() and "wrong-one" not in server.log()
+    # autobahn's debug messages (one per frame) stay out of the log
+    assert "#debug]" not in server.log()
 
 
 def test_another_sites_page_is_refused(server):

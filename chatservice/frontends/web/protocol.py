@@ -32,9 +32,10 @@ from ..session import KICK, WARN, DROP, ChatSession, pending_output
 from .messages import WebMessages
 from .render import PROTOCOL_VERSION, WEB_RENDERER, encode_message, event_message, history_line
 
-#: WebSocket close codes: normal, and "policy violation" (flooding, a refusal).
+#: The WebSocket close code of a normal close.
 CLOSE_NORMAL = 1000
-CLOSE_POLICY = 1008
+
+_log = Logger()
 
 
 def same_origin(origin: str, host: str) -> bool:
@@ -70,7 +71,8 @@ class WebSocketChat(WebSocketServerProtocol):
     handshake, then hands every text frame to its L{WebSession}.
     """
 
-    log = Logger()
+    # (autobahn's own txaio logger stays: it drops autobahn's debug messages,
+    # one per frame, which a twisted.logger Logger would write to the log)
     session: Optional["WebSession"] = None
 
     def dataReceived(self, data: bytes) -> None:
@@ -91,7 +93,7 @@ class WebSocketChat(WebSocketServerProtocol):
         if origin is not None:  # browsers always send one; bots need not
             allowed = self.factory.allowed_origins
             if not (same_origin(origin, request.headers.get("host", "")) or origin in allowed):
-                self.log.info("refused a WebSocket from origin {origin}", origin=origin)
+                _log.info("refused a WebSocket from origin {origin}", origin=origin)
                 raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "Origin not allowed")
 
     def onOpen(self) -> None:
