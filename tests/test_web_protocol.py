@@ -92,6 +92,9 @@ def test_slash_commands_work_as_on_telnet(clock):
     alice.send({"type": "input", "text": "/who"})
     assert any("alice (#lobby, @#games)" in m["text"] or "alice" in m["text"]
                for m in alice.take("info"))
+    alice.send({"type": "input", "text": "/look"})
+    assert [m["text"] for m in alice.take("info")] == [
+        "You are in #games.", "1 user here: @alice"]
     alice.send({"type": "input", "text": "/me waves"})
     assert alice.take("acted")[0]["text"] == "waves"
     alice.send({"type": "input", "text": "/jion x"})
