@@ -5,7 +5,7 @@ C{twistd chat}: the command-line options and the service they build.
 import contextlib
 import os
 import sys
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from twisted.internet import endpoints
@@ -23,6 +23,7 @@ from .admin.hostkey import AdminSetupError, load_or_create_host_key
 from .admin.options import normalize_admin_endpoint
 from .core.limits import Limits
 from .config import ConfigFileOptions
+from .core.registry import RoomRecord
 from .jsonlog import LOG_FORMATS, LoggingRoot, json_observer, twistd_log_file
 from .reload import Reloader, read_motd_file
 from .service import ChatService, ListeningService
@@ -131,6 +132,8 @@ LIMIT_OPTIONS = [
     ("max-rooms", "max_rooms", L.MAX_ROOMS,
      "Rooms on the server at once (the default room always exists); /join "
      "of a new room past it is refused.", _count),
+    ("max-registered-rooms", "max_registered_rooms", L.MAX_REGISTERED_ROOMS,
+     "Rooms one registered user may register (/room register) and found.", _count),
     ("max-name-length", "max_name_length", L.MAX_NAME_LENGTH,
      "Longest user name, in characters.", _length),
     ("max-room-name-length", "max_room_name_length", L.MAX_ROOM_NAME_LENGTH,
@@ -432,6 +435,7 @@ def makeService(options: Options, reactor=None) -> LoggingRoot:
     limits = Limits(**{field: options[option] for option, field, *_ in LIMIT_OPTIONS})
     host_key = None
     store, topics = None, {}
+    rooms: Sequence[RoomRecord] = ()
     with running_as(twistd_user(options)):
         if options.get("admin-port"):
             try:
@@ -443,7 +447,8 @@ def makeService(options: Options, reactor=None) -> LoggingRoot:
                               history_limit=options["history-limit"],
                               max_offline=options["max-offline"])
             try:
-                topics = store.check().topics
+                loaded = store.check()
+                topics, rooms = loaded.topics, loaded.rooms
             except StoreError as e:
                 raise SystemExit(f"twistd chat: {e}") from None
     accounts, recent = (None, None) if store is None else remember(
@@ -456,6 +461,7 @@ def makeService(options: Options, reactor=None) -> LoggingRoot:
         limits=limits,
         store=store,
         stored_topics=topics,
+        stored_rooms=rooms,
         replay_lines=options["replay-lines"],
         accounts=accounts,
         recent=recent,
