@@ -150,10 +150,7 @@ const handlers = {
   },
   login() { state.creds = null; showLogin(); },
   password(m) {
-    if (state.creds && state.creds.password && !state.passwordAsked) {
-      state.passwordAsked = true;      // the saved password is tried once
-    }
-    state.creds = null;
+    state.creds = null;                // a saved password (reconnecting) was refused
     showLogin();
     $("login-name").value = m.name;
     $("password-row").hidden = false;
