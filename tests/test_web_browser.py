@@ -107,6 +107,26 @@ def test_two_browser_users_and_a_netcat_user_chat_in_one_room(page_for, server):
         expect(ann.locator("#log .day")).to_have_count(1)  # a day separator
         os.makedirs(ARTIFACTS, exist_ok=True)
         ann.screenshot(path=os.path.join(ARTIFACTS, "web-chat.png"))
+        # a room not in view counts its unread lines
+        say(ann, "/join side")
+        expect(ann.locator("#conv-title")).to_have_text("#side")
+        say(ben, "are you there?")
+        lobby = ann.locator("#rooms button", has_text="#lobby")
+        expect(lobby.locator(".unread")).to_have_text("1")
+        lobby.click()
+        expect(ann.locator("#log")).to_contain_text("are you there?")
+        expect(lobby.locator(".unread")).to_have_count(0)
+        # a member's name opens a private conversation; netcat sees it as private
+        ben.locator("#members button", has_text="ann").click()
+        expect(ben.locator("#conv-title")).to_have_text("Private: ann")
+        say(ben, "just between us")
+        private = ann.locator("#privates button", has_text="ben")
+        expect(private.locator(".unread")).to_have_text("1")
+        private.click()
+        expect(ann.locator("#log")).to_contain_text("<ben> just between us")
+        cat.say("/msg ben psst from netcat")
+        ben.locator("#privates button", has_text="cat").click()
+        expect(ben.locator("#log")).to_contain_text("<cat> psst from netcat")
 
 
 def test_joining_a_room_shows_its_history(page_for, server):
