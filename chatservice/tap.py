@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 from typing import Iterator, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
 
 from twisted.internet import endpoints
 from twisted.python import usage
@@ -14,6 +15,7 @@ from .core.chat import DEFAULT_ROOM, DEFAULT_SERVER_NAME, Chat
 from .core.limits import REPLAY_LINES
 from .frontends.irc.factory import PING_INTERVAL, PING_TIMEOUT, IRCFactory
 from .frontends.line.factory import ChatFactory
+from .frontends.web.factory import MAX_FRAME
 from .persistence import remember
 from .core import limits as L
 from .admin import AdminOptions, make_admin_service
@@ -210,6 +212,9 @@ class Options(ConfigFileOptions, AdminOptions, usage.Options):
         ["irc-ping-timeout", None, PING_TIMEOUT,
          "Seconds a PINGed IRC client has to answer before it is "
          "disconnected.", _positive_float],
+        ["web-max-frame", None, MAX_FRAME,
+         "Largest WebSocket message a web client may send, in bytes; a "
+         "larger one closes its connection.", _length],
         ["log-format", None, "text",
          "'text' for twistd's usual lines, 'json' for one JSON object per "
          "line (time, level, namespace, text and the event's fields), for log "
@@ -232,6 +237,8 @@ class Options(ConfigFileOptions, AdminOptions, usage.Options):
         super().__init__()
         self["ports"] = []
         self["irc-ports"] = []
+        self["web-ports"] = []
+        self["web-allow-origins"] = []
 
     @staticmethod
     def _check_endpoint(option: str, description: str) -> None:
@@ -254,6 +261,33 @@ class Options(ConfigFileOptions, AdminOptions, usage.Options):
         "Where IRC clients connect, as a Twisted endpoint description: "
         "tcp:6667, tcp:6667:interface=127.0.0.1, ssl:6697:privateKey=key.pem:"
         "certKey=cert.pem. May be given more than once. [default: no IRC]"
+    )
+
+    def opt_web_port(self, description: str) -> None:
+        """Add a web listening endpoint; replaced by the help text below."""
+        self._check_endpoint("--web-port", description)
+        self["web-ports"].append(description)
+
+    opt_web_port.__doc__ = (
+        "Where the web page (/) and its WebSocket (/ws) are served, as a Twisted "
+        "endpoint description: tcp:8080, ssl:8443:privateKey=key.pem:certKey=cert.pem "
+        "(use ssl: in production: passwords travel in the WebSocket). May be given "
+        "more than once. [default: no web page]"
+    )
+
+    def opt_web_allow_origin(self, origin: str) -> None:
+        """Allow a page origin; replaced by the help text below."""
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in (
+                "", "/") or parts.query or parts.fragment:
+            raise usage.UsageError(
+                f"--web-allow-origin {origin!r} is not an origin: give a scheme and "
+                "host (and port), such as https://chat.example.org")
+        self["web-allow-origins"].append(origin.rstrip("/"))
+
+    opt_web_allow_origin.__doc__ = (
+        "Accept WebSockets from pages at this origin (https://chat.example.org) "
+        "besides the server's own page. May be given more than once."
     )
 
     def opt_port(self, description: str) -> None:
@@ -460,6 +494,18 @@ def makeService(options: Options, reactor=None) -> LoggingRoot:
                 reactor, with_backlog(description, options["listen-backlog"]))
             ListeningService(endpoint, irc_factory, description,
                              option="--irc-port").setServiceParent(top)
+    if options["web-ports"]:
+        from .frontends.web.factory import WebChatFactory
+        from .frontends.web.resources import make_site
+        web_factory = WebChatFactory(chat, options["web-allow-origins"],
+                                     max_frame=options["web-max-frame"])
+        top.web_factory = web_factory  # type: ignore[attr-defined]
+        site = make_site(web_factory)
+        for description in options["web-ports"]:
+            endpoint = endpoints.serverFromString(
+                reactor, with_backlog(description, options["listen-backlog"]))
+            ListeningService(endpoint, site, description,
+                             option="--web-port").setServiceParent(top)
     try:
         admin = make_admin_service(options, chat, reactor, host_key=host_key)
     except AdminSetupError as e:
@@ -467,7 +513,8 @@ def makeService(options: Options, reactor=None) -> LoggingRoot:
     if admin is not None:
         admin.setServiceParent(top)
     if options.get("metrics-port"):
-        frontends = ("line", "irc") if options["irc-ports"] else ("line",)
+        frontends = ("line",) + (("irc",) if options["irc-ports"] else ()) + (
+            ("web",) if options["web-ports"] else ())
         MetricsService(endpoints.serverFromString(reactor, options["metrics-port"]),
                        options["metrics-port"], chat, frontends).setServiceParent(top)
     return top

@@ -110,6 +110,56 @@ def test_target_port_must_be_ascii_digits(target):
     assert str(exit.value) == "--target wants HOST:PORT, for example 127.0.0.1:8123"
 
 
+def test_quick_run_of_websocket_clients_loses_nothing(tmp_path):
+    """
+    chatservice-web: the same server's --web-port, with WebSocket clients;
+    every message reaches every receiver, and senders see their own lines
+    too (the page echoes them).
+    """
+    report_path = tmp_path / "bench.json"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "chatservice.bench", "--quick", "--servers", "chatservice-web",
+         "--workloads", "fanout,latency", "--clients", "8", "--senders", "2",
+         "--messages", "20", "--latency-clients", "8", "--rate", "500", "--duration", "1",
+         "--procs", "1", "--json", str(report_path)],
+        capture_output=True, text=True, timeout=120, cwd=str(tmp_path), env=env)
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-2000:]
+    [(label, results)] = json.loads(report_path.read_text())["results"].items()
+    assert label.startswith("chatservice-web"), label
+    for workload, result in results.items():
+        assert "error" not in result and result["lost"] == 0, (workload, result)
+    fanout = results["fanout"]
+    assert fanout["deliveries"] == fanout["deliveries_expected"] == 2 * 20 * 6
+    assert fanout["sender_copies"] == 2 * 20 * 2
+    assert fanout["latency_samples"] > 0
+
+
+def test_websocket_messages_are_masked_frames_of_input():
+    """Each generated WebSocket message is one masked text frame holding an input message."""
+    from chatservice.bench.dialects import WebDialect
+    from webclient import server_frames
+
+    data = message_lines(WebDialect, 3, 7, 40)
+    assert data.count(MARK) == 3
+    # the mask key is 0: unmasked, the frames read like a server's
+    unmasked = b"".join(frame[:2] + frame[6:] for frame in _split_masked(data))
+    frames, rest = server_frames(unmasked)
+    assert rest == b"" and len(frames) == 3
+    for seq, (opcode, payload) in enumerate(frames, 7):
+        message = json.loads(payload)
+        assert opcode == 1 and message["type"] == "input"
+        assert message["text"].split()[1] == str(seq)
+
+
+def _split_masked(data: bytes):
+    """The client frames (small ones) in C{data}."""
+    while data:
+        size = 6 + (data[1] & 0x7F)
+        yield data[:size]
+        data = data[size:]
+
+
 def test_latency_curve_rates_table_and_plot(tmp_path):
     """--curve takes rates such as 1k,10k; the curves show as a table of p50 / p99 per server, and as a PNG where matplotlib is installed (else the reason is given)."""
     from chatservice.bench.curve import format_curves, parse_rates, plot_curves, point

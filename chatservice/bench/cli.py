@@ -41,7 +41,11 @@ ALL_SERVERS = ("chatservice", "words", "ngircd")
 #: chatservice-metrics is chatservice with its metrics port on (the
 #: event-loop lag monitor running, /metrics served).
 VARIANTS = {"chatservice-nodb": ("chatservice", ["--no-database"]),
-            "chatservice-metrics": ("chatservice", ["--metrics-port", "tcp:0"])}
+            "chatservice-metrics": ("chatservice", ["--metrics-port", "tcp:0"]),
+            "chatservice-web": ("chatservice", ["--web-port", "tcp:0:interface=127.0.0.1"])}
+#: The variants whose clients speak another dialect than the server kind's:
+#: chatservice-web's clients are WebSocket clients of its --web-port.
+VARIANT_DIALECTS = {"chatservice-web": "web"}
 ALL_WORKLOADS = ("fanout", "latency", "capacity", "storm")
 #: Workloads that can be named in --workloads but are not run by default.
 EXTRA_WORKLOADS = ("rooms", "bigroom")
@@ -62,8 +66,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     g.add_argument("--servers", default=",".join(ALL_SERVERS),
                    help="comma-separated servers to start and measure: chatservice, words, "
                         "ngircd, chatservice-nodb (chatservice with --no-database, to "
-                        "compare persistence off with on) and chatservice-metrics "
-                        "(with --metrics-port tcp:0); NAME=PYTHON runs a Python server "
+                        "compare persistence off with on), chatservice-metrics "
+                        "(with --metrics-port tcp:0) and chatservice-web (its "
+                        "--web-port, with WebSocket clients); NAME=PYTHON runs a Python server "
                         "under that interpreter (e.g. chatservice=/opt/pypy-venv/bin/python) "
                         "[%(default)s]")
     g.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
@@ -188,7 +193,8 @@ def build_servers(args: argparse.Namespace) -> List[Server]:
         if name == "ngircd" and python:
             raise SystemExit("ngircd is not a Python server: NAME=PYTHON does not apply")
         kind, extra = VARIANTS.get(name, (name, []))
-        server = Server(kind, python=python or args.server_python, extra_options=extra)
+        server = Server(kind, python=python or args.server_python, extra_options=extra,
+                        dialect=VARIANT_DIALECTS.get(name))
         if name != kind:
             server.label = server.label.replace(kind, name, 1)
         servers.append(server)

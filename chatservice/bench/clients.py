@@ -7,7 +7,7 @@ sends fan-out messages as fast as the server takes them.
 import time
 from typing import Optional
 
-from chatservice.bench.dialects import MARK, MARK_TAIL, ROOM, message_lines
+from chatservice.bench.dialects import MARK, MARK_TAIL, ROOM, WebDialect, message_lines
 
 #: Messages a fan-out sender writes per call before checking backpressure.
 CHUNK = 64
@@ -47,10 +47,17 @@ def make_client_classes():
 
         def connectionMade(self) -> None:
             """Send the login (and the request that confirms it)."""
-            self.state = "login"
             self.transport.setTcpNoDelay(True)
-            self.wait = self.w.dialect.ready_token
-            self.transport.write(self.w.dialect.login(self.name, self.room))
+            dialect = self.w.dialect
+            handshake = getattr(dialect, "handshake", None)
+            if handshake is not None:  # a WebSocket: the upgrade first
+                self.state = "handshake"
+                self.wait = dialect.handshake_done
+                self.transport.write(handshake(self.w.host, self.w.port))
+                return
+            self.state = "login"
+            self.wait = dialect.ready_token
+            self.transport.write(dialect.login(self.name, self.room))
 
         def expect(self, token: bytes, state: str) -> None:
             """Wait for C{token} in the input, then tell the worker."""
@@ -81,16 +88,23 @@ def make_client_classes():
                 if self.wait in buf:
                     self.wait = None
                     self.scan = b""
-                    w.token_seen(self)
+                    if self.state == "handshake":
+                        self.state = "login"
+                        self.wait = w.dialect.ready_token
+                        self.transport.write(w.dialect.login(self.name, self.room))
+                    else:
+                        w.token_seen(self)
                 else:
                     self.scan = buf[-len(self.wait):]
+            if w.dialect is WebDialect and b"\x89" in data:
+                self.transport.write(WebDialect.answer_ws_pings(data))
             if w.dialect.answers_pings and b"PING " in data:
                 for line in data.split(b"\n"):
                     if line.startswith(b"PING "):
                         self.transport.write(b"PONG " + line[5:].rstrip(b"\r") + b"\r\n")
 
         def _sample(self, data: bytes, now: float) -> None:
-            lines = (self.partial + data).split(b"\n")
+            lines = (self.partial + data).split(getattr(self.w.dialect, "sample_split", b"\n"))
             self.partial = lines.pop()
             samples = self.w.samples
             for line in lines:

@@ -1,8 +1,10 @@
 """
-What the load generator says to a server: the two dialects (chatservice's
-line protocol and IRC) and the benchmark messages, each carrying L{MARK}.
+What the load generator says to a server: the dialects (chatservice's line
+protocol, IRC, and chatservice's WebSocket) and the benchmark messages,
+each carrying L{MARK}.
 """
 
+import struct
 import time
 from typing import Optional
 
@@ -86,7 +88,91 @@ class IrcDialect:
         return b"PONG"
 
 
-DIALECTS = {"chat": ChatDialect, "irc": IrcDialect}
+def ws_frame(payload: bytes) -> bytes:
+    """
+    One client text frame holding C{payload}, masked with the key 0 (a
+    valid key that leaves the payload as it is: the generator spends no
+    time masking).
+    """
+    size = len(payload)
+    if size < 126:
+        head = struct.pack("!BB", 0x81, 0x80 | size)
+    elif size < 65536:
+        head = struct.pack("!BBH", 0x81, 0x80 | 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x81, 0x80 | 127, size)
+    return head + b"\0\0\0\0" + payload
+
+
+class WebDialect:
+    """
+    chatservice's WebSocket at C{/ws} (see WEBSOCKET.md): an HTTP upgrade,
+    then one JSON message per frame; the server's frames are counted like
+    lines (each said line's text carries L{MARK}).
+    """
+
+    name = "web"
+    ready_token = b'"token":"R"}'
+    #: Each message is its own frame (L{frame}): nothing before or after its text.
+    say_prefix = b""
+    eol = b""
+    #: Where a sampler splits the server's output: each message ends its text before it.
+    sample_split = b'"when"'
+    answers_pings = False  # the WebSocket's own pings are answered by the client
+
+    @staticmethod
+    def handshake(host: str, port: int) -> bytes:
+        """The HTTP request that opens the WebSocket (no Origin: a bot, not a page)."""
+        return (b"GET /ws HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\n\r\n" % (host.encode("ascii"), port))
+
+    #: The end of the server's handshake answer.
+    handshake_done = b"\r\n\r\n"
+
+    @staticmethod
+    def login(name: str, room: str = ROOM) -> bytes:
+        """Log in as C{name}, enter C{room} (unless it is the default room), then ask for a pong."""
+        join = b"" if room == ROOM else ws_frame(
+            b'{"type":"join","room":"%s"}' % room.encode("ascii"))
+        return (ws_frame(b'{"type":"login","name":"%s"}' % name.encode("ascii")) + join
+                + ws_frame(b'{"type":"ping","token":"R"}'))
+
+    @staticmethod
+    def prefix(room: str) -> bytes:
+        """Nothing: an C{input} message goes to the current room (the one joined last)."""
+        return b""
+
+    @staticmethod
+    def ping(token: str) -> bytes:
+        """A ping message, answered in order."""
+        return ws_frame(b'{"type":"ping","token":"%s"}' % token.encode("ascii"))
+
+    @staticmethod
+    def pong(token: str) -> bytes:
+        """What the answer to L{ping} contains."""
+        return b'"token":"%s"}' % token.encode("ascii")
+
+    @staticmethod
+    def frame(text: bytes) -> bytes:
+        """One benchmark message (ASCII, nothing to escape) as an C{input} frame."""
+        return ws_frame(b'{"type":"input","text":"' + text + b'"}')
+
+    @staticmethod
+    def answer_ws_pings(data: bytes) -> bytes:
+        """
+        The pong frames for the server's ping frames in C{data} (autobahn's
+        pings carry 4 bytes; the JSON text of the benchmark has no byte 0x89).
+        """
+        out = []
+        start = data.find(b"\x89\x04")
+        while start >= 0 and start + 6 <= len(data):
+            out.append(b"\x8a\x84\0\0\0\0" + data[start + 2:start + 6])
+            start = data.find(b"\x89\x04", start + 6)
+        return b"".join(out)
+
+
+DIALECTS = {"chat": ChatDialect, "irc": IrcDialect, "web": WebDialect}
 
 
 def message_lines(dialect, count: int, first_seq: int, size: int,
@@ -99,6 +185,7 @@ def message_lines(dialect, count: int, first_seq: int, size: int,
     """
     stamp = b"%.6f" % time.monotonic()
     head = MARK + stamp + b" "
+    frame = getattr(dialect, "frame", None)
     eol = dialect.eol
     if prefix is None:
         prefix = dialect.say_prefix
@@ -107,5 +194,5 @@ def message_lines(dialect, count: int, first_seq: int, size: int,
         text = head + b"%d " % seq
         if len(text) < size:
             text += b"x" * (size - len(text))
-        out.append(prefix + text + eol)
+        out.append(frame(text) if frame is not None else prefix + text + eol)
     return b"".join(out)

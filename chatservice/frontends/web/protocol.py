@@ -1,0 +1,500 @@
+"""
+The web front end's connections: L{WebSocketChat}, the autobahn protocol
+of one WebSocket at C{/ws}, and L{WebSession}, the person behind it as the
+chat's core sees them (an L{IChatClient}).
+
+The protocol does the WebSocket's part (the Origin check, frames, closing);
+the session everything else, as the line and IRC front ends do: admission,
+flood control, the output cap and the timeouts (L{ChatSession}), the login
+with the password check of registered names, and the slash commands of the
+line protocol (L{ChatCommands}: C{/commands} typed in the page work exactly
+as on telnet, their replies arriving as C{info} and C{error} messages).
+The JSON messages are handled by L{WebMessages}; their format is in
+C{WEBSOCKET.md}.
+"""
+
+import json
+import struct
+from typing import Any, Dict, List, Optional
+
+from autobahn.twisted.websocket import WebSocketServerProtocol
+from autobahn.websocket.protocol import WebSocketProtocol
+from autobahn.websocket.types import ConnectionDeny
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from ...core import counters, errors, events
+from ...core.interfaces import IChatClient
+from ...core.text import name_key
+from ..line.commands import ChatCommands, CommandUsageError
+from ..line.protocol import _HINTS
+from ..session import KICK, WARN, DROP, ChatSession, pending_output
+from .messages import WebMessages
+from .render import PROTOCOL_VERSION, WEB_RENDERER, encode_message, event_message, history_line
+
+#: The WebSocket close code of a normal close.
+CLOSE_NORMAL = 1000
+
+_log = Logger()
+
+
+def same_origin(origin: str, host: str) -> bool:
+    """Whether a page at C{origin} is this server's own page, reached as C{host}."""
+    return bool(host) and origin in (f"http://{host}", f"https://{host}")
+
+
+#: The last payload framed, and its frame: a broadcast hands the same
+#: payload to every member, and a server's frames are not masked, so the
+#: frame is built once for all of them.
+_last_framed: List[bytes] = [b"", b"\x81\x00"]
+
+
+def text_frame(payload: bytes) -> bytes:
+    """C{payload} as one final, unmasked WebSocket text frame (from the server)."""
+    if payload is _last_framed[0]:
+        return _last_framed[1]
+    size = len(payload)
+    if size < 126:
+        head = struct.pack("!BB", 0x81, size)
+    elif size < 65536:
+        head = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, size)
+    frame = head + payload
+    _last_framed[:] = [payload, frame]
+    return frame
+
+
+class WebSocketChat(WebSocketServerProtocol):
+    """
+    One WebSocket from the page (or a bot): checks the C{Origin} of the
+    handshake, then hands every text frame to its L{WebSession}.
+    """
+
+    # (autobahn's own txaio logger stays: it drops autobahn's debug messages,
+    # one per frame, which a twisted.logger Logger would write to the log)
+    session: Optional["WebSession"] = None
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        One read: its messages are one batch, as the lines of one read are on
+        telnet (each member gets one frame for all the events they cause).
+        """
+        session = self.session
+        if session is None:
+            super().dataReceived(data)
+            return
+        with session.chat.outbox.batch():
+            super().dataReceived(data)
+
+    def onConnect(self, request) -> None:
+        """Refuse a handshake from a page of another site (cross-site WebSocket hijacking)."""
+        origin = request.headers.get("origin")
+        if origin is not None:  # browsers always send one; bots need not
+            allowed = self.factory.allowed_origins
+            if not (same_origin(origin, request.headers.get("host", "")) or origin in allowed):
+                _log.info("refused a WebSocket from origin {origin}", origin=origin)
+                raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "Origin not allowed")
+
+    def onOpen(self) -> None:
+        """The handshake is done: the session greets the client."""
+        self.session = WebSession(self)
+        self.session.opened()
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        """One message from the client."""
+        if self.session is not None:
+            self.session.message_received(payload, isBinary)
+
+    def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
+        """The WebSocket closed: the user leaves as with C{/quit}."""
+        session, self.session = self.session, None
+        if session is not None:
+            session.connection_lost()
+
+
+@implementer(IChatClient)
+class WebSession(ChatSession, WebMessages, ChatCommands):
+    """
+    A person using the web page (or a bot speaking the JSON protocol).
+
+    Phases: I{naming} (until a name is accepted), I{password} and
+    I{checking} (a registered name: its password is awaited, then checked),
+    I{chatting} and I{closing}.
+    """
+
+    renderer = WEB_RENDERER
+    frontend = "web"
+    log = Logger()
+
+    def __init__(self, ws: WebSocketChat) -> None:
+        self.ws = ws
+        self.factory = ws.factory
+        self.transport = ws.transport
+        self.user = None
+        self.state = "naming"
+        self._timer: Any = None
+        self._retry: Any = None
+        self._pending_name = ""
+        self._password_failures = 0
+        self._paused = False
+        self._slow_since_pause = 0
+        self._checked_events: Optional[list] = None
+        self._checked = 0
+
+    # -- connection ---------------------------------------------------------
+
+    def opened(self) -> None:
+        """Admit the connection, greet the client and start the login deadline."""
+        # twisted.web's HTTP channel was the transport's producer until the
+        # WebSocket took the connection over; the session is now.
+        transport = self.transport
+        if getattr(transport, "producer", None) is not None:
+            transport.unregisterProducer()
+        admitted = self.open_session()
+        self.write = self._send  # one writer for good: the rooms' plans keep it
+        if not admitted:
+            return
+        self.clock = self.chat.clock
+        timeout = self.chat.limits.login_timeout
+        if timeout:
+            self._timer = self.clock.callLater(timeout, self._timed_out)
+        self.message({"type": "hello", "version": PROTOCOL_VERSION,
+                      "server": self.chat.server_name,
+                      "accounts": self.chat.accounts is not None})
+
+    def refuse(self, reason: str) -> None:
+        """Turned away at the door (too many connections): say why in a frame, and close."""
+        self.write = self._send  # open_session had set the raw transport's
+        self.disconnect(reason)
+
+    def connection_lost(self) -> None:
+        """Clean up exactly as for C{/quit}: no ghost names or members."""
+        self.state = "closing"
+        for call in (self._timer, self._retry):
+            if call is not None and call.active():
+                call.cancel()
+        self._timer = self._retry = None
+        if hasattr(self, "chat"):
+            self.close_session()
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        if self.state in ("naming", "password", "checking"):
+            self.log.info("{peer} took too long to log in", peer=self.peer)
+            self.chat.count_disconnect(counters.LOGIN_TIMEOUT)
+            self.disconnect("You took too long to choose a name. Goodbye!")
+            return
+        if self.state != "chatting" or not self.chat.limits.idle_timeout:
+            return
+        remaining = self.expire_if_idle(" Goodbye!")
+        if remaining:
+            self._timer = self.clock.callLater(remaining, self._timed_out)
+
+    def _start_idle_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        idle = self.chat.limits.idle_timeout
+        if idle:
+            self._timer = self.clock.callLater(idle, self._timed_out)
+
+    # -- IChatClient --------------------------------------------------------
+
+    def deliver(self, event) -> None:
+        """Show an event addressed to this user alone."""
+        self.settle()
+        self.write(encode_message(event_message(event)))
+        if type(event) is events.Kicked:
+            self.send_state()
+
+    def disconnect(self, reason: str) -> None:
+        """Tell the user C{reason} and close the WebSocket."""
+        if self.state == "closing":
+            return
+        self.settle()
+        if reason:
+            self.message({"type": "bye", "text": reason})
+        self.state = "closing"
+        self.stop_guarding_output()
+        self.ws.sendClose(CLOSE_NORMAL)
+
+    # -- output -------------------------------------------------------------
+
+    def _send(self, payload: bytes) -> None:
+        """Write one frame; while the client is not reading, hold it to the output cap."""
+        if self.state == "closing" or self.ws.state != WebSocketProtocol.STATE_OPEN:
+            return
+        # Written straight to the transport, framed once for every member
+        # (autobahn's sendMessage would frame it again for each).
+        self.transport.write(text_frame(payload))
+        if self._paused:
+            self._slow_since_pause += len(payload)
+            pending = pending_output(self.transport) or self._slow_since_pause
+            if pending > self.chat.limits.max_output:
+                self.drop_slow_reader(pending)
+
+    def pauseProducing(self) -> None:
+        """The client is not keeping up: writes are measured against the output cap."""
+        self._paused = True
+        self._slow_since_pause = 0
+
+    def resumeProducing(self) -> None:
+        """The client caught up."""
+        self._paused = False
+
+    def message(self, message: Dict[str, Any]) -> None:
+        """Send one JSON message to this client."""
+        self.settle()
+        self.write(encode_message(message))
+
+    def only_own_lines_pending(self) -> bool:
+        """
+        Whether every event waiting in the current batch excludes this
+        client (its own lines): then nothing written to it now can come
+        before something it should have seen first.  Checked incrementally:
+        a batch's events are looked at once each.
+        """
+        events = self.chat.outbox.events
+        if events is not self._checked_events:
+            self._checked_events, self._checked = events, 0
+        write = self.write
+        for index in range(self._checked, len(events)):
+            if events[index][1] is not write:
+                self._checked = index
+                return False
+        self._checked = len(events)
+        return True
+
+    def send(self, text: str) -> None:
+        """A command's reply line (what telnet shows as a plain line)."""
+        self.message({"type": "info", "text": text})
+
+    def info(self, text: str) -> None:
+        """A server notice."""
+        self.message({"type": "info", "text": text})
+
+    def error(self, text: str) -> None:
+        """An error (which says what to do instead)."""
+        self.message({"type": "error", "text": text})
+
+    def refusal(self, e: errors.ChatError) -> None:
+        """An error for a refusal of the core's, with the line protocol's hint."""
+        self.error(f"{e} {_HINTS.get(type(e), '')}".rstrip())
+
+    def send_state(self) -> None:
+        """Tell the client its name, rooms and current room (after anything that may change them)."""
+        user = self.user
+        if user is None or self.state == "closing":
+            return
+        current = user.current
+        self.message({"type": "state", "name": user.name, "registered": user.registered,
+                      "rooms": [room.name for room in user.rooms.values()],
+                      "current": current.name if current is not None else None})
+
+    def room_message(self, room) -> Dict[str, Any]:
+        """C{room}'s topic, modes and (the first of its) members, as a JSON message."""
+        members: List[Dict[str, str]] = []
+        limit = self.factory.max_members_listed
+        prefix = room.moderation.prefix
+        for user in room.members.values():
+            if len(members) >= limit:
+                break
+            members.append({"name": user.name, "prefix": prefix(user.key)})
+        letters, _ = room.moderation.modes(False)
+        return {"type": "room", "room": room.name, "topic": room.topic,
+                "topic_by": room.topic_set_by, "modes": letters,
+                "members": members, "count": len(room)}
+
+    # -- what ChatCommands calls --------------------------------------------
+
+    def describe_room(self, room, joined: bool = False) -> None:
+        """The room's state as one C{room} message; on entering it, its last lines too."""
+        self.message(self.room_message(room))
+        if joined:
+            self.show_history(room, self.chat.replay_lines)
+
+    def show_history(self, room, count: int, asked: bool = False, before: Optional[float] = None,
+                     request: Optional[str] = None, keep: int = 0) -> None:
+        """
+        Send the last C{count} stored lines of C{room} as one message; with
+        C{before}, the last C{keep} of them said before that time.
+        """
+        read = self.chat.history(room, count, self.user if asked else None)
+
+        def show(lines):
+            if before is not None:
+                lines = [line for line in lines if line.when < before][-keep:]
+            self.send_history(lines, room, request, asked)
+
+        self.report(read.addCallback(show))
+
+    def send_history(self, lines, room, request: Optional[str], asked: bool = True) -> None:
+        """Send stored C{lines} of C{room} as one C{history} message."""
+        if self.state != "closing":
+            self.message({"type": "history", "room": room.name, "asked": asked,
+                          "request": request, "lines": [history_line(line) for line in lines]})
+
+    def charge(self, lines: int) -> float:
+        """Take C{lines} more lines from flood control (see the line protocol's)."""
+        if not self.chat.limits.flood_rate:
+            return 0.0
+        return self._flood.take_extra(lines)
+
+    def refund(self, lines: int) -> None:
+        """Give back lines taken by L{charge} for a refused command."""
+        if self.chat.limits.flood_rate:
+            self._flood.refund(lines)
+
+    def report(self, d):
+        """Turn the failure of C{d} (a command waiting for the database) into an error message."""
+        def failed(failure):
+            if self.state == "closing":
+                return None
+            if failure.check(CommandUsageError):
+                self.error(str(failure.value))
+            elif failure.check(errors.ChatError):
+                self.refusal(failure.value)
+            else:
+                self.log.failure("error for {peer}", failure, peer=self.peer)
+                self.error("Sorry, something went wrong on the server; it has been logged.")
+            if self.state == "checking":
+                self.state = "naming"
+                self.message({"type": "login"})
+            return None
+
+        return d.addErrback(failed)
+
+    # -- input ----------------------------------------------------------------
+
+    def message_received(self, payload: bytes, binary: bool) -> None:
+        """Decode and act on one message; nothing it holds can escape as an exception."""
+        if self.state == "closing":
+            return
+        with self.chat.outbox.batch():
+            limits = self.chat.limits
+            if limits.flood_rate and not self._charge_message(limits):
+                return
+            try:
+                message = json.loads(payload.decode("utf-8")) if not binary else None
+            except ValueError:
+                message = None
+            if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+                self.error("Each message must be a JSON object with a \"type\" (see WEBSOCKET.md).")
+                return
+            if self.state == "chatting":
+                self.user.last_active = self.clock.seconds()
+            try:
+                self.handle(message)
+            except CommandUsageError as e:
+                self.error(str(e))
+            except errors.ChatError as e:
+                self.refusal(e)
+            except Exception:
+                self.log.failure("error handling a message from {peer}", peer=self.peer)
+                self.error("Sorry, something went wrong on the server; it has been logged.")
+
+    def _charge_message(self, limits) -> bool:
+        verdict = self._flood.charge()
+        if verdict == WARN:
+            self.error(f"Slow down: you are sending more than {limits.flood_rate:g} messages "
+                       "a second. Messages sent too fast are dropped.")
+        elif verdict == KICK:
+            self.log.info("disconnecting {peer} for flooding", peer=self.peer)
+            self.chat.count_disconnect(counters.FLOOD)
+            if self.user is not None:
+                self.chat.logout(self.user, "flooding")
+            self.disconnect("You were disconnected for flooding.")
+        return verdict not in (WARN, DROP, KICK)
+
+    # -- logging in -------------------------------------------------------------
+
+    def log_in(self, name: str, password: Optional[str]) -> None:
+        """A name (and perhaps its password) from the login form."""
+        if self.state == "password" and password and name_key(name) == name_key(
+                self._pending_name):
+            self._check_password(password)
+            return
+        if self.state not in ("naming", "password"):
+            self.error("You are already logged in." if self.state == "chatting"
+                       else "Your password is being checked.")
+            return
+        self.state = "naming"
+        try:
+            self.user = self.chat.login(self, name)
+        except errors.NeedsPassword:
+            self._pending_name = self.chat.validate_name(name)
+            self.state = "password"
+            if password:
+                self._check_password(password)
+            else:
+                self.message({"type": "password", "name": self._pending_name})
+            return
+        except errors.ChatError as e:
+            self.refusal(e)
+            self.message({"type": "login"})
+            return
+        self._logged_in()
+
+    def _check_password(self, password: str) -> None:
+        self.state = "checking"
+        key = name_key(self._pending_name)
+        self.report(self.chat.accounts.authenticate(key, password, self.address, self)
+                    .addCallbacks(self._password_checked, self._check_refused))
+
+    def _check_refused(self, failure) -> None:
+        failure.trap(errors.TooManyChecks)
+        if self.state == "checking":
+            self.state = "password"
+            self.error(str(failure.value))
+            self.message({"type": "password", "name": self._pending_name})
+
+    def _password_checked(self, registered_name) -> None:
+        if self.state != "checking":
+            return
+        if registered_name is not None:
+            try:
+                self.user = self.chat.login(self, registered_name, authenticated=True)
+            except errors.ChatError as e:
+                self.state = "naming"
+                self.refusal(e)
+                self.message({"type": "login"})
+                return
+            self._logged_in()
+            return
+        self._password_failures += 1
+        self.log.info("wrong password for {name} from {peer}",
+                      name=self._pending_name, peer=self.peer)
+        if self._password_failures >= self.chat.limits.password_tries:
+            self.chat.count_disconnect(counters.PASSWORDS)
+            self.disconnect("Too many wrong passwords. Goodbye!")
+            return
+        self._retry = self.clock.callLater(self.chat.limits.password_retry_delay,
+                                           self._ask_again)
+
+    def _ask_again(self) -> None:
+        self._retry = None
+        if self.state == "checking":
+            self.state = "password"
+            self.error("Wrong password. Try again.")
+            self.message({"type": "password", "name": self._pending_name})
+
+    def _logged_in(self) -> None:
+        self.state = "chatting"
+        self._start_idle_timer()
+        user = self.user
+        self.message({"type": "welcome", "name": user.name, "registered": user.registered,
+                      "motd": self.chat.motd})
+        for room in list(user.rooms.values()):
+            self.describe_room(room, joined=True)
+        self.send_state()
+        if user.registered:
+            self.report(self.chat.take_offline(user).addCallback(self._show_offline))
+
+    def _show_offline(self, messages) -> None:
+        if not messages or self.state == "closing":
+            return
+        self.message({"type": "offline", "messages": [
+            {"sender": m.sender, "text": m.text, "action": m.action, "when": m.when}
+            for m in messages]})
+
