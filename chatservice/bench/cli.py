@@ -34,8 +34,13 @@ ALL_SERVERS = ("chatservice", "words", "ngircd")
 #: chatservice-nodb is chatservice with --no-database (persistence off);
 #: chatservice-metrics is chatservice with its metrics port on (the
 #: event-loop lag monitor running, /metrics served).
+#: chatservice-irc is chatservice measured through its IRC front end
+#: (--irc-port), with the same IRC dialect as ngircd.
 VARIANTS = {"chatservice-nodb": ("chatservice", ["--no-database"]),
-            "chatservice-metrics": ("chatservice", ["--metrics-port", "tcp:0"])}
+            "chatservice-metrics": ("chatservice", ["--metrics-port", "tcp:0"]),
+            "chatservice-irc": ("chatservice", ["--irc-port", "tcp:0:interface=127.0.0.1"])}
+#: The dialect a variant speaks, when it is not its kind's.
+VARIANT_DIALECTS = {"chatservice-irc": "irc"}
 ALL_WORKLOADS = ("fanout", "latency", "capacity", "storm")
 
 
@@ -55,7 +60,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="comma-separated servers to start and measure: chatservice, words, "
                         "ngircd, chatservice-nodb (chatservice with --no-database, to "
                         "compare persistence off with on) and chatservice-metrics "
-                        "(with --metrics-port tcp:0); NAME=PYTHON runs a Python server "
+                        "(with --metrics-port tcp:0), chatservice-irc (chatservice's IRC "
+                        "front end, --irc-port, in the IRC dialect); NAME=PYTHON runs a Python server "
                         "under that interpreter (e.g. chatservice=/opt/pypy-venv/bin/python) "
                         "[%(default)s]")
     g.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
@@ -150,7 +156,8 @@ def build_servers(args: argparse.Namespace) -> List[Server]:
         if name == "ngircd" and python:
             raise SystemExit("ngircd is not a Python server: NAME=PYTHON does not apply")
         kind, extra = VARIANTS.get(name, (name, []))
-        server = Server(kind, python=python or args.server_python, extra_options=extra)
+        server = Server(kind, python=python or args.server_python, extra_options=extra,
+                        dialect=VARIANT_DIALECTS.get(name))
         if name != kind:
             server.label = server.label.replace(kind, name, 1)
         servers.append(server)

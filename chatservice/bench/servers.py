@@ -40,6 +40,8 @@ def _python_label(python: str) -> Tuple[str, str]:
 TWISTD = "import sys; sys.argv[0] = 'twistd'; from twisted.scripts.twistd import run; run()"
 #: What Twisted logs when the chat listens on a TCP port.
 LISTENING = re.compile(r"\bChatFactory starting on (\d+)$", re.MULTILINE)
+#: The same for the IRC front end (C{--irc-port}).
+IRC_LISTENING = re.compile(r"\bIRCFactory starting on (\d+)$", re.MULTILINE)
 
 
 def find_ngircd() -> Optional[str]:
@@ -223,7 +225,7 @@ class Server:
                 text = f.read().decode("utf-8", "replace")
         except OSError:
             return None
-        found = LISTENING.search(text)
+        found = (LISTENING if self.dialect == "chat" else IRC_LISTENING).search(text)
         return int(found.group(1)) if found else None
 
     def listen_backlog(self) -> Optional[int]:
