@@ -170,13 +170,15 @@ def test_names_who_whois_list(irc, connect):
 
 
 def test_mode(irc, connect):
-    """MODE #room is 324 +n and 329; changes are 482 (nobody is an operator of the default room) or 472; MODE me is 221, +i is 501, another user's 502; bans are an empty list."""
+    """MODE #room is 324 +n and 329; changes are 482 (nobody is an operator of the default room) or 472; MODE me is 221 +i (always on: +i is a no-op, +w is 501), another user's 502; bans are an empty list."""
     connect("bob")
     alice = irc("alice", "#lobby")
     alice.send("MODE #lobby", "MODE #lobby +n", "MODE #lobby +x", "MODE #lobby b",
-               "MODE #nowhere", "MODE alice", "MODE alice +i", "MODE bob", "MODE nobody")
+               "MODE #nowhere", "MODE alice", "MODE alice +i", "MODE alice +w", "MODE bob",
+               "MODE nobody")
     lines = alice.take()
     assert lines[0] == ":testchat 324 alice #lobby :+n"
+    assert ":testchat 221 alice :+i" in lines
     assert alice.numerics(lines) == ["324", "329", "482", "472", "368", "403", "221", "501",
                                      "502", "401"]
 

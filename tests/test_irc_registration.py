@@ -77,17 +77,35 @@ def test_registration_waits_for_cap_end(irc):
     alice = irc()
     lines = alice.register("alice", "CAP LS 302")
     assert lines == [":testchat CAP * LS :message-tags server-time echo-message "
-                     "multi-prefix cap-notify batch"]
+                     "multi-prefix cap-notify batch labeled-response away-notify account-tag "
+                     "extended-join sasl=PLAIN draft/chathistory"]
     assert alice.user is None
     alice.send("CAP REQ :server-time echo-message")
     assert alice.take() == [":testchat CAP * ACK :server-time echo-message"]
-    alice.send("CAP REQ :echo-message sasl")
-    assert alice.take() == [":testchat CAP * NAK :echo-message sasl"]
+    alice.send("CAP REQ :echo-message draft/multiline")
+    assert alice.take() == [":testchat CAP * NAK :echo-message draft/multiline"]
     alice.send("CAP LIST")
     assert alice.take() == [":testchat CAP * LIST :server-time echo-message cap-notify"]
     alice.send("CAP END")
     assert alice.numerics() == WELCOME
     assert alice.user is not None
+
+
+def test_cap_ls_301_has_no_values(irc):
+    """CAP LS without 302 lists the names alone (no sasl=PLAIN), as IRCv3.1 clients expect."""
+    alice = irc()
+    alice.send("CAP LS")
+    [line] = alice.take()
+    assert " sasl " in line and "=" not in line
+
+
+def test_myinfo_lists_user_and_channel_modes(irc):
+    """004 is server, version, user modes, channel modes and the channel modes with a parameter."""
+    lines = irc().register("alice")
+    [myinfo] = [line for line in lines if " 004 " in line]
+    words = myinfo.split(" ")
+    assert words[3] == "testchat" and words[4].startswith("chatservice-")
+    assert words[5:] == ["i", "biklmnostv", ":bklov"]
 
 
 def test_cap_after_registration(irc):

@@ -39,7 +39,7 @@ class ConnectionBase:
     @property
     def renderer(self):
         """The factory's renderer for this client's rendering capabilities."""
-        return self.factory.renderer_for("server-time" in self.caps)
+        return self.factory.renderer_for(self.caps.rendering())
 
     @property
     def server(self) -> str:

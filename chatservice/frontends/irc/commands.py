@@ -19,6 +19,7 @@ from ...core import errors, events
 from ...core.text import sanitize
 from .channels import MAX_TARGETS, ChannelCommands
 from .registration import RegistrationCommands
+from .sasl import SaslCommands
 from .render import CTCP
 from .wire import ERR_NICKTOOFAST, RPL_WHOISACCOUNT, message
 
@@ -31,10 +32,11 @@ MAX_USERHOST = 5
 MINIMUM_PARAMS = {
     "USER": 4, "PASS": 1, "CAP": 1, "PING": 1, "JOIN": 1, "PART": 1,
     "TOPIC": 1, "WHOIS": 1, "MODE": 1, "ISON": 1, "USERHOST": 1, "KICK": 2, "INVITE": 2,
+    "AUTHENTICATE": 1,
 }
 
 
-class IRCCommands(ChannelCommands, RegistrationCommands):
+class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands):
     """Every IRC command (mixed into the protocol)."""
 
     def find_command(self, name: str):
@@ -91,8 +93,9 @@ class IRCCommands(ChannelCommands, RegistrationCommands):
             self.reply(irc.ERR_CANNOTSENDTOCHAN, room.display,
                        "Cannot send to channel (you are not in it: JOIN it first)")
             return
+        now = self.clock.seconds()
         try:
-            self.chat.say(self.user, text, action=is_action, room=room)
+            self.chat.say(self.user, text, action=is_action, room=room, when=now)
         except errors.InvalidText:
             self.reply(irc.ERR_NOTEXTTOSEND, "No text to send")
             return
@@ -101,14 +104,15 @@ class IRCCommands(ChannelCommands, RegistrationCommands):
             return
         if "echo-message" in self.caps:
             kind = events.Acted if is_action else events.Said
-            event = kind(room.name, self.user.name, sanitize(text), self.clock.seconds())
+            event = kind(room.name, self.user.name, sanitize(text), now)
             self.send_line(self.renderer.encode(event, True))
 
     def whisper_to(self, name: str, text: str, is_action: bool, command: str,
                    notice: bool) -> None:
         """Send C{text} privately to C{name} (kept for later if they are registered and away)."""
+        now = self.clock.seconds()
         try:
-            target = self.chat.whisper(self.user, name, text, action=is_action)
+            target = self.chat.whisper(self.user, name, text, action=is_action, when=now)
         except errors.NoSuchUser:
             self.reply(irc.ERR_NOSUCHNICK, name, "No such nick/channel")
             return
@@ -134,7 +138,7 @@ class IRCCommands(ChannelCommands, RegistrationCommands):
             self.reply(irc.RPL_AWAY, target.name, away)
         if "echo-message" in self.caps:
             event = events.Private(self.user.name, target.name, sanitize(text), is_action,
-                                   self.clock.seconds())
+                                   now)
             self.send_line(self.renderer.personal(event, target.name))
 
     # -- people -------------------------------------------------------------------

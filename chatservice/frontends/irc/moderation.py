@@ -28,6 +28,12 @@ PREFIX = "(ov)@+"
 KNOWN_MODES = "ovbklimnst"
 #: Most mode changes one MODE line makes (RPL_ISUPPORT MODES).
 MAX_MODES = 6
+#: RPL_MYINFO (004): the user modes (C{i}, invisible: WHO finds users by
+#: channel or exact nick only, so every user is invisible already), the
+#: channel modes, and those of them that take a parameter.
+USER_MODES = "i"
+CHANNEL_MODES = "biklmnostv"
+CHANNEL_MODES_WITH_PARAM = "bklov"
 
 #: Why JOIN refused, as its numeric and its mode letter.
 JOIN_REFUSALS = {
@@ -151,9 +157,10 @@ class ModerationCommands(ConnectionBase):
         if user is not self.user:
             self.reply(irc.ERR_USERSDONTMATCH, "Cant change mode for other users")
         elif len(msg.params) == 1:
-            self.reply(irc.RPL_UMODEIS, "+")
-        else:
-            self.reply(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag (there are no user modes)")
+            self.reply(irc.RPL_UMODEIS, "+i")
+        elif msg.params[1].strip("+-") not in ("", "i"):
+            self.reply(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag (the only user mode "
+                       "is +i, always on)")
 
     # -- KICK and INVITE ----------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from ...core.text import name_key
 from ..session import DROP, KICK, WARN, ChatSession
 from .caps import CapNegotiation
 from .commands import IRCCommands
+from .moderation import CHANNEL_MODES, CHANNEL_MODES_WITH_PARAM, USER_MODES
 from .wire import (
     ERR_INPUTTOOLONG,
     MAX_LINE_BYTES,
@@ -33,7 +34,8 @@ from .wire import (
 )
 
 #: Commands a client may send before it is registered.
-BEFORE_REGISTRATION = frozenset({"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"})
+BEFORE_REGISTRATION = frozenset({"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT",
+                                 "AUTHENTICATE"})
 
 
 @implementer(IChatClient)
@@ -302,10 +304,14 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
             self.notice("Wrong password: wait a moment, then send PASS and NICK again.")
             return
         if (self.user is not None or self.state != "registering" or self.caps.negotiating
-                or self.nick is None or self.username is None):
+                or self.nick is None or self.username is None or self.sasl_checking):
             return
         nick = self.nick
         chat = self.chat
+        if self.sasl_account is not None:
+            # Logged in with SASL: the account is who they are.
+            self._log_in(self.sasl_account, authenticated=True)
+            return
         if self.password is not None and chat.is_registered(nick):
             self.state = "checking"
             password, self.password = self.password, None
@@ -396,7 +402,8 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
                    f"{self.renderer.source(nick)}")
         self.reply(irc.RPL_YOURHOST, f"Your host is {self.server}, running version {version}")
         self.reply(irc.RPL_CREATED, f"This server was created {self.factory.created}")
-        self.reply(irc.RPL_MYINFO, self.server, version)
+        self.reply(irc.RPL_MYINFO, self.server, version, USER_MODES, CHANNEL_MODES,
+                   CHANNEL_MODES_WITH_PARAM)
         for chunk in self.factory.isupport_chunks():
             self.reply(irc.RPL_ISUPPORT, *chunk, "are supported by this server")
         self.send_lusers()
