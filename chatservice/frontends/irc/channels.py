@@ -52,7 +52,9 @@ class ChannelCommands(ModerationCommands):
                 self.reply(irc.ERR_TOOMANYCHANNELS, name, str(e))
                 continue
             if entered:
-                self.send_line(message(self.me(), "JOIN", room.display))
+                self.send_line(self.renderer.join(self.user.name, room.display))
+                if self.away:
+                    self.notify_away()
                 if room.topic:
                     self.send_topic(room)
                 self.send_names(room)

@@ -169,12 +169,32 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands):
     def irc_AWAY(self, msg) -> None:
         """AWAY :message marks you away; AWAY alone marks you back."""
         text = sanitize(msg.params[0]) if msg.params else ""
+        was = self.away
         if text:
             self.away = text
             self.reply(irc.RPL_NOWAWAY, "You have been marked as being away")
         else:
             self.away = None
             self.reply(irc.RPL_UNAWAY, "You are no longer marked as being away")
+        if self.away != was:
+            self.notify_away()
+
+    def notify_away(self) -> None:
+        """
+        away-notify: tell the IRC clients with that capability who share a
+        channel with this user that they went away (or came back).
+        """
+        line = (message(self.me(), "AWAY", self.away) if self.away
+                else message(self.me(), "AWAY"))
+        told = {id(self)}
+        for room in self.user.rooms.values():
+            for member in room.members.values():
+                client = member.client
+                if id(client) in told:
+                    continue
+                told.add(id(client))
+                if getattr(client, "frontend", None) == "irc" and "away-notify" in client.caps:
+                    client.send_line(line)
 
     def _flags(self, user: "User") -> str:
         return "G" if getattr(user.client, "away", None) else "H"

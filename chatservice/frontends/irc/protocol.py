@@ -23,6 +23,7 @@ from ...core.text import name_key
 from ..session import DROP, KICK, WARN, ChatSession
 from .caps import CapNegotiation
 from .commands import IRCCommands
+from .labels import LabeledReply
 from .moderation import CHANNEL_MODES, CHANNEL_MODES_WITH_PARAM, USER_MODES
 from .wire import (
     ERR_INPUTTOOLONG,
@@ -75,6 +76,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         self._idle_timer = None
         self._last_heard = 0.0
         self._pinged = False
+        self._label: Optional[LabeledReply] = None
 
     # -- connection ----------------------------------------------------------
 
@@ -172,6 +174,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         """Send an ERROR line (the answer to QUIT) and close."""
         if self.state == "closing":
             return
+        self._flush_label()
         self.send_line(message(None, "ERROR", text))
         self.state = "closing"
         self.stop_guarding_output()
@@ -180,9 +183,25 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
     # -- output ------------------------------------------------------------------
 
     def send_line(self, data: bytes) -> None:
-        """Write encoded lines, after the room events gathered so far."""
+        """
+        Write encoded lines, after the room events gathered so far (or
+        gather them, when they answer a labeled command).
+        """
         self.settle()
+        if self._label is not None:
+            self._label.lines.append(data)
+            return
         self.write(data)
+
+    def _flush_label(self) -> None:
+        """Send the labeled answer gathered so far (see L{LabeledReply})."""
+        label, self._label = self._label, None
+        if label is not None:
+            ref = None
+            if "batch" in self.caps:
+                self.batches += 1
+                ref = f"L{self.batches}"
+            self.write(label.render(self.server, ref))
 
     def reply(self, numeric: str, *params: str) -> None:
         """Send a numeric reply addressed to this client."""
@@ -274,11 +293,16 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         except BadMessage:
             self.reply(irc.ERR_UNKNOWNCOMMAND, "*", "That line holds no command")
             return
+        label = msg.tags.get("label")
+        if label and "labeled-response" in self.caps:
+            self._label = LabeledReply(label)
         try:
             self.dispatch(msg)
         except Exception:
             self.log.failure("error handling a line from {peer}", peer=self.peer)
             self.notice("Sorry, something went wrong on the server; it has been logged.")
+        finally:
+            self._flush_label()
 
     def dispatch(self, msg) -> None:
         """Run the handler of C{msg}'s command, or answer 421 / 451 / 461."""
