@@ -14,7 +14,7 @@ from chatservice.core.text import name_key
 from conftest import make_factory
 from ircclient import IRCFakeClient, irc_factory
 
-WELCOME = ["001", "002", "003", "004", "005", "251", "254", "255", "375", "372", "376"]
+WELCOME = ["001", "002", "003", "004", "005", "005", "251", "254", "255", "375", "372", "376"]
 
 
 class FakeAccounts:
@@ -46,7 +46,7 @@ def test_registration_sends_the_welcome_burst_and_places_no_room(irc, connect):
     assert alice.numerics(lines) == WELCOME
     assert lines[0] == ":testchat 001 alice :Welcome to the testchat IRC network, " \
                        "alice!~alice@testchat"
-    assert lines[9] == ":testchat 372 alice :- Be nice."
+    assert lines[10] == ":testchat 372 alice :- Be nice."
     assert alice.user is not None and alice.user.rooms == {}
     bob = connect("bob")
     assert list(bob.user.rooms) == ["lobby"]
@@ -56,12 +56,13 @@ def test_registration_sends_the_welcome_burst_and_places_no_room(irc, connect):
 def test_isupport_says_what_the_chat_really_does(irc):
     """005 carries NETWORK, CASEMAPPING=ascii, CHANTYPES=#, the name limits, PREFIX, CHANMODES and UTF8ONLY."""
     lines = irc().register("alice")
-    [isupport] = [line for line in lines if " 005 " in line]
-    tokens = isupport.split(" ")[3:-4]
+    isupports = [line for line in lines if " 005 " in line]
+    tokens = [token for line in isupports for token in line.split(" ")[3:-4]]
     for token in ("NETWORK=testchat", "CASEMAPPING=ascii", "CHANTYPES=#", "CHANNELLEN=33",
-                  "NICKLEN=24", "TOPICLEN=300", "PREFIX=(ov)@+", "CHANMODES=b,k,l,imnst", "UTF8ONLY"):
+                  "NICKLEN=24", "TOPICLEN=300", "PREFIX=(ov)@+", "CHANMODES=b,k,l,imnst", "UTF8ONLY",
+                  "CHATHISTORY=100", "MSGREFTYPES=timestamp,msgid"):
         assert token in tokens
-    assert isupport.endswith(":are supported by this server")
+    assert all(line.endswith(":are supported by this server") for line in isupports)
 
 
 def test_no_motd_is_422(clock):

@@ -35,6 +35,7 @@ class ConnectionBase:
     try_register: Callable[[], None]
     _check_failed: Callable[[Any], None]
     close_with_error: Callable[[str], None]
+    notify_away: Callable[[], None]
 
     @property
     def renderer(self):

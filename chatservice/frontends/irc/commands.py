@@ -19,6 +19,7 @@ from ...core import errors, events
 from ...core.text import sanitize
 from .channels import MAX_TARGETS, ChannelCommands
 from .registration import RegistrationCommands
+from .history import ChatHistoryCommands
 from .sasl import SaslCommands
 from .render import CTCP
 from .wire import ERR_NICKTOOFAST, RPL_WHOISACCOUNT, message
@@ -36,7 +37,7 @@ MINIMUM_PARAMS = {
 }
 
 
-class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands):
+class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHistoryCommands):
     """Every IRC command (mixed into the protocol)."""
 
     def find_command(self, name: str):

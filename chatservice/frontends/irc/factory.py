@@ -11,6 +11,7 @@ from twisted.internet.protocol import ServerFactory
 from ...core.chat import Chat
 from ...core.text import name_key
 from .caps import RENDERING_ORDER
+from .history import CHATHISTORY_MAX
 from .moderation import CHANMODES, MAX_MODES, PREFIX
 from .protocol import IRCProtocol
 from .render import IRCRenderer
@@ -88,6 +89,8 @@ class IRCFactory(ServerFactory):
             f"CHANLIMIT=#:{limits.max_rooms_per_user or ''}",
             "TARGMAX=PRIVMSG:10,NOTICE:10,JOIN:10,PART:10,WHOIS:10,NAMES:10,LIST:10",
             "UTF8ONLY",
+            f"CHATHISTORY={CHATHISTORY_MAX}",
+            "MSGREFTYPES=timestamp,msgid",
         ]
 
     def isupport_chunks(self) -> List[Tuple[str, ...]]:

@@ -9,7 +9,7 @@ control and the output cap are the L{ChatSession}'s, as for the line
 protocol.
 """
 
-from typing import Optional
+from typing import Callable, Optional
 
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
@@ -77,6 +77,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         self._last_heard = 0.0
         self._pinged = False
         self._label: Optional[LabeledReply] = None
+        self._holding = False
 
     # -- connection ----------------------------------------------------------
 
@@ -218,16 +219,50 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         with self.chat.outbox.batch():
             self._receive(data)
 
+    def hold_input(self) -> Optional[LabeledReply]:
+        """
+        Read no more lines until L{release_input}, for a command answered
+        later (from the store): its answer then comes before the replies
+        to the commands sent after it.  Return the command's label, kept
+        for its answer.
+        """
+        label, self._label = self._label, None
+        self._holding = True
+        self.transport.pauseProducing()
+        return label
+
+    def release_input(self, label: Optional[LabeledReply],
+                      answer: Optional[Callable[[], None]] = None) -> None:
+        """Send C{answer()} (labeled with C{label}), then go on reading lines."""
+        if self.state == "closing":
+            return
+        self._label = label
+        try:
+            if answer is not None:
+                answer()
+        finally:
+            self._flush_label()
+        self._holding = False
+        self.transport.resumeProducing()
+        if self._buffer:
+            self.dataReceived(b"")
+
     def _receive(self, data: bytes) -> None:
         self._last_heard = self.clock.seconds()
         self._pinged = False
         if self._buffer:
             data = self._buffer + data
+        if self._holding:
+            self._buffer = data
+            return
         lines = data.split(b"\n")
         rest = lines.pop()
         limits = self.chat.limits
-        for line in lines:
+        for index, line in enumerate(lines):
             if self.state == "closing":
+                return
+            if self._holding:
+                self._buffer = b"\n".join(lines[index:] + [rest])
                 return
             if self._discarding:
                 self._discarding = False
