@@ -80,12 +80,25 @@ def test_part(irc, connect):
 
 
 def test_privmsg_errors(irc, connect):
-    """PRIVMSG: 411 without a target, 412 without text, 401 for an unknown nick or channel, 404 for a channel you are not in."""
+    """PRIVMSG: 411 without a target, 412 without text, 401 for an unknown nick or channel, 404 for a channel you are not in; a NOTICE never gets an error (RFC 1459 4.4.2)."""
     connect("bob")
     alice = irc("alice")
     alice.send("PRIVMSG", "PRIVMSG #lobby", "PRIVMSG nobody :hi", "PRIVMSG #nowhere :hi",
-               "PRIVMSG #lobby :hi", "NOTICE #lobby :hi")
-    assert alice.numerics() == ["411", "412", "401", "401", "404", "404"]
+               "PRIVMSG #lobby :hi", "NOTICE #lobby :hi", "NOTICE nobody :hi", "NOTICE",
+               "NOTICE #nowhere :hi")
+    assert alice.numerics() == ["411", "412", "401", "401", "404"]
+
+
+def test_notice_is_a_notice_on_irc_and_a_line_on_telnet(irc, connect):
+    """A NOTICE to a channel or a nick reaches IRC users as NOTICE and telnet users as an ordinary line."""
+    bob = connect("bob")
+    alice = irc("alice", "#lobby")
+    carol = irc("carol", "#lobby")
+    bob.take(), alice.take()
+    alice.send("NOTICE #lobby :heads up", "NOTICE carol :psst")
+    assert bob.take() == ["<alice> heads up"]
+    assert carol.take() == [":alice!~alice@testchat NOTICE #lobby :heads up",
+                            ":alice!~alice@testchat NOTICE carol :psst"]
 
 
 def test_privmsg_to_several_targets(irc, connect):

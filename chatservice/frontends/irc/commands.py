@@ -37,6 +37,10 @@ MINIMUM_PARAMS = {
 }
 
 
+def _silent(*args: str) -> None:
+    """No reply: what a NOTICE gets for an error."""
+
+
 class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHistoryCommands):
     """Every IRC command (mixed into the protocol)."""
 
@@ -58,16 +62,24 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
         self.relay(msg, notice=False)
 
     def irc_NOTICE(self, msg) -> None:
-        """NOTICE target[,target...] :text, relayed as a message (the chat has no notices)."""
+        """
+        NOTICE target[,target...] :text: IRC users see a NOTICE, telnet
+        users a line; never an error reply (RFC 1459 4.4.2).
+        """
         self.relay(msg, notice=True)
+
+    def _error(self, notice: bool):
+        """How to answer an error: L{reply}, or (for a NOTICE) not at all."""
+        return _silent if notice else self.reply
 
     def relay(self, msg, notice: bool) -> None:
         """Send a PRIVMSG or NOTICE to each of its targets."""
+        error = self._error(notice)
         if not msg.params or not msg.params[0]:
-            self.reply(irc.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
+            error(irc.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
             return
         if len(msg.params) < 2 or not msg.params[1]:
-            self.reply(irc.ERR_NOTEXTTOSEND, "No text to send")
+            error(irc.ERR_NOTEXTTOSEND, "No text to send")
             return
         text, is_action = msg.params[1], False
         if text.startswith(CTCP):
@@ -80,56 +92,60 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
             text, is_action = rest, True
         for target in msg.params[0].split(",")[:MAX_TARGETS]:
             if target.startswith("#"):
-                self.say_in(target, text, is_action, msg.command)
+                self.say_in(target, text, is_action, notice)
             else:
-                self.whisper_to(target, text, is_action, msg.command, notice)
+                self.whisper_to(target, text, is_action, notice)
 
-    def say_in(self, name: str, text: str, is_action: bool, command: str) -> None:
+    def say_in(self, name: str, text: str, is_action: bool, notice: bool = False) -> None:
         """Say C{text} in channel C{name}, echoing it back with echo-message."""
+        error = self._error(notice)
         room = self.find_channel(name)
         if room is None:
-            self.reply(irc.ERR_NOSUCHNICK, name, "No such nick/channel")
+            error(irc.ERR_NOSUCHNICK, name, "No such nick/channel")
             return
         if self.user not in room:
-            self.reply(irc.ERR_CANNOTSENDTOCHAN, room.display,
-                       "Cannot send to channel (you are not in it: JOIN it first)")
+            error(irc.ERR_CANNOTSENDTOCHAN, room.display,
+                  "Cannot send to channel (you are not in it: JOIN it first)")
             return
         now = self.clock.seconds()
         try:
-            self.chat.say(self.user, text, action=is_action, room=room, when=now)
+            self.chat.say(self.user, text, action=is_action, room=room, when=now,
+                          notice=notice and not is_action)
         except errors.InvalidText:
-            self.reply(irc.ERR_NOTEXTTOSEND, "No text to send")
+            error(irc.ERR_NOTEXTTOSEND, "No text to send")
             return
         except (errors.RoomBusy, errors.CannotSpeak) as e:
-            self.reply(irc.ERR_CANNOTSENDTOCHAN, room.display, str(e))
+            error(irc.ERR_CANNOTSENDTOCHAN, room.display, str(e))
             return
         if "echo-message" in self.caps:
-            kind = events.Acted if is_action else events.Said
-            event = kind(room.name, self.user.name, sanitize(text), now)
+            clean = sanitize(text)
+            event = (events.Acted(room.name, self.user.name, clean, now) if is_action
+                     else events.Said(room.name, self.user.name, clean, now, notice))
             self.send_line(self.renderer.encode(event, True))
 
-    def whisper_to(self, name: str, text: str, is_action: bool, command: str,
-                   notice: bool) -> None:
+    def whisper_to(self, name: str, text: str, is_action: bool, notice: bool = False) -> None:
         """Send C{text} privately to C{name} (kept for later if they are registered and away)."""
+        error = self._error(notice)
         now = self.clock.seconds()
         try:
-            target = self.chat.whisper(self.user, name, text, action=is_action, when=now)
+            target = self.chat.whisper(self.user, name, text, action=is_action, when=now,
+                                       notice=notice)
         except errors.NoSuchUser:
-            self.reply(irc.ERR_NOSUCHNICK, name, "No such nick/channel")
+            error(irc.ERR_NOSUCHNICK, name, "No such nick/channel")
             return
         except errors.InvalidText:
-            self.reply(irc.ERR_NOTEXTTOSEND, "No text to send")
+            error(irc.ERR_NOTEXTTOSEND, "No text to send")
             return
         if isinstance(target, defer.Deferred):
             # Registered and offline: kept for their next login, once stored.
             def kept(_) -> None:
-                if not self.closing:
+                if not self.closing and not notice:
                     self.notice(f"{name} is offline; they will get your message when "
                                 "they next log in.")
 
             def not_kept(failure) -> None:
                 failure.trap(errors.MailboxFull)
-                if not self.closing:
+                if not self.closing and not notice:
                     self.notice(str(failure.value))
 
             target.addCallbacks(kept, not_kept).addErrback(self._check_failed)
@@ -139,7 +155,7 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
             self.reply(irc.RPL_AWAY, target.name, away)
         if "echo-message" in self.caps:
             event = events.Private(self.user.name, target.name, sanitize(text), is_action,
-                                   now)
+                                   now, notice)
             self.send_line(self.renderer.personal(event, target.name))
 
     # -- people -------------------------------------------------------------------

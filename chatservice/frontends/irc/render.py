@@ -104,7 +104,8 @@ class IRCRenderer:
         kind = type(event)
         channel = "#" + event.room
         if kind is events.Said:
-            return text_lines(self.source(event.sender), "PRIVMSG", channel, event.text,
+            return text_lines(self.source(event.sender),
+                              "NOTICE" if event.notice else "PRIVMSG", channel, event.text,
                               tags=self.tags(event.when, sender=event.sender, msgid=True))
         if kind is events.Acted:
             return text_lines(self.source(event.sender), "PRIVMSG", channel, event.text,
@@ -151,7 +152,8 @@ class IRCRenderer:
         """An event addressed to the user called C{nick} alone, as IRC lines."""
         kind = type(event)
         if kind is events.Private:
-            return text_lines(self.source(event.sender), "PRIVMSG", nick, event.text,
+            return text_lines(self.source(event.sender),
+                              "NOTICE" if event.notice else "PRIVMSG", nick, event.text,
                               tags=self.tags(event.when, sender=event.sender, msgid=True),
                               wrap=ACTION_FORMAT if event.action else "%s")
         if kind is events.Renamed:
