@@ -46,13 +46,14 @@ def test_join_creates_rooms_and_answers_join_topic_and_names(irc, connect, facto
 
 
 def test_join_refusals(irc, factory):
-    """A name without # or breaking the room rules is 403; past --max-rooms-per-user is 405; JOIN with no channel is 461."""
+    """A name without # is 403; one breaking the room rules is 476 (bad channel mask); past --max-rooms-per-user is 405; JOIN with no channel is 461."""
     factory.chat.limits.max_rooms_per_user = 1
     alice = irc("alice", "#one")
     alice.send("JOIN games", "JOIN #bad!name", "JOIN #two", "JOIN")
     lines = alice.take()
-    assert alice.numerics(lines) == ["403", "403", "405", "461"]
-    assert lines[1].startswith(":testchat 403 alice #bad!name :A room name may only contain")
+    assert alice.numerics(lines) == ["403", "476", "405", "461"]
+    assert lines[1].startswith(":testchat 476 alice #bad!name :Bad Channel Mask: A room name "
+                               "may only contain")
 
 
 def test_join_0_parts_everything(irc, connect):

@@ -46,7 +46,7 @@ class ChannelCommands(ModerationCommands):
                 self.reply(numeric, name, f"Cannot join channel ({mode}): {e}")
                 continue
             except errors.InvalidRoomName as e:
-                self.reply(irc.ERR_NOSUCHCHANNEL, name, str(e))
+                self.reply(irc.ERR_BADCHANMASK, name, f"Bad Channel Mask: {e}")
                 continue
             except (errors.TooManyRooms, errors.ServerRoomsFull) as e:
                 self.reply(irc.ERR_TOOMANYCHANNELS, name, str(e))

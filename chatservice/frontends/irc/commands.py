@@ -32,7 +32,7 @@ MAX_USERHOST = 5
 #: Parameters each command needs at least (others: none).
 MINIMUM_PARAMS = {
     "USER": 4, "PASS": 1, "CAP": 1, "PING": 1, "JOIN": 1, "PART": 1,
-    "TOPIC": 1, "WHOIS": 1, "MODE": 1, "ISON": 1, "USERHOST": 1, "KICK": 2, "INVITE": 2,
+    "TOPIC": 1, "WHOIS": 1, "MODE": 1, "ISON": 1, "USERHOST": 1, "KICK": 2,
     "AUTHENTICATE": 1,
 }
 
