@@ -426,3 +426,15 @@ def test_password_tries_and_delay_follow_the_options(clock):
     alice.take()
     alice.send("PASS nope", "NICK alice")
     assert alice.take()[-1] == "ERROR :Closing link: Too many wrong passwords."
+
+
+def test_user_with_an_empty_name_is_461(irc):
+    """USER with an empty real name (or user name) is 461 and registers nothing; a proper USER then does."""
+    alice = irc()
+    alice.send("NICK alice", "USER alice * * :")
+    assert alice.take() == [
+        ":testchat 461 * USER :Not enough parameters: the user name and the real name may "
+        "not be empty"]
+    assert alice.user is None
+    alice.send("USER alice * * :Alice")
+    assert alice.numerics()[0] == "001"
