@@ -131,3 +131,43 @@ def test_msgid_is_the_same_for_echo_recipients_and_history(irc, clock):
     ids = [line.split(" ")[0] for line in echoes]
     assert ids == [line.split(" ")[0] for line in copies]
     assert ids[0] == "@msgid=" + message_id(NOON, "alice") and ids[0] != ids[1]
+
+
+def test_client_only_tags_reach_message_tags_clients_only(irc, connect):
+    """+tags on a PRIVMSG reach message-tags clients (escaped as they came), never others; server tags from clients are dropped."""
+    alice = irc("alice", "message-tags echo-message")
+    bob = irc("bob", "message-tags")
+    carol = irc("carol")
+    dave = connect("dave")
+    for client in (alice, bob, carol):
+        client.send("JOIN #lobby")
+    for client in (alice, bob, carol, dave):
+        client.take()
+    alice.send("@+baz=b\\:t;fizz=buzz PRIVMSG #lobby :hi")
+    [copy] = bob.take()
+    assert copy.startswith("@+baz=b\\:t;msgid=") and "fizz" not in copy
+    assert alice.take() == [copy]
+    assert carol.take() == [":alice!~alice@testchat PRIVMSG #lobby :hi"]
+    assert dave.take() == ["<alice> hi"]
+
+
+def test_tagmsg(irc, connect):
+    """TAGMSG reaches message-tags clients in the channel (and the sender with echo-message), nobody else; to a nick, that nick; errors as PRIVMSG's."""
+    alice = irc("alice", "message-tags echo-message")
+    bob = irc("bob", "message-tags")
+    carol = irc("carol")
+    dave = connect("dave")
+    for client in (alice, bob, carol):
+        client.send("JOIN #lobby")
+    for client in (alice, bob, carol, dave):
+        client.take()
+    alice.send("@+typing=active TAGMSG #lobby")
+    [line] = bob.take()
+    assert line.startswith("@+typing=active;msgid=")
+    assert line.endswith(" :alice!~alice@testchat TAGMSG :#lobby")
+    assert alice.take() == [line]
+    assert carol.take() == [] and dave.take() == []
+    alice.send("@+typing=done TAGMSG bob", "TAGMSG nobody", "TAGMSG #nowhere", "TAGMSG")
+    [line] = bob.take()
+    assert line.startswith("@+typing=done;") and line.endswith(" TAGMSG :bob")
+    assert alice.numerics() == ["401", "401", "411"]

@@ -417,14 +417,15 @@ class Chat(Connections):
 
     def say(self, user: User, raw_text: str, action: bool = False,
             room: Optional[Room] = None, when: Optional[float] = None,
-            notice: bool = False) -> Room:
+            notice: bool = False, tags: tuple = ()) -> Room:
         """
         Relay C{raw_text} from C{user} to the other members of C{room}
         (default: their current room; IRC names the channel of every
         message), as an action when C{action} is true; a moderated room
         refuses members without a voice, and banned members.  C{when} is
         the time it is said at (default: now), for a front end that shows
-        the sender the same time; C{notice} marks it a notice (L{events.Said}).
+        the sender the same time; C{notice} marks it a notice and C{tags}
+        are client-only tags to relay (L{events.Said}).
         """
         if room is None:
             room = user.current
@@ -439,7 +440,7 @@ class Chat(Connections):
         charge_busy_room(room, self.limits, self.clock)
         now = self.clock.seconds() if when is None else when
         event = (events.Acted(room.name, user.name, text, now) if action
-                 else events.Said(room.name, user.name, text, now, notice))
+                 else events.Said(room.name, user.name, text, now, notice, tags))
         self.lines_said[counters.ACT if action else counters.SAY] += 1
         room.broadcast(event, exclude=user)
         recent = self.recent
@@ -486,7 +487,8 @@ class Chat(Connections):
         return self.store.take_offline(user.key)
 
     def whisper(self, user: User, raw_target: str, raw_text: str,
-                action: bool = False, when: Optional[float] = None, notice: bool = False):
+                action: bool = False, when: Optional[float] = None, notice: bool = False,
+                tags: tuple = ()):
         """
         Send C{raw_text} privately from C{user} to the user C{raw_target}.
         Return the recipient if they are online.  If they are registered
@@ -494,7 +496,7 @@ class Chat(Connections):
         return a L{defer.Deferred} that fires once it is stored (so that
         the sender is told only then), or fails with L{errors.MailboxFull}
         saying why it was not kept (a full mailbox, or the database could
-        not store it).  C{when} and C{notice} are as for L{say}.
+        not store it).  C{when}, C{notice} and C{tags} are as for L{say}.
         """
         text = sanitize(raw_text)
         if not text:
@@ -526,7 +528,7 @@ class Chat(Connections):
             return store.queue_offline(key, user.name, text, now,
                                        action).addCallback(kept)
         target.client.deliver(events.Private(user.name, target.name, text, action, now,
-                                             notice))
+                                             notice, tags))
         self.lines_said[counters.PRIVATE] += 1
         return target
 

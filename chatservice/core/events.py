@@ -27,6 +27,8 @@ class Said(NamedTuple):
     text: str
     when: float = 0.0
     notice: bool = False
+    #: IRCv3 client-only tags (C{("+typing", "active")}, ...) to relay as they came.
+    tags: Tuple[Tuple[str, str], ...] = ()
 
 
 class Acted(NamedTuple):
@@ -110,6 +112,7 @@ class Private(NamedTuple):
     action: bool = False
     when: float = 0.0
     notice: bool = False
+    tags: Tuple[Tuple[str, str], ...] = ()
 
 
 class Announcement(NamedTuple):

@@ -21,6 +21,7 @@ from .channels import MAX_TARGETS, ChannelCommands
 from .registration import RegistrationCommands
 from .history import ChatHistoryCommands
 from .sasl import SaslCommands
+from .tags import TagCommands, client_tags
 from .render import CTCP
 from .wire import ERR_NICKTOOFAST, RPL_WHOISACCOUNT, message
 
@@ -41,7 +42,8 @@ def _silent(*args: str) -> None:
     """No reply: what a NOTICE gets for an error."""
 
 
-class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHistoryCommands):
+class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHistoryCommands,
+                  TagCommands):
     """Every IRC command (mixed into the protocol)."""
 
     def find_command(self, name: str):
@@ -90,13 +92,15 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
                     self.notice(f"CTCP {word.upper()} is not relayed by this server.")
                 return
             text, is_action = rest, True
+        tags = client_tags(msg.tags)
         for target in msg.params[0].split(",")[:MAX_TARGETS]:
             if target.startswith("#"):
-                self.say_in(target, text, is_action, notice)
+                self.say_in(target, text, is_action, notice, tags)
             else:
-                self.whisper_to(target, text, is_action, notice)
+                self.whisper_to(target, text, is_action, notice, tags)
 
-    def say_in(self, name: str, text: str, is_action: bool, notice: bool = False) -> None:
+    def say_in(self, name: str, text: str, is_action: bool, notice: bool = False,
+               tags: tuple = ()) -> None:
         """Say C{text} in channel C{name}, echoing it back with echo-message."""
         error = self._error(notice)
         room = self.find_channel(name)
@@ -110,7 +114,7 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
         now = self.clock.seconds()
         try:
             self.chat.say(self.user, text, action=is_action, room=room, when=now,
-                          notice=notice and not is_action)
+                          notice=notice and not is_action, tags=tags)
         except errors.InvalidText:
             error(irc.ERR_NOTEXTTOSEND, "No text to send")
             return
@@ -120,16 +124,17 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
         if "echo-message" in self.caps:
             clean = sanitize(text)
             event = (events.Acted(room.name, self.user.name, clean, now) if is_action
-                     else events.Said(room.name, self.user.name, clean, now, notice))
+                     else events.Said(room.name, self.user.name, clean, now, notice, tags))
             self.send_line(self.renderer.encode(event, True))
 
-    def whisper_to(self, name: str, text: str, is_action: bool, notice: bool = False) -> None:
+    def whisper_to(self, name: str, text: str, is_action: bool, notice: bool = False,
+                   tags: tuple = ()) -> None:
         """Send C{text} privately to C{name} (kept for later if they are registered and away)."""
         error = self._error(notice)
         now = self.clock.seconds()
         try:
             target = self.chat.whisper(self.user, name, text, action=is_action, when=now,
-                                       notice=notice)
+                                       notice=notice, tags=tags)
         except errors.NoSuchUser:
             error(irc.ERR_NOSUCHNICK, name, "No such nick/channel")
             return
@@ -155,7 +160,7 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
             self.reply(irc.RPL_AWAY, target.name, away)
         if "echo-message" in self.caps:
             event = events.Private(self.user.name, target.name, sanitize(text), is_action,
-                                   now, notice)
+                                   now, notice, tags)
             self.send_line(self.renderer.personal(event, target.name))
 
     # -- people -------------------------------------------------------------------

@@ -13,7 +13,7 @@ from zope.interface import implementer
 
 from ...core import events
 from ...core.interfaces import IRenderer
-from .wire import format_time, mask, message, message_id, text_lines
+from .wire import escape_tag_value, format_time, mask, message, message_id, text_lines
 
 #: C{lookup(name)}: the account (registered name, or L{None}) and the real
 #: name of the user called C{name}.
@@ -73,13 +73,17 @@ class IRCRenderer:
         return mask(nick, self.host)
 
     def tags(self, when: float, extra: Optional[Dict[str, str]] = None,
-             sender: Optional[str] = None, msgid: bool = False) -> Optional[Dict[str, str]]:
+             sender: Optional[str] = None, msgid: bool = False,
+             client: tuple = ()) -> Optional[Dict[str, str]]:
         """
         The tags of a line that happened at C{when} (none without
         server-time), from C{sender} (its account under account-tag), with
-        a C{msgid} when C{msgid} is true and message-tags is on.
+        a C{msgid} when C{msgid} is true and the C{client}-only tags, under
+        message-tags.
         """
         tags: Dict[str, str] = dict(extra or {})
+        if client and self.message_tags:
+            tags.update((key, escape_tag_value(value)) for key, value in client)
         if self.server_time and when:
             tags["time"] = format_time(when)
         if msgid and self.message_tags and sender is not None:
@@ -106,7 +110,8 @@ class IRCRenderer:
         if kind is events.Said:
             return text_lines(self.source(event.sender),
                               "NOTICE" if event.notice else "PRIVMSG", channel, event.text,
-                              tags=self.tags(event.when, sender=event.sender, msgid=True))
+                              tags=self.tags(event.when, sender=event.sender, msgid=True,
+                                             client=event.tags))
         if kind is events.Acted:
             return text_lines(self.source(event.sender), "PRIVMSG", channel, event.text,
                               tags=self.tags(event.when, sender=event.sender, msgid=True),
@@ -154,7 +159,8 @@ class IRCRenderer:
         if kind is events.Private:
             return text_lines(self.source(event.sender),
                               "NOTICE" if event.notice else "PRIVMSG", nick, event.text,
-                              tags=self.tags(event.when, sender=event.sender, msgid=True),
+                              tags=self.tags(event.when, sender=event.sender, msgid=True,
+                                             client=event.tags),
                               wrap=ACTION_FORMAT if event.action else "%s")
         if kind is events.Renamed:
             return message(self.source(event.old_name), "NICK", event.new_name,
@@ -173,6 +179,13 @@ class IRCRenderer:
                 return self.encode(event, True)
             return message(self.server_name, "NOTICE", nick, f"Announcement: {event.text}")
         raise TypeError(f"not a personal event: {event!r}")
+
+    def tagmsg(self, sender: str, target: str, client: tuple, when: float) -> Optional[bytes]:
+        """A TAGMSG from C{sender} to C{target}: only clients with message-tags get one."""
+        if not self.message_tags:
+            return None
+        return message(self.source(sender), "TAGMSG", target,
+                       tags=self.tags(when, sender=sender, msgid=True, client=client))
 
     def history(self, stored, channel: str, batch: Optional[str]) -> bytes:
         """
