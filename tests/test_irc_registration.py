@@ -268,24 +268,28 @@ def test_too_many_long_lines_disconnect(clock):
     assert alice.closed
 
 
-def test_flood_is_warned_then_disconnected(clock):
-    """Flood control as for telnet: a NOTICE at the first dropped line, and past --flood-kick a NOTICE then ERROR and close."""
+def test_flood_delays_lines_then_disconnects(clock):
+    """Flood control as IRC servers do it: lines past the burst wait their turn at --flood-rate (none is lost, and later commands wait behind them); more than --flood-kick waiting lines close the connection with a NOTICE and ERROR."""
     factory = make_factory(clock=clock, server_name="testchat",
-                           limits=Limits(flood_burst=5, flood_rate=1,
-                                                      flood_kick=3))
+                           limits=Limits(flood_burst=5, flood_rate=1, flood_kick=3))
     alice = IRCFakeClient(irc_factory(factory))
     alice.register("alice")  # 2 lines of the burst
     alice.send(*["PING :%d" % n for n in range(3)])
     assert len(alice.take()) == 3
-    alice.send("PING :dropped")
-    [warning] = alice.take()
-    assert warning.startswith(":testchat NOTICE alice :Slow down")
-    alice.send("PING :a", "PING :b")
+    alice.send("PING :late", "PING :later")
     assert alice.take() == []
-    alice.send("PING :c")
+    assert alice.transport.producerState == "paused"
+    clock.advance(1)
+    assert alice.take() == [":testchat PONG testchat :late"]
+    clock.advance(1)
+    assert alice.take() == [":testchat PONG testchat :later"]
+    assert alice.transport.producerState == "producing"
+    alice.send(*["PING :%d" % n for n in range(4)])
     lines = alice.take()
-    assert lines == [":testchat NOTICE alice :You were disconnected for flooding.",
-                     "ERROR :Closing link: You were disconnected for flooding."]
+    assert lines == [":testchat NOTICE alice :You were disconnected for flooding: more than 3 "
+                     "lines were waiting.",
+                     "ERROR :Closing link: You were disconnected for flooding: more than 3 "
+                     "lines were waiting."]
     assert alice.closed
 
 

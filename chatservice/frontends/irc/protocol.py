@@ -20,7 +20,7 @@ from ... import __version__
 from ...core import counters, errors
 from ...core.interfaces import IChatClient
 from ...core.text import name_key
-from ..session import DROP, KICK, WARN, ChatSession
+from ..session import ChatSession
 from .caps import CapNegotiation
 from .commands import IRCCommands
 from .labels import LabeledReply
@@ -78,6 +78,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         self._pinged = False
         self._label: Optional[LabeledReply] = None
         self._holding = False
+        self._flood_timer = None
 
     # -- connection ----------------------------------------------------------
 
@@ -98,10 +99,11 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         """Clean up as for QUIT: no ghost nicks or members."""
         self.state = "closing"
         for call in (self._registration_timer, self._ping_timer, self._retry,
-                     self._idle_timer):
+                     self._idle_timer, self._flood_timer):
             if call is not None and call.active():
                 call.cancel()
         self._registration_timer = self._ping_timer = self._retry = self._idle_timer = None
+        self._flood_timer = None
         self.close_session()
 
     def _registration_timed_out(self) -> None:
@@ -252,12 +254,14 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         self._pinged = False
         if self._buffer:
             data = self._buffer + data
+        limits = self.chat.limits
         if self._holding:
             self._buffer = data
+            if self._flood_timer is not None and data.count(b"\n") > limits.flood_kick:
+                self._flood_kick()
             return
         lines = data.split(b"\n")
         rest = lines.pop()
-        limits = self.chat.limits
         for index, line in enumerate(lines):
             if self.state == "closing":
                 return
@@ -272,8 +276,15 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
             if self._too_long(line):
                 self._line_too_long()
                 continue
-            if limits.flood_rate and not self._charge_line(limits):
-                continue
+            if limits.flood_rate and not self._flood.bucket.take(1):
+                # Over the flood rate: the rest waits its turn, as IRC
+                # servers do (RFC 1459 8.10), instead of being dropped.
+                self._buffer = b"\n".join(lines[index:] + [rest])
+                if len(lines) - index > limits.flood_kick:
+                    self._flood_kick()
+                else:
+                    self._delay_input(self._flood.bucket.seconds_until(1))
+                return
             self.lineReceived(line)
         if len(rest) > MAX_TAG_BYTES + MAX_LINE_BYTES and self.state != "closing":
             if not self._discarding:
@@ -305,18 +316,29 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
                    f"Input line was too long (over {MAX_LINE_BYTES} bytes, or "
                    f"{MAX_TAG_BYTES} bytes of tags) and was not sent")
 
-    def _charge_line(self, limits) -> bool:
-        verdict = self._flood.charge()
-        if verdict == WARN:
-            self.notice(f"Slow down: you are sending more than {limits.flood_rate:g} lines "
-                        "a second. Lines sent too fast are dropped.")
-        elif verdict == KICK:
-            self.log.info("disconnecting {peer} for flooding", peer=self.peer)
-            self.chat.count_disconnect(counters.FLOOD)
-            if self.user is not None:
-                self.chat.logout(self.user, "flooding")
-            self.disconnect("You were disconnected for flooding.")
-        return verdict not in (WARN, DROP, KICK)
+    def _delay_input(self, wait: float) -> None:
+        """Read no lines for C{wait} seconds (flood control), then go on."""
+        self._holding = True
+        self.transport.pauseProducing()
+        self._flood_timer = self.clock.callLater(max(wait, 0.001), self._flood_over)
+
+    def _flood_over(self) -> None:
+        self._flood_timer = None
+        if self.state == "closing":
+            return
+        self._holding = False
+        self.transport.resumeProducing()
+        if self._buffer:
+            self.dataReceived(b"")
+
+    def _flood_kick(self) -> None:
+        """More than C{--flood-kick} lines wait for flood control: close."""
+        self.log.info("disconnecting {peer} for flooding", peer=self.peer)
+        self.chat.count_disconnect(counters.FLOOD)
+        if self.user is not None:
+            self.chat.logout(self.user, "flooding")
+        self.disconnect(f"You were disconnected for flooding: more than "
+                        f"{self.chat.limits.flood_kick} lines were waiting.")
 
     def lineReceived(self, line: bytes) -> None:
         """Act on one IRC message; no input can escape as an exception."""

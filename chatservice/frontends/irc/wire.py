@@ -17,9 +17,9 @@ from twisted.words.protocols import irc
 #: Longest line without its tags, CRLF included (RFC 1459).
 MAX_LINE_BYTES = 512
 #: Longest tag section a client may send, its C{@} and trailing space
-#: included (IRCv3 message-tags: 4094 bytes of client tags plus the
-#: server's own; the total allowance is 8191).
-MAX_TAG_BYTES = 8191
+#: included (IRCv3 message-tags: 4094 bytes of client tags; the server may
+#: add its own up to a total of 8191, but a client's longer section is 417).
+MAX_TAG_BYTES = 4096
 #: Parameters IRC allows in one message (RFC 1459).
 MAX_PARAMS = 15
 
