@@ -257,7 +257,8 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         limits = self.chat.limits
         if self._holding:
             self._buffer = data
-            if self._flood_timer is not None and data.count(b"\n") > limits.flood_kick:
+            if (self._flood_timer is not None and self.state != "closing"
+                    and data.count(b"\n") > limits.flood_kick):
                 self._flood_kick()
             return
         lines = data.split(b"\n")
