@@ -22,11 +22,10 @@ from twisted.logger import Logger
 
 from .core.chat import Chat
 from .persistence.records import StoreError
+from .reload import Reloader
 
 #: What users see when the server stops.
 SHUTDOWN_MESSAGE = "The server is shutting down. Goodbye!"
-#: Longest message of the day read from a file, in bytes.
-MAX_MOTD_BYTES = 64 * 1024
 #: The signals that stop the server; the reactor handles the first one.
 STOP_SIGNALS = ("SIGINT", "SIGTERM")
 #: The signal that reloads what can be reloaded without a restart.
@@ -129,22 +128,6 @@ class ListeningService(StreamServerEndpointService):
                                f"{cannot_listen_reason(e)}") from None
 
 
-def read_motd_file(path: str) -> str:
-    """
-    Return the message of the day in the UTF-8 file C{path} (invalid bytes
-    become U+FFFD).  Raise L{ValueError}, with the reason in words, if it
-    cannot be read or is larger than L{MAX_MOTD_BYTES}.
-    """
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_MOTD_BYTES + 1)
-    except OSError as e:
-        raise ValueError(f"cannot read {path!r}: {e.strerror or e}") from None
-    if len(data) > MAX_MOTD_BYTES:
-        raise ValueError(f"{path!r} is larger than {MAX_MOTD_BYTES} bytes")
-    return data.decode("utf-8", "replace")
-
-
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -159,8 +142,8 @@ class ChatService(Service):
     Starting it starts the database (L{ChatStore.start}: its lock, with
     this process's pid, and its threads), then the chat's own work
     (L{Chat.start}: it reads the default room's recent lines), and
-    installs the C{SIGHUP} handler, which reloads the message of the day
-    from its file.
+    installs the C{SIGHUP} handler, which reloads what can change without
+    a restart (L{Reloader}).
 
     Stopping it tells every user the server is shutting down, closes their
     connections, aborts the ones still open after the grace period (so
@@ -172,24 +155,27 @@ class ChatService(Service):
     itself is shutting down: the process is then about to exit, and a
     signal must not kill it before it has.
 
-    @ivar motd_path: the file the message of the day comes from, or L{None}.
+    @ivar reloader: the L{Reloader} that C{SIGHUP} runs.
     """
 
     def __init__(self, chat: Chat, reactor=None, motd_path: Optional[str] = None,
-                 signals=signal) -> None:
+                 signals=signal, reloader: Optional[Reloader] = None) -> None:
         """
         @param chat: the L{Chat}.
         @param reactor: provides C{callFromThread} and
             C{addSystemEventTrigger} (the global reactor by default).
         @param motd_path: the file C{SIGHUP} re-reads the message of the day
-            from (L{None}: the message was given as text).
+            from (L{None}: the message was given as text), when no
+            C{reloader} is given.
         @param signals: the L{signal} module, or a stand-in for tests
             (C{signal}, and the C{SIG...} numbers).
+        @param reloader: what C{SIGHUP} re-reads (by default, the message
+            of the day from C{motd_path}).
         """
         if reactor is None:
             from twisted.internet import reactor
         self.chat = chat
-        self.motd_path = motd_path
+        self.reloader = reloader or Reloader(chat, motd_path=motd_path)
         self._reactor = reactor
         self._signals = signals
         self._exiting = False  # the reactor is shutting down
@@ -258,29 +244,12 @@ class ChatService(Service):
 
     def reload(self) -> None:
         """
-        What C{SIGHUP} does: re-read the message of the day from its file
-        (keeping the old one, and logging why, if the file cannot be read),
-        and log one line saying what was reloaded.  Users are told nothing
-        and every connection stays open.
+        What C{SIGHUP} does (see L{Reloader.reload}): re-read the message of
+        the day, the settings file and the admin credential files, put in
+        force what can change live, and log what changed.  No connection
+        is dropped.
         """
-        if self.chat.shutting_down:
-            log.info("SIGHUP: nothing reloaded, the server is shutting down")
-            return
-        if self.motd_path is None:
-            log.info("SIGHUP: nothing to reload (--motd names no file); other "
-                     "options take effect only at a restart")
-            return
-        try:
-            motd = read_motd_file(self.motd_path)
-        except ValueError as e:
-            log.error("SIGHUP: kept the old message of the day: {reason}; other "
-                      "options take effect only at a restart", reason=str(e))
-            return
-        changed = motd != self.chat.motd
-        self.chat.motd = motd
-        log.info("SIGHUP: reloaded the message of the day from {path} ({change}); "
-                 "other options take effect only at a restart",
-                 path=self.motd_path, change="changed" if changed else "unchanged")
+        self.reloader.reload()
 
     def _hurry(self, number: int) -> None:
         name = _signal_name(number)

@@ -5,9 +5,8 @@ C{twistd chat}: the command-line options and the service they build.
 import contextlib
 import os
 import sys
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, Optional, Sequence, Tuple
 
-from twisted.application.service import MultiService
 from twisted.internet import endpoints
 from twisted.python import usage
 
@@ -21,7 +20,11 @@ from .admin import AdminOptions, make_admin_service
 from .admin.hostkey import AdminSetupError, load_or_create_host_key
 from .admin.options import normalize_admin_endpoint
 from .core.limits import Limits
-from .service import ChatService, ListeningService, read_motd_file
+from .config import ConfigFileOptions
+from .core.registry import RoomRecord
+from .jsonlog import LOG_FORMATS, LoggingRoot, json_observer, twistd_log_file
+from .reload import Reloader, read_motd_file
+from .service import ChatService, ListeningService
 from .statslog import STATS_INTERVAL, StatsLogService
 from .metricsweb import MetricsService
 from .persistence.records import StoreError
@@ -75,6 +78,15 @@ _count = _number(int, 0, "0 means no limit.")
 _seconds = _number(float, 0, "0 turns it off.")
 _length = _number(int, 1, "")
 
+
+def _log_format(value: str) -> str:
+    if value.lower() not in LOG_FORMATS:
+        raise usage.UsageError(f"{value!r} is not one of: {', '.join(LOG_FORMATS)}")
+    return value.lower()
+
+
+_log_format.coerceDoc = f"One of: {', '.join(LOG_FORMATS)}."  # type: ignore[attr-defined]
+
 #: (option, Limits field, default, help, coerce) for every operator limit.
 LIMIT_OPTIONS = [
     ("max-line-length", "max_line_length", L.MAX_LINE_LENGTH,
@@ -118,6 +130,8 @@ LIMIT_OPTIONS = [
     ("max-rooms", "max_rooms", L.MAX_ROOMS,
      "Rooms on the server at once (the default room always exists); /join "
      "of a new room past it is refused.", _count),
+    ("max-registered-rooms", "max_registered_rooms", L.MAX_REGISTERED_ROOMS,
+     "Rooms one registered user may register (/room register) and found.", _count),
     ("max-name-length", "max_name_length", L.MAX_NAME_LENGTH,
      "Longest user name, in characters.", _length),
     ("max-room-name-length", "max_room_name_length", L.MAX_ROOM_NAME_LENGTH,
@@ -150,7 +164,7 @@ LIMIT_OPTIONS = [
 ]
 
 
-class Options(AdminOptions, usage.Options):
+class Options(ConfigFileOptions, AdminOptions, usage.Options):
     """The options of C{twistd chat}."""
 
     synopsis = "[--port ENDPOINT ...] [options]"
@@ -196,6 +210,11 @@ class Options(AdminOptions, usage.Options):
         ["irc-ping-timeout", None, PING_TIMEOUT,
          "Seconds a PINGed IRC client has to answer before it is "
          "disconnected.", _positive_float],
+        ["log-format", None, "text",
+         "'text' for twistd's usual lines, 'json' for one JSON object per "
+         "line (time, level, namespace, text and the event's fields), for log "
+         "shippers; either goes where twistd logs (--logfile, or standard "
+         "output under -n).", _log_format],
         ["listen-backlog", None, L.LISTEN_BACKLOG,
          "Connections the kernel queues for each tcp, ssl or unix --port "
          "until the server accepts them (a --port with its own backlog= "
@@ -267,7 +286,11 @@ class Options(AdminOptions, usage.Options):
             raise SystemExit(1) from None
 
     def postOptions(self) -> None:
-        """Apply defaults and check the values that depend on each other."""
+        """
+        Take the settings file's values, apply defaults and check the
+        values that depend on each other.
+        """
+        self.apply_config_file()
         if not self["ports"]:
             self["ports"] = [DEFAULT_PORT]
         room = clean_room_name(self["default-room"])
@@ -286,6 +309,11 @@ class Options(AdminOptions, usage.Options):
             self["database"] = default_database_path(self["data-dir"])
         self.check_admin_options()
         self._check_metrics_port()
+        parent = getattr(self, "parent", None)
+        if self["log-format"] == "json" and parent is not None and parent.get("syslog"):
+            raise usage.UsageError(
+                "--log-format json writes where --logfile says; twistd's --syslog "
+                "sends its own text lines to syslog instead. Drop one of them.")
 
     def _check_metrics_port(self) -> None:
         if self["metrics-port"] is None:
@@ -353,7 +381,7 @@ def running_as(user: Optional[Tuple[Optional[int], Optional[int]]]) -> Iterator[
         os.setegid(saved_gid)
 
 
-def makeService(options: Options, reactor=None) -> MultiService:
+def makeService(options: Options, reactor=None) -> LoggingRoot:
     """
     Build the chat: a L{ChatService} owning the L{Chat}, and one listening
     service per C{--port} with the line protocol's L{ChatFactory} and per
@@ -373,6 +401,7 @@ def makeService(options: Options, reactor=None) -> MultiService:
     limits = Limits(**{field: options[option] for option, field, *_ in LIMIT_OPTIONS})
     host_key = None
     store, topics = None, {}
+    rooms: Sequence[RoomRecord] = ()
     with running_as(twistd_user(options)):
         if options.get("admin-port"):
             try:
@@ -384,7 +413,8 @@ def makeService(options: Options, reactor=None) -> MultiService:
                               history_limit=options["history-limit"],
                               max_offline=options["max-offline"])
             try:
-                topics = store.check().topics
+                loaded = store.check()
+                topics, rooms = loaded.topics, loaded.rooms
             except StoreError as e:
                 raise SystemExit(f"twistd chat: {e}") from None
     accounts, recent = (None, None) if store is None else remember(
@@ -397,16 +427,24 @@ def makeService(options: Options, reactor=None) -> MultiService:
         limits=limits,
         store=store,
         stored_topics=topics,
+        stored_rooms=rooms,
         replay_lines=options["replay-lines"],
         accounts=accounts,
         recent=recent,
     )
     factory = ChatFactory(chat)
-    top = MultiService()
+    twistd_options = getattr(options, "parent", None)
+    top = LoggingRoot((lambda: json_observer(twistd_log_file(twistd_options)))
+                      if options["log-format"] == "json" else None)
     top.chat = chat  # type: ignore[attr-defined]
     top.factory = factory  # type: ignore[attr-defined]
     top.store = store  # type: ignore[attr-defined]
-    ChatService(chat, reactor, motd_path=options.get("motd-file")).setServiceParent(top)
+    reloader = Reloader(
+        chat, motd_path=options.get("motd-file"), config=options.config_source,
+        live={option: field for option, field, *_ in LIMIT_OPTIONS},
+        admin_files=[(option, options[option]) for option in ("admin-keys", "admin-passwd")
+                     if options.get("admin-port") and options.get(option)])
+    ChatService(chat, reactor, reloader=reloader).setServiceParent(top)
     if options["stats-interval"]:
         StatsLogService(chat, options["stats-interval"]).setServiceParent(top)
     for description in options["ports"]:

@@ -30,6 +30,10 @@ def test_quick_run_against_chatservice_loses_nothing(tmp_path):
          "--clients", "8", "--senders", "2", "--messages", "20",
          "--latency-clients", "8", "--rate", "500", "--duration", "1",
          "--capacity", "50", "--storm", "50", "--procs", "1",
+         "--workloads", "fanout,latency,rooms,bigroom,capacity,storm",
+         "--rooms-clients", "12", "--rooms-count", "3", "--rooms-senders", "4",
+         "--rooms-messages", "10",
+         "--bigroom-clients", "30", "--bigroom-rate", "4",
          "--json", str(report_path)],
         capture_output=True, text=True, timeout=120, cwd=str(tmp_path), env=env)
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-2000:]
@@ -37,7 +41,7 @@ def test_quick_run_against_chatservice_loses_nothing(tmp_path):
     # "chatservice", or "chatservice[pypy]" when the suite runs under PyPy
     [(label, results)] = report["results"].items()
     assert label.startswith("chatservice"), label
-    assert set(results) == {"fanout", "latency", "capacity", "storm"}, results
+    assert set(results) == {"fanout", "latency", "rooms", "bigroom", "capacity", "storm"}, results
     for workload, result in results.items():
         assert "error" not in result, (workload, result)
         assert result["lost"] == 0, (workload, result)
@@ -45,6 +49,12 @@ def test_quick_run_against_chatservice_loses_nothing(tmp_path):
     assert fanout["deliveries"] == fanout["deliveries_expected"] == 2 * 20 * 6
     assert fanout["sender_copies"] == 2 * 20 * 1
     assert fanout["latency_samples"] > 0
+    rooms = results["rooms"]  # 4 members a room; senders 0 and 3 share room 0
+    assert rooms["deliveries"] == rooms["deliveries_expected"] == 10 * (2 + 3 + 3 + 2)
+    assert rooms["sender_copies"] == 10 * 2
+    bigroom = results["bigroom"]
+    assert bigroom["deliveries"] == bigroom["messages_sent"] * 29 > 0
+    assert bigroom["server_cpu_ms_per_line"] is not None
     assert results["capacity"]["logged_in"] == 50
     assert results["capacity"]["server_rss_per_connection_kib"] is not None
     assert results["storm"]["logged_in"] == 50
@@ -125,3 +135,30 @@ def test_target_port_must_be_ascii_digits(target):
     with pytest.raises(SystemExit) as exit:
         build_servers(parse_args(["--target", target]))
     assert str(exit.value) == "--target wants HOST:PORT, for example 127.0.0.1:8123"
+
+
+def test_latency_curve_rates_table_and_plot(tmp_path):
+    """--curve takes rates such as 1k,10k; the curves show as a table of p50 / p99 per server, and as a PNG where matplotlib is installed (else the reason is given)."""
+    from chatservice.bench.curve import format_curves, parse_rates, plot_curves, point
+
+    assert parse_rates("1k, 10k,2500") == [1000.0, 10000.0, 2500.0]
+    with pytest.raises(SystemExit, match="not a rate"):
+        parse_rates("fast")
+    curves = {
+        "chatservice": [point(1000.0, {"latency_p50_ms": 0.5, "latency_p99_ms": 0.9,
+                                       "latency_max_ms": 2.0, "lost": 0}),
+                        point(10000.0, {"latency_p50_ms": 0.6, "latency_p99_ms": 1.5,
+                                        "latency_max_ms": 3.0, "lost": 2})],
+        "ngircd": [point(1000.0, {"error": "no client could log in"})],
+    }
+    table = format_curves(curves).splitlines()
+    assert table[0].split() == ["offered/s", "chatservice", "p50", "/", "p99", "(ms)",
+                                "ngircd", "p50", "/", "p99", "(ms)"]
+    assert table[2].split() == ["1,000", "0.50", "/", "0.90", "failed"]
+    assert table[3].split() == ["10,000", "0.60", "/", "1.50,", "lost", "2", "-"]
+    path = tmp_path / "curve.png"
+    why_not = plot_curves(curves, str(path), "test")
+    if why_not is None:
+        assert path.read_bytes().startswith(b"\x89PNG")
+    else:
+        assert "pip install 'chatservice[bench]'" in why_not and not path.exists()

@@ -42,7 +42,7 @@ def test_command_names_in_help_order():
     """The core commands exist, in the order /help lists them (new ones may come between)."""
     names = ChatCommands.command_names()
     assert in_order([
-        "help", "who", "look", "rooms", "join", "leave", "msg", "me", "nick",
+        "help", "motd", "who", "look", "rooms", "join", "leave", "msg", "me", "nick",
         "topic", "say", "ping", "quit",
     ], names), names
     assert names[0] == "help" and names[-1] == "quit"

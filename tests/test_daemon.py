@@ -4,6 +4,7 @@ subprocess: daemonized (twistd's default, without C{-n}), start-up failures
 that are one line, C{SIGHUP}, and a second stop signal during the shutdown.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -103,6 +104,29 @@ def test_daemonized_server_chats_registers_and_keeps_everything(tmp_path):
                            " AND kind = 'say' ORDER BY id")
     assert [text for (text,) in rows] == said + ["the very last line"]
     assert [name for (name,) in query(database, "SELECT name FROM accounts")] == ["alice"]
+
+
+def test_a_daemon_logging_json_writes_one_object_per_line_without_passwords(tmp_path):
+    """With --log-format json the daemon's --logfile holds one JSON object per line, each with time, level, namespace and text, and the event's own fields (a login's name and peer); a password typed at /register appears nowhere in it."""
+    daemon = start_daemon(tmp_path, "--log-format", "json")
+    try:
+        with daemon.connect() as alice:
+            log_in(alice, "alice")
+            alice.say(f"/register {PASSWORD}")
+            alice.expect("-- The name alice is now registered to you.", timeout=10)
+        os.kill(daemon.pid, signal.SIGTERM)
+        assert daemon.wait_gone(), f"still running after SIGTERM:\n{daemon.log()}"
+    finally:
+        daemon.stop()
+    log = daemon.log()
+    records = [json.loads(line) for line in log.splitlines()]
+    assert all(set(r) >= {"time", "level", "namespace", "text"} for r in records), log
+    login = next(r for r in records if r["text"].startswith("login alice from "))
+    assert login["name"] == "alice" and login["peer"].startswith("127.0.0.1:")
+    assert login["level"] == "info" and login["time"].endswith("+00:00")
+    assert records[-1]["text"] == "Server Shut Down."
+    assert PASSWORD not in log
+    assert "Traceback" not in log
 
 
 def test_daemon_start_up_failure_is_one_line_and_starts_nothing(tmp_path):
@@ -282,29 +306,40 @@ def test_an_admin_port_in_use_is_one_line_and_status_1(tmp_path):
 # -- SIGHUP --------------------------------------------------------------------------
 
 
-def test_sighup_reloads_the_motd_and_drops_nobody(tmp_path):
-    """SIGHUP re-reads the --motd file for the next login and logs what it reloaded; connected users notice nothing and keep chatting; lines said just before a SIGHUP and a SIGTERM are all in the database."""
+def test_sighup_reloads_motd_limits_and_admin_files_and_drops_nobody(tmp_path):
+    """SIGHUP re-reads the --motd file (users hear that it changed), the --config file (a changed limit is in force at once, a setting that needs a restart is logged as such, the command line still wins) and the admin key file, logging what changed; every connection stays open and keeps chatting; lines said just before a SIGHUP and a SIGTERM are all in the database."""
     motd = tmp_path / "motd.txt"
     motd.write_text("first message of the day\n")
-    server = start_twistd(tmp_path, "--motd", str(motd), "--flood-rate", "0",
+    config = tmp_path / "chat.conf"
+    config.write_text("# limits\nmax-name-length = 20\nflood-rate = 0\nmax-output = 99999\n")
+    server = start_twistd(tmp_path, "--motd", str(motd), "--config", str(config),
+                          "--max-output", "500000", "--admin-port", ANY_PORT,
+                          "--admin-keys", admin_keys(tmp_path),
                           "--data-dir", str(tmp_path / "state"))
     try:
         with server.connect() as alice, server.connect() as bob:
             log_in(alice, "alice", motd="first message of the day")
             log_in(bob, "bob", motd="first message of the day")
             motd.write_text("second message of the day\n")
+            config.write_text("max-name-length = 5\nflood-rate = 0\nmax-output = 1\n"
+                              "history-limit = 7\n")
             server.process.send_signal(signal.SIGHUP)
-            deadline = time.monotonic() + 10
-            while "SIGHUP: reloaded the message of the day" not in server.log():
-                assert server.process.poll() is None, server.log()
-                assert time.monotonic() < deadline, server.log()
-                time.sleep(0.05)
+            for client in (alice, bob):
+                client.expect(exactly("-- Announcement: The message of the day has "
+                                      "changed: type /motd to read it."))
+            alice.say("/motd")
+            alice.expect(exactly("-- second message of the day"))
             alice.say("after the hangup")
             bob.expect(exactly("<alice> after the hangup"))
             bob.say("still here")
             alice.expect(exactly("<bob> still here"))
             with server.connect() as carol:
-                log_in(carol, "carol", motd="second message of the day")
+                carol.expect("What's your name?")
+                carol.say("carolyn")  # longer than the new max-name-length
+                carol.expect(lambda line: "5" in line and "carolyn" not in line)
+                carol.say("carol")
+                carol.expect(exactly("-- Hello carol, welcome to chatservice!"))
+                carol.expect(exactly("-- second message of the day"))
 
             said = [f"just before {i}" for i in range(50)]
             alice.say(*said)
@@ -321,9 +356,13 @@ def test_sighup_reloads_the_motd_and_drops_nobody(tmp_path):
     log = server.log()
     assert code in (0, -signal.SIGTERM), log
     assert_clean_log(log)
-    assert log.count("SIGHUP: reloaded the message of the day from") == 2, log
-    assert "other options take effect only at a restart" in log
-    assert "-- The server" not in log and "first message" not in log
+    assert f"message of the day changed ({motd})" in log, log
+    assert f"message of the day unchanged ({motd})" in log, log
+    assert f"limits changed from {config}: max-name-length 20 -> 5" in log, log
+    assert "history-limit 10000 -> 7" in log and "only at a restart" in log, log
+    assert "max-output = 1 in" in log and "--max-output 500000 wins" in log, log
+    assert "--admin-keys unchanged (1 key)" in log, log
+    assert "first message" not in log
     rows = query(tmp_path / "state" / "chat.db",
                  "SELECT text FROM history WHERE kind = 'say' ORDER BY id")
     assert [text for (text,) in rows] == ["after the hangup", "still here"] + said

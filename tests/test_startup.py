@@ -22,7 +22,8 @@ from chatservice.persistence import remember
 from chatservice.persistence import disk
 from chatservice.persistence.records import StoreError
 from chatservice.persistence.schema import SCHEMA_VERSION
-from chatservice.service import MAX_MOTD_BYTES, ChatService, StartupFailure
+from chatservice.reload import MAX_MOTD_BYTES
+from chatservice.service import ChatService, StartupFailure
 from chatservice.tap import Options, makeService
 from conftest import FakeClient
 from dbfile import query
@@ -305,11 +306,13 @@ def test_sighup_rereads_the_motd_file_on_the_reactor_thread(signalled, tmp_path,
     reactor.run_queued()
     assert factory.chat.motd == "fresh news"
     assert logged(log_events, "info") == [
-        f"SIGHUP: reloaded the message of the day from {motd} (changed); "
-        "other options take effect only at a restart"]
+        "announcement to everyone: The message of the day has changed: type /motd to read it.",
+        f"SIGHUP: message of the day changed ({motd})"]
     client = FakeClient(factory)
     client.send("alice")
     assert "-- fresh news" in client.lines()
+    client.send("/motd")
+    assert client.lines()[-1] == "-- fresh news"
 
     motd.write_bytes(b"x" * (MAX_MOTD_BYTES + 1))
     signals.handlers[signal.SIGHUP](signal.SIGHUP, None)
@@ -320,9 +323,9 @@ def test_sighup_rereads_the_motd_file_on_the_reactor_thread(signalled, tmp_path,
     assert factory.chat.motd == "fresh news"
     assert logged(log_events, "error") == [
         f"SIGHUP: kept the old message of the day: {str(motd)!r} is larger than "
-        f"{MAX_MOTD_BYTES} bytes; other options take effect only at a restart",
+        f"{MAX_MOTD_BYTES} bytes",
         f"SIGHUP: kept the old message of the day: cannot read {str(motd)!r}: "
-        "No such file or directory; other options take effect only at a restart"]
+        "No such file or directory"]
     assert not client.closed
 
 
@@ -336,8 +339,8 @@ def test_sighup_without_a_motd_file_reloads_nothing(log_events):
     reactor.run_queued()
     assert chat.motd == "text"
     assert logged(log_events) == [
-        "SIGHUP: nothing to reload (--motd names no file); other options take "
-        "effect only at a restart"]
+        "SIGHUP: nothing to reload (no --motd file, no --config, no admin "
+        "credential files); other options take effect at a restart"]
 
 
 def test_the_first_stop_signal_goes_to_the_reactor_and_the_next_ones_hurry(

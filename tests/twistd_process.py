@@ -67,8 +67,9 @@ def run_twistd(tmp_path, *args):
 
 #: The C{--port} the helpers give twistd first: a port the kernel picks.
 ANY_PORT = "tcp:0:interface=127.0.0.1"
-#: What Twisted logs when the chat listens on a TCP port.
-LISTENING = re.compile(r"\bChatFactory starting on (\d+)$", re.MULTILINE)
+#: What Twisted logs when the chat listens on a TCP port (a text line, or the
+#: text of a JSON record with --log-format json).
+LISTENING = re.compile(r"\bChatFactory starting on (\d+)(?=\"|$)", re.MULTILINE)
 
 
 def run_chat(tmp_path, *args):

@@ -51,7 +51,7 @@ class AdminHelpers:
 
     #: The helpers, in the order C{helpers()} lists them.
     LISTED = ("who", "room", "stats", "kick", "announce", "close_room", "op", "ban", "modes",
-              "accounts", "history", "reset_password", "helpers", "help")
+              "transfer_room", "drop_room", "accounts", "history", "reset_password", "helpers", "help")
 
     def __init__(self, chat, reactor) -> None:
         self.chat = chat
@@ -74,7 +74,7 @@ class AdminHelpers:
             print(f"  ... and {len(users) - MAX_LISTED} more (all in `users`)")
 
     def room(self, name: str) -> None:
-        """One room: its topic and members (`rooms` holds them all)."""
+        """One room: its registration, modes, topic and members (`rooms` holds them all)."""
         try:
             found = self.chat.find_room(name)
         except errors.ChatError as e:
@@ -85,6 +85,16 @@ class AdminHelpers:
             tags.append("default room")
         tags.append(f"{len(found.members)} member{'' if len(found.members) == 1 else 's'}")
         print(f"{found.display} ({', '.join(tags)})")
+        registration = found.registration
+        if registration is not None:
+            kept = ", ".join(sorted(registration.operators)) or "none"
+            print(f"  registered to {registration.founder} (account {registration.founder_key}) "
+                  f"since {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(registration.registered_at))}; "
+                  f"operators kept: {kept}")
+        elif found is not self.chat.default_room:
+            print("  not registered (closes when empty)")
+        letters, values = found.moderation.modes()
+        print(f"  modes {' '.join([letters, *values])}")
         if found.topic:
             setter = f" (set by {found.topic_set_by})" if found.topic_set_by else ""
             print(f"  topic: {found.topic}{setter}")
@@ -177,6 +187,28 @@ class AdminHelpers:
                             ("bans", list(state.bans.values())),
                             ("invited", state.invited)):
             print(f"  {label}: {', '.join(sorted(keys)) or 'none'}")
+
+    def transfer_room(self, room: str, name: str) -> None:
+        """Make the registered user `name` the founder of registered `room`
+        (the server's operator outranks its founder)."""
+        try:
+            found = self.chat.find_room(room)
+            new = self.chat.registry.transfer(found, None, name)
+        except errors.ChatError as e:
+            print(e)
+            return
+        print(f"{found.display} now belongs to {new}.")
+
+    def drop_room(self, room: str) -> None:
+        """Drop the registration of `room`: it is an ordinary room again,
+        closed when empty (and at once if it is empty now)."""
+        try:
+            found = self.chat.find_room(room)
+            self.chat.registry.drop(found, None)
+        except errors.ChatError as e:
+            print(e)
+            return
+        print(f"{found.display} is no longer registered.")
 
     def _no_store(self) -> bool:
         if self.chat.store is None:

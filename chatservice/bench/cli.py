@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
+from chatservice.bench.curve import (CURVE_RATES, format_curves, parse_rates, plot_curves,
+                                     point)
 from chatservice.bench.dialects import DIALECTS
 from chatservice.bench.errors import BenchError
 from chatservice.bench.report import compute_ratios, environment, format_table, summary_line
@@ -22,12 +24,16 @@ FULL = {
     "latency_clients": 1000, "latency_senders": 10, "rate": 100000.0,
     "duration": 10.0, "capacity": 10000, "storm": 2000, "samplers": 20,
     "window": 50, "procs": 2, "timeout": 180.0, "quiet": 5.0,
+    "bigroom_clients": 10000, "bigroom_rate": 4.0, "per_source": 100,
+    "rooms_clients": 2000, "rooms_count": 100, "rooms_senders": 50, "rooms_messages": 200,
 }
 
 #: Sizes for C{--quick}: a smoke run that takes seconds.
 QUICK = dict(FULL, clients=20, senders=3, messages=50, latency_clients=20,
              latency_senders=2, rate=2000.0, duration=2.0, capacity=200,
-             storm=200, samplers=5, procs=1, timeout=30.0, quiet=2.0)
+             storm=200, samplers=5, procs=1, timeout=30.0, quiet=2.0,
+             bigroom_clients=200, rooms_clients=40, rooms_count=4, rooms_senders=4,
+             rooms_messages=20)
 
 ALL_SERVERS = ("chatservice", "words", "ngircd")
 #: Servers that can be named in --servers but are not run by default:
@@ -42,6 +48,8 @@ VARIANTS = {"chatservice-nodb": ("chatservice", ["--no-database"]),
 #: The dialect a variant speaks, when it is not its kind's.
 VARIANT_DIALECTS = {"chatservice-irc": "irc"}
 ALL_WORKLOADS = ("fanout", "latency", "capacity", "storm")
+#: Workloads that can be named in --workloads but are not run by default.
+EXTRA_WORKLOADS = ("rooms", "bigroom")
 
 
 # -- the command line ------------------------------------------------------------------------
@@ -65,7 +73,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         "under that interpreter (e.g. chatservice=/opt/pypy-venv/bin/python) "
                         "[%(default)s]")
     g.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
-                   help="comma-separated workloads [%(default)s]")
+                   help="comma-separated workloads: fanout, latency, capacity, storm, "
+                        "and, when named, rooms (many rooms at once) and bigroom (server "
+                        "CPU per line to one very large room) "
+                        "[%(default)s]")
     g.add_argument("--server-python", metavar="PATH",
                    help="the python of a venv where chatservice is installed, used to run "
                         "the Python servers (PATH -m twisted -n chat ...) [this python]")
@@ -89,6 +100,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help=f"latency: offered deliveries per second [{FULL['rate']:g}]")
     s.add_argument("--duration", type=float,
                    help=f"latency: seconds of sending [{FULL['duration']:g}]")
+    s.add_argument("--rooms-clients", type=int,
+                   help=f"rooms: clients, spread over the rooms [{FULL['rooms_clients']}]")
+    s.add_argument("--rooms-count", type=int, help=f"rooms: rooms [{FULL['rooms_count']}]")
+    s.add_argument("--rooms-senders", type=int,
+                   help=f"rooms: senders, in different rooms [{FULL['rooms_senders']}]")
+    s.add_argument("--rooms-messages", type=int,
+                   help=f"rooms: messages per sender [{FULL['rooms_messages']}]")
+    s.add_argument("--bigroom-clients", type=int,
+                   help=f"bigroom: members of the one room [{FULL['bigroom_clients']}]")
+    s.add_argument("--bigroom-rate", type=float,
+                   help=f"bigroom: lines per second said to it, for --duration "
+                        f"[{FULL['bigroom_rate']:g}]")
     s.add_argument("--capacity", type=int, help=f"capacity: idle clients [{FULL['capacity']}]")
     s.add_argument("--storm", type=int, help=f"login storm: clients [{FULL['storm']}]")
     s.add_argument("--samplers", type=int,
@@ -100,6 +123,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="connections being set up at once, over all processes, never more "
                         "than the server's listen backlog (read with ss) "
                         f"[{FULL['window']}]")
+    t.add_argument("--per-source", type=int,
+                   help="clients per local address, from 127.0.1.0 upwards, when the "
+                        "server is on a loopback address (past one address's 28,000 "
+                        "ports and any per-address limit); 0: all from the kernel's "
+                        f"choice [{FULL['per_source']}]")
     t.add_argument("--ignore-backlog", action="store_true",
                    help="let --window exceed the server's listen backlog (connections "
                         "the accept queue drops then wait for the kernel's 1 s SYN retry)")
@@ -108,8 +136,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     t.add_argument("--quiet", type=float,
                    help="after the last send, stop waiting when nothing arrives for this "
                         f"long, and count the rest as lost [{FULL['quiet']:g}]")
+    g.add_argument("--curve", nargs="?", const=",".join(f"{r // 1000}k" for r in CURVE_RATES),
+                   metavar="RATES",
+                   help="instead of the workloads: the latency workload at each offered "
+                        "rate (deliveries/s, comma-separated; 10k = 10,000), p50 and p99 "
+                        "per server as a table, in the JSON report and as a PNG plot "
+                        "(--plot) [%(const)s]")
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="FILE", help="also write the JSON report to FILE")
+    o.add_argument("--plot", metavar="FILE.png",
+                   help="where --curve draws its plot [next to --json, else "
+                        "latency-curve.png]")
     o.add_argument("--progress", action="store_true",
                    help="show the live progress line even when stderr is not a terminal")
     p.add_argument("--words-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -124,7 +161,8 @@ def build_config(args: argparse.Namespace) -> Dict[str, Any]:
         value = getattr(args, key, None)
         if value is not None:
             config[key] = value
-    for key in ("clients", "capacity", "storm", "latency_clients", "procs", "window"):
+    for key in ("clients", "capacity", "storm", "latency_clients", "procs", "window",
+                "bigroom_clients", "rooms_clients", "rooms_count", "rooms_senders"):
         if config[key] < 1:
             raise SystemExit(f"--{key.replace('_', '-')} must be at least 1")
     for key in ("senders", "latency_senders"):
@@ -175,10 +213,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         run_words_server(args.words_server)
         return 0
     config = build_config(args)
-    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    rates = parse_rates(args.curve) if args.curve else None
+    workloads = (["latency"] if rates else
+                 [w.strip() for w in args.workloads.split(",") if w.strip()])
     for w in workloads:
-        if w not in ALL_WORKLOADS:
-            raise SystemExit(f"unknown workload {w!r}: choose from {', '.join(ALL_WORKLOADS)}")
+        if w not in ALL_WORKLOADS + EXTRA_WORKLOADS:
+            raise SystemExit(f"unknown workload {w!r}: choose from "
+                             f"{', '.join(ALL_WORKLOADS + EXTRA_WORKLOADS)}")
     progress = Progress(args.progress or sys.stderr.isatty())
     raise_nofile_limit()
     servers = build_servers(args)
@@ -197,10 +238,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     pool = WorkerPool(config["procs"]) if runnable else None
     bench = Bench(config, pool, progress) if pool else None
     status = 0
+    curves: Dict[str, List[Dict[str, Any]]] = {}
+    runs = ([("latency", rate) for rate in rates] if rates
+            else [(workload, None) for workload in workloads])
     try:
         for server in runnable:
             results[server.label] = {}
-            for workload in workloads:
+            curves[server.label] = []
+            for workload, rate in runs:
+                if rate is not None:
+                    config["rate"] = rate
                 try:
                     result = bench.run(server, workload)
                 except BenchError as e:
@@ -208,7 +255,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     progress.note(f"[{server.label}] {workload}: FAILED: {e}")
                 else:
                     progress.note(f"[{server.label}] {workload}: {summary_line(workload, result)}")
-                results[server.label][workload] = result
+                if rate is None:
+                    results[server.label][workload] = result
+                else:
+                    results[server.label][f"latency at {rate:,.0f}/s"] = result
+                    curves[server.label].append(point(rate, result))
                 if server.kind in ("chatservice", "target") and (
                         "error" in result or result.get("lost")):
                     status = 1
@@ -225,10 +276,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     env["servers"] = {s.label: s.describe() for s in servers}  # options as run
     report = dict(env, benchmark="python -m chatservice.bench", config=config,
                   workloads=workloads, results=results,
-                  ratios=compute_ratios(results, reference) if reference else {})
+                  ratios=compute_ratios(results, reference) if reference and not rates else {})
+    if rates:
+        report["curve"] = curves
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1, default=str)
+    if rates:
+        plot = args.plot or (args.json.rsplit(".", 1)[0] + ".png" if args.json
+                             else "latency-curve.png")
+        why_not = plot_curves(curves, plot, f"delivery latency, {config['latency_clients']:,} "
+                                            "clients in one room")
+        print(format_curves(curves))
+        print(f"plot: {why_not or plot}")
+        print()
+        print(json.dumps(report, indent=1, default=str))
+        return status
     print(format_table(results, labels, config, reference))
     print()
     print(json.dumps(report, indent=1, default=str))

@@ -7,7 +7,7 @@ sends fan-out messages as fast as the server takes them.
 import time
 from typing import Optional
 
-from chatservice.bench.dialects import MARK, MARK_TAIL, message_lines
+from chatservice.bench.dialects import MARK, MARK_TAIL, ROOM, message_lines
 
 #: Messages a fan-out sender writes per call before checking backpressure.
 CHUNK = 64
@@ -28,10 +28,12 @@ def make_client_classes():
         """
 
         def __init__(self, worker, idx: int, name: str, sender: bool,
-                     sampler: bool) -> None:
+                     sampler: bool, room: str = ROOM) -> None:
             self.w = worker
             self.idx = idx
             self.name = name
+            self.room = room
+            self.prefix = worker.dialect.prefix(room)
             self.sender = sender
             self.sampler = sampler
             self.state = "new"
@@ -48,7 +50,7 @@ def make_client_classes():
             self.state = "login"
             self.transport.setTcpNoDelay(True)
             self.wait = self.w.dialect.ready_token
-            self.transport.write(self.w.dialect.login(self.name))
+            self.transport.write(self.w.dialect.login(self.name, self.room))
 
         def expect(self, token: bytes, state: str) -> None:
             """Wait for C{token} in the input, then tell the worker."""
@@ -154,7 +156,7 @@ def make_client_classes():
                 w.t_first_send = time.monotonic()
             while not self.paused and self.left > 0 and not self.finished:
                 k = min(CHUNK, self.left)
-                write(message_lines(w.dialect, k, self.seq, self.size))
+                write(message_lines(w.dialect, k, self.seq, self.size, client.prefix))
                 self.seq += k
                 self.left -= k
                 w.sent += k

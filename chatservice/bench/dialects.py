@@ -4,6 +4,7 @@ line protocol and IRC) and the benchmark messages, each carrying L{MARK}.
 """
 
 import time
+from typing import Optional
 
 #: What every benchmark message carries, so receivers count copies with
 #: C{bytes.count} (no name or host in either protocol contains braces).
@@ -28,9 +29,18 @@ class ChatDialect:
     answers_pings = False
 
     @staticmethod
-    def login(name: str) -> bytes:
-        """The bytes that log in as C{name} and then ask for a PONG."""
-        return name.encode("ascii") + b"\n/ping R\n"
+    def login(name: str, room: str = ROOM) -> bytes:
+        """
+        The bytes that log in as C{name}, enter C{room} (when it is not the
+        default room, which everyone is placed in) and then ask for a PONG.
+        """
+        join = b"" if room == ROOM else b"/join " + room.encode("ascii") + b"\n"
+        return name.encode("ascii") + b"\n" + join + b"/ping R\n"
+
+    @staticmethod
+    def prefix(room: str) -> bytes:
+        """Before a message's text said in C{room} (the user's current room)."""
+        return b""
 
     @staticmethod
     def ping(token: str) -> bytes:
@@ -54,11 +64,16 @@ class IrcDialect:
     answers_pings = True
 
     @staticmethod
-    def login(name: str) -> bytes:
-        """Register as C{name} (twisted.words wants a PASS) and join the room."""
+    def login(name: str, room: str = ROOM) -> bytes:
+        """Register as C{name} (twisted.words wants a PASS) and join C{room}."""
         nick = name.encode("ascii")
         return (b"PASS bench\r\nNICK " + nick + b"\r\nUSER " + nick
-                + b" 0 * :bench\r\nJOIN #" + ROOM.encode("ascii") + b"\r\n")
+                + b" 0 * :bench\r\nJOIN #" + room.encode("ascii") + b"\r\n")
+
+    @staticmethod
+    def prefix(room: str) -> bytes:
+        """Before a message's text said in C{room}."""
+        return b"PRIVMSG #" + room.encode("ascii") + b" :"
 
     @staticmethod
     def ping(token: str) -> bytes:
@@ -74,15 +89,19 @@ class IrcDialect:
 DIALECTS = {"chat": ChatDialect, "irc": IrcDialect}
 
 
-def message_lines(dialect, count: int, first_seq: int, size: int) -> bytes:
+def message_lines(dialect, count: int, first_seq: int, size: int,
+                  prefix: Optional[bytes] = None) -> bytes:
     """
     Return C{count} benchmark messages as one write: each carries L{MARK},
     the monotonic send time (for latency) and a sequence number, padded to
-    about C{size} bytes of text.
+    about C{size} bytes of text; C{prefix} says where (by default, the
+    dialect's room).
     """
     stamp = b"%.6f" % time.monotonic()
     head = MARK + stamp + b" "
-    prefix, eol = dialect.say_prefix, dialect.eol
+    eol = dialect.eol
+    if prefix is None:
+        prefix = dialect.say_prefix
     out = []
     for seq in range(first_seq, first_seq + count):
         text = head + b"%d " % seq

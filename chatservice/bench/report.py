@@ -33,6 +33,23 @@ TABLE_ROWS = [
     ("latency", "lost", "lost", "{:,.0f}", None),
     ("latency", "server CPU %", "server_cpu_percent", "{:.0f}", None),
     ("latency", "generator CPU %", "generator_cpu_percent", "{:.0f}", None),
+    ("rooms", "deliveries/s", "deliveries_per_second", "{:,.0f}", "higher"),
+    ("rooms", "deliveries", "deliveries", "{:,.0f}", None),
+    ("rooms", "lost", "lost", "{:,.0f}", None),
+    ("rooms", "time (s)", "seconds", "{:.2f}", "lower"),
+    ("rooms", "latency p50 (ms)", "latency_p50_ms", "{:,.1f}", "lower"),
+    ("rooms", "latency p99 (ms)", "latency_p99_ms", "{:,.1f}", "lower"),
+    ("rooms", "server CPU µs/delivery", "server_cpu_us_per_delivery", "{:.2f}", "lower"),
+    ("rooms", "generator CPU %", "generator_cpu_percent", "{:.0f}", None),
+    ("bigroom", "lines said", "messages_sent", "{:,.0f}", None),
+    ("bigroom", "server CPU ms/line", "server_cpu_ms_per_line", "{:.2f}", "lower"),
+    ("bigroom", "server CPU µs/member", "server_cpu_us_per_member", "{:.2f}", "lower"),
+    ("bigroom", "idle server CPU %", "server_idle_cpu_percent", "{:.1f}", None),
+    ("bigroom", "p50 (ms)", "latency_p50_ms", "{:,.2f}", "lower"),
+    ("bigroom", "p99 (ms)", "latency_p99_ms", "{:,.2f}", "lower"),
+    ("bigroom", "max: the last members (ms)", "latency_max_ms", "{:,.2f}", "lower"),
+    ("bigroom", "lost", "lost", "{:,.0f}", None),
+    ("bigroom", "generator CPU %", "generator_cpu_percent", "{:.0f}", None),
     ("capacity", "logged in", "logged_in", "{:,.0f}", "higher"),
     ("capacity", "time to log in all (s)", "login_seconds", "{:.2f}", "lower"),
     ("capacity", "gave up after (s)", "gave_up_after_seconds", "{:.1f}", None),
@@ -85,6 +102,10 @@ def format_table(results: Dict[str, Dict[str, Any]], labels: List[str], config: 
                   f"{config['messages']} msgs)",
         "latency": f"latency ({config['latency_clients']} clients, "
                    f"{config['rate']:,.0f} deliveries/s offered, {config['duration']:g} s)",
+        "rooms": f"rooms ({config['rooms_clients']:,} clients in {config['rooms_count']} "
+                 f"rooms, {config['rooms_senders']} senders x {config['rooms_messages']} msgs)",
+        "bigroom": f"bigroom ({config['bigroom_clients']:,} members, "
+                   f"{config['bigroom_rate']:g} lines/s, {config['duration']:g} s)",
         "capacity": f"capacity ({config['capacity']:,} idle clients)",
         "storm": f"login storm ({config['storm']:,} clients)",
     }
@@ -163,7 +184,7 @@ def environment(servers: List[Server], procs: int) -> Dict[str, Any]:
 
 def summary_line(workload: str, r: Dict[str, Any]) -> str:
     """One line about a finished workload, for the log on stderr."""
-    if workload == "fanout":
+    if workload in ("fanout", "rooms"):
         return (f"{r['deliveries']:,} deliveries in {r['seconds']:.2f} s = "
                 f"{r['deliveries_per_second']:,.0f}/s, lost {r['lost']:,}, "
                 f"p50 {r['latency_p50_ms']} ms, server CPU {_pct(r['server_cpu_percent'])}, "
@@ -174,6 +195,11 @@ def summary_line(workload: str, r: Dict[str, Any]) -> str:
                 f"{r['latency_max_ms']} ms at {_num(r['achieved_offered_per_second'])} "
                 f"deliveries/s, lost {r['lost']:,}, server CPU {_pct(r['server_cpu_percent'])}, "
                 f"generator CPU {_pct(r['generator_cpu_percent'])}")
+    if workload == "bigroom":
+        return (f"{r['messages_sent']:,} lines to {r['receivers']:,} members: server CPU "
+                f"{_num(r['server_cpu_ms_per_line'], '{:.2f}')} ms/line = "
+                f"{_num(r['server_cpu_us_per_member'], '{:.2f}')} µs/member, p50 "
+                f"{r['latency_p50_ms']} ms, max {r['latency_max_ms']} ms, lost {r['lost']:,}")
     if workload == "capacity":
         took = r["login_seconds"] or r["gave_up_after_seconds"]
         return (f"{r['logged_in']:,}/{r['clients']:,} logged in in {took:.2f} s "

@@ -18,6 +18,19 @@ from chatservice.bench.errors import BenchError
 from chatservice.bench.system import cpu_seconds, raise_nofile_limit
 
 
+def source_address(host: str, idx: int, per_source: int) -> Optional[tuple]:
+    """
+    The local address client C{idx} connects from: for a server on a
+    loopback address, C{per_source} clients per address from 127.0.1.0
+    upwards (past one address's 28,000 ports and any per-address limit);
+    L{None} (the kernel's choice) otherwise, or when C{per_source} is 0.
+    """
+    if not per_source or not host.startswith("127."):
+        return None
+    n = 256 + idx // per_source  # 127.0.1.0 is the first
+    return (f"127.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}", 0)
+
+
 def _pending_output(transport) -> int:
     try:
         return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
@@ -115,6 +128,7 @@ class _Worker:
         self.n_setup = len(self.pending)
         self.ready = self.failed = self.inflight = 0
         self.window = max(1, p["window"])
+        self.per_source = p.get("per_source", 0)
         self.t_start = time.monotonic()
         self.t_ready_last = self.t_start
         self.phase = "setup"
@@ -124,12 +138,13 @@ class _Worker:
 
     def _launch(self) -> None:
         while self.inflight < self.window and self.pending:
-            idx, name, sender, sampler = self.pending.popleft()
-            client = self.Client(self, idx, name, sender, sampler)
+            idx, name, sender, sampler, *room = self.pending.popleft()
+            client = self.Client(self, idx, name, sender, sampler, *room)
             self.clients.append(client)
             self.inflight += 1
             client.connector = self.reactor.connectTCP(
-                self.host, self.port, self.Factory(client), timeout=30)
+                self.host, self.port, self.Factory(client), timeout=30,
+                bindAddress=source_address(self.host, idx, self.per_source))
 
     def _setup_check(self) -> None:
         if self.phase == "setup" and self.ready + self.failed >= self.n_setup:
@@ -271,7 +286,8 @@ class _Worker:
                 continue
             if self.t_first_send is None:
                 self.t_first_send = now
-            client.transport.write(message_lines(self.dialect, due - sent, sent, size))
+            client.transport.write(message_lines(self.dialect, due - sent, sent, size,
+                                                 client.prefix))
             self.sent += due - sent
             pacer[2] = due
             if due >= total:

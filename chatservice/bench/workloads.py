@@ -1,11 +1,11 @@
 """
-The four workloads (fanout, latency, capacity, storm), run by L{Bench}
+The workloads (fanout, latency, bigroom, capacity, storm), run by L{Bench}
 with a L{WorkerPool}, and the live progress line.
 """
 
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chatservice.bench.errors import BenchError
 from chatservice.bench.servers import Server
@@ -46,6 +46,11 @@ class Progress:
         sys.stderr.flush()
 
 
+#: Seconds of quiet before the bigroom's lines, to measure what the idle
+#: server costs with all its members connected.
+IDLE_SECONDS = 2.0
+
+
 def _n(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -67,9 +72,12 @@ class Bench:
 
     # -- building blocks ------------------------------------------------------
 
-    def _assign(self, count: int, senders: int, samplers: int,
-                tag: str) -> List[List[tuple]]:
-        """Spread C{count} clients over the workers, round robin."""
+    def _assign(self, count: int, senders: int, samplers: int, tag: str,
+                room_of: Optional[Callable[[int], str]] = None) -> List[List[tuple]]:
+        """
+        Spread C{count} clients over the workers, round robin (each in the
+        room C{room_of(index)}, or in the default room).
+        """
         receivers = count - senders
         k = min(samplers, receivers)
         if k <= 0:
@@ -80,8 +88,8 @@ class Bench:
             sample_idx = {senders + round(j * (receivers - 1) / (k - 1)) for j in range(k)}
         per = [[] for _ in range(len(self.pool))]
         for idx in range(count):
-            per[idx % len(per)].append(
-                (idx, f"{tag}{idx:05d}", idx < senders, idx in sample_idx))
+            client = (idx, f"{tag}{idx:05d}", idx < senders, idx in sample_idx)
+            per[idx % len(per)].append(client if room_of is None else client + (room_of(idx),))
         return per
 
     def _setup(self, server: Server, per_worker: List[List[tuple]], what: str) -> Dict[str, Any]:
@@ -94,7 +102,8 @@ class Bench:
         window = max(1, total_window // len(self.pool))
         timeout = self.c["timeout"]
         payloads = [{"dialect": server.dialect, "host": server.host, "port": server.port,
-                     "clients": clients, "window": window, "timeout": timeout}
+                     "clients": clients, "window": window, "timeout": timeout,
+                     "per_source": self.c["per_source"]}
                     for clients in per_worker]
         t0 = time.monotonic()
         self.pool.send_each("setup", payloads)
@@ -144,14 +153,19 @@ class Bench:
                              f"{setup['timed_out']} timed out)")
 
     def _measure_sending(self, server: Server, what: str, senders: int, receivers: int,
-                         per_sender: int, start: Callable[[], None]) -> Dict[str, Any]:
+                         per_sender: int, start: Callable[[], None],
+                         expected_copies: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
         """
         Start the senders, wait until every copy has arrived (or nothing
         has arrived for C{quiet} seconds after the last send, or the hard
-        timeout), stop, and account for every message.
+        timeout), stop, and account for every message.  The copies expected
+        are C{(to receivers, to other senders)}: by default, those of one
+        room holding everyone.
         """
-        expected_r = senders * per_sender * receivers
-        expected_s = senders * per_sender * (senders - 1)
+        if expected_copies is None:
+            expected_copies = (senders * per_sender * receivers,
+                               senders * per_sender * (senders - 1))
+        expected_r, expected_s = expected_copies
         expected = expected_r + expected_s
         timeout, quiet = self.c["timeout"], self.c["quiet"]
         cpu0, hwm0 = server.cpu(), server.hwm()
@@ -254,29 +268,105 @@ class Bench:
         result["login_seconds"] = setup["seconds"]
         return result
 
-    def latency(self, server: Server) -> Dict[str, Any]:
-        """A paced offered rate of deliveries per second; latency percentiles."""
-        n, s = self.c["latency_clients"], min(self.c["latency_senders"], self.c["latency_clients"])
+    def _paced(self, server: Server, n: int, s: int, msg_rate: float, tag: str,
+               before: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
+        """
+        C{n} clients in one room, C{s} of them saying C{msg_rate} lines a
+        second in all, evenly paced, for C{duration} seconds.
+        """
         receivers = n - s
-        duration = self.c["duration"]
-        msg_rate = self.c["rate"] / max(receivers, 1)  # messages/s into the room
-        per_sender = max(1, round(msg_rate * duration / s))
-        setup = self._setup(server, self._assign(n, s, self.c["samplers"], "l"), "latency setup")
-        self._require(setup, server, "latency")
+        per_sender = max(1, round(msg_rate * self.c["duration"] / s))
+        what = {"l": "latency", "b": "bigroom"}[tag]
+        setup = self._setup(server, self._assign(n, s, self.c["samplers"], tag), f"{what} setup")
+        self._require(setup, server, what)
         self._sync(server)
+        if before is not None:
+            before()
         # sender i of the room starts i/(S*r) s late so the room sees an even stream
         payloads = []
         for wid in range(len(self.pool)):
             payloads.append({"rate": msg_rate / s, "per_sender": per_sender,
                              "size": self.c["size"], "first_offset": wid / s,
                              "stride": len(self.pool) / s})
-        result = self._measure_sending(server, "latency", s, receivers, per_sender,
+        result = self._measure_sending(server, what, s, receivers, per_sender,
                                        lambda: self.pool.send_each("pace", payloads))
         result["clients"] = n
+        result["login_seconds"] = setup["seconds"]
+        return result
+
+    def rooms(self, server: Server) -> Dict[str, Any]:
+        """
+        C{rooms_clients} clients spread evenly over C{rooms_count} rooms,
+        C{rooms_senders} of them (in different rooms while there are rooms
+        enough) sending C{rooms_messages} messages each as fast as the
+        server takes them: deliveries per second when the work is many
+        small fan-outs rather than one large one.
+        """
+        n, r = self.c["rooms_clients"], min(self.c["rooms_count"], self.c["rooms_clients"])
+        s, m = min(self.c["rooms_senders"], n), self.c["rooms_messages"]
+
+        def room_of(idx: int) -> str:
+            return f"bench{idx % r:03d}"
+
+        members = [0] * r
+        senders_in = [0] * r
+        for idx in range(n):
+            members[idx % r] += 1
+            senders_in[idx % r] += idx < s
+        expected_r = sum(m * (members[idx % r] - senders_in[idx % r]) for idx in range(s))
+        expected_s = sum(m * (senders_in[idx % r] - 1) for idx in range(s))
+        setup = self._setup(server, self._assign(n, s, self.c["samplers"], "r", room_of),
+                            "rooms setup")
+        self._require(setup, server, "rooms")
+        self._sync(server)
+        result = self._measure_sending(
+            server, "rooms", s, n - s, m,
+            lambda: self.pool.send_all("fanout", {"messages": m, "size": self.c["size"]}),
+            expected_copies=(expected_r, expected_s))
+        result["clients"] = n
+        result["rooms"] = r
+        result["login_seconds"] = setup["seconds"]
+        return result
+
+    def latency(self, server: Server) -> Dict[str, Any]:
+        """A paced offered rate of deliveries per second; latency percentiles."""
+        n, s = self.c["latency_clients"], min(self.c["latency_senders"], self.c["latency_clients"])
+        msg_rate = self.c["rate"] / max(n - s, 1)  # messages/s into the room
+        result = self._paced(server, n, s, msg_rate, "l")
         result["offered_deliveries_per_second"] = self.c["rate"]
         sent_span = result["send_seconds"]
         result["achieved_offered_per_second"] = (
-            result["messages_sent"] * receivers / sent_span if sent_span > 0 else None)
+            result["messages_sent"] * (n - s) / sent_span if sent_span > 0 else None)
+        return result
+
+    def bigroom(self, server: Server) -> Dict[str, Any]:
+        """
+        One room of C{bigroom_clients} members, one of them saying
+        C{bigroom_rate} lines a second: the server CPU each line costs
+        (beyond what the idle server costs with everyone connected, measured
+        just before) and how late it reaches the members.
+        """
+        n = self.c["bigroom_clients"]
+        idle: Dict[str, Optional[float]] = {}
+
+        def measure_idle() -> None:
+            time.sleep(0.5)  # batched join notices go out first
+            cpu0 = server.cpu()
+            time.sleep(IDLE_SECONDS)
+            cpu1 = server.cpu()
+            idle["rate"] = (None if cpu0 is None or cpu1 is None
+                            else (cpu1 - cpu0) / IDLE_SECONDS)
+
+        result = self._paced(server, n, 1, self.c["bigroom_rate"], "b", before=measure_idle)
+        lines, cpu, rate = result["messages_sent"], result["server_cpu_seconds"], idle.get("rate")
+        result["lines_per_second"] = self.c["bigroom_rate"]
+        result["server_idle_cpu_percent"] = None if rate is None else rate * 100
+        if lines and cpu is not None and rate is not None:
+            per_line = max(0.0, cpu - rate * result["wall_seconds"]) / lines
+            result["server_cpu_ms_per_line"] = per_line * 1000
+            result["server_cpu_us_per_member"] = per_line / max(n - 1, 1) * 1e6
+        else:
+            result["server_cpu_ms_per_line"] = result["server_cpu_us_per_member"] = None
         return result
 
     def capacity(self, server: Server) -> Dict[str, Any]:

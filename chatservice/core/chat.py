@@ -23,6 +23,7 @@ from .limits import REPLAY_LINES, Limits
 from .moderation import Moderation
 from .presence import BusyRoomNotices
 from .ratelimit import charge_busy_room, charge_rename
+from .registry import RoomRecord, RoomRegistry
 from .room import Room
 from .text import (
     check_name,
@@ -63,6 +64,7 @@ class Chat(Connections):
         or L{None} without a store.
     @ivar recent: each room's last lines (L{chatservice.persistence.recent.RecentHistory}),
         or L{None} without a store.
+    @ivar registry: the registered rooms (L{chatservice.core.registry.RoomRegistry}).
     """
 
     log = Logger()
@@ -79,6 +81,7 @@ class Chat(Connections):
         replay_lines: int = REPLAY_LINES,
         accounts=None,
         recent=None,
+        stored_rooms: Iterable[RoomRecord] = (),
     ) -> None:
         self.clock = clock
         self.server_name = server_name
@@ -105,6 +108,8 @@ class Chat(Connections):
         self._reading_history: Set[User] = set()  # users whose /history reads the database
         self.moderation = Moderation(self)
         self.default_room = self._create_room(default_room, persistent=True)
+        self.registry = RoomRegistry(self, store)
+        self.registry.load(stored_rooms)
 
     def start(self) -> None:
         """
@@ -304,7 +309,7 @@ class Chat(Connections):
             self.log.info("room {room} created by {name}", room=room.display,
                           name=user.name)
         else:
-            self.moderation.check_join(room, user, key)
+            self.registry.check_join(room, user, key)
         user.rooms[room.key] = room
         room.add(user)
         user.focus(room)
@@ -312,6 +317,7 @@ class Chat(Connections):
         if not self.notices.arrived_or_left(room, user.name, joined=True):
             room.broadcast(events.Joined(room.name, user.name, self.clock.seconds()),
                            exclude=user)
+        self.registry.arrived(room, user)
         return room, True
 
     def leave(self, user: User, raw_room: Optional[str] = None,
@@ -399,13 +405,13 @@ class Chat(Connections):
     def close_room(self, raw_room: str, reason: str = "") -> Room:
         """
         Remove everyone from the room called C{raw_room} and delete it (the
-        default room is emptied but stays).
+        default room and registered rooms are emptied but stay).
         """
         room = self.find_room(raw_room)
         room.broadcast(events.RoomClosed(room.name, sanitize(reason)))
         for member in list(room.members.values()):
             self.remove_member(room, member)
-        if room is not self.default_room:
+        if not room.persistent:
             self.rooms.pop(room.key, None)
             self.room_index.discard(room)
             if self.recent is not None:

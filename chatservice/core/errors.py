@@ -152,3 +152,7 @@ class AlreadyInRoom(ChatError):
 
 class InvalidMode(ChatError):
     """An unknown mode, or a mode with a bad argument."""
+
+
+class RegistrationRefused(ChatError):
+    """A room cannot be registered, transferred or dropped (the message says why and what would work)."""

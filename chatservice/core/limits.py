@@ -53,6 +53,8 @@ MAX_ROOMS_PER_USER = 20
 #: Rooms on the server at once, the default room included; /join of a new
 #: room past it is refused.
 MAX_ROOMS = 5000
+#: Rooms one registered user may register (/room register) and be the founder of.
+MAX_REGISTERED_ROOMS = 10
 #: Rooms with more members than this get join/leave notices in batches...
 BUSY_ROOM_SIZE = 50
 #: ...at most one batch every this many seconds.
@@ -97,6 +99,7 @@ class Limits:
     max_checks_waiting: int = MAX_CHECKS_WAITING
     max_rooms_per_user: int = MAX_ROOMS_PER_USER
     max_rooms: int = MAX_ROOMS
+    max_registered_rooms: int = MAX_REGISTERED_ROOMS
     max_name_length: int = MAX_NAME_LENGTH
     max_room_name_length: int = MAX_ROOM_NAME_LENGTH
     max_topic_length: int = MAX_TOPIC_LENGTH

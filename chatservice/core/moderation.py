@@ -239,6 +239,7 @@ class Moderation:
             if done is not None:
                 applied.append(done)
         if applied:
+            self.chat.registry.modes_changed(room, applied)
             who = by.name if by is not None else None
             room.broadcast(events.ModeChanged(
                 room.name, who, tuple((("+" if c.adding else "-") + c.letter, c.argument)

@@ -11,6 +11,7 @@ from .text import name_key
 if TYPE_CHECKING:
     from .index import RoomIndex
     from .ratelimit import TokenBucket
+    from .registry import Registration
     from .user import User
 
 
@@ -35,6 +36,8 @@ class Room:
         of membership, or L{None}.
     @ivar moderation: its operators, voiced members, bans, invites and modes
         (a L{chatservice.core.moderation.RoomModeration}).
+    @ivar registration: its L{chatservice.core.registry.Registration} if a
+        registered user registered it, else L{None}.
     """
 
     def __init__(self, name: str, topic: str = "", persistent: bool = False,
@@ -54,6 +57,7 @@ class Room:
         # a busy room's budget of deliveries (see ratelimit.charge_busy_room)
         self.delivery_bucket: "Optional[TokenBucket]" = None
         self.moderation = RoomModeration()
+        self.registration: "Optional[Registration]" = None
 
     @property
     def display(self) -> str:

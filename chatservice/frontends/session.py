@@ -112,6 +112,9 @@ class ChatSession:
     state: str
     _flood: FloodControl
     write: Callable[[bytes], None]
+    #: The writer used while the client keeps up (L{EagerWrites.writer}'s
+    #: when the factory has C{eager_writes}, an L{EagerWrites}).
+    _direct_write: Callable[[bytes], None]
     _admitted = False
     _connected_at = 0.0
     _producing = False
@@ -137,7 +140,9 @@ class ChatSession:
         """
         self.chat = self.factory.chat
         transport = self.transport
-        self.write = transport.write
+        eager = getattr(self.factory, "eager_writes", None)
+        self.write = self._direct_write = (
+            transport.write if eager is None else eager.writer(transport))
         clock = self.chat.clock
         limits = self.chat.limits
         self._flood = FloodControl(clock, limits.flood_burst, limits.flood_rate,
@@ -220,9 +225,8 @@ class ChatSession:
 
     def resumeProducing(self) -> None:
         """The client caught up: write straight to the transport again."""
-        transport_write = self.transport.write
-        if self.write != transport_write and not self.closing:
-            self._swap_writer(transport_write)
+        if self.write != self._direct_write and not self.closing:
+            self._swap_writer(self._direct_write)
 
     def stopProducing(self) -> None:
         """The connection is going away; nothing to do."""

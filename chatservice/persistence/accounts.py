@@ -74,6 +74,16 @@ class CheckQueue:
         self._turn = 0
         self._owners: Set[Hashable] = set()
 
+    def resize(self, running: int, per_address: int, waiting: int) -> None:
+        """
+        Change the bounds (a reload of the limits): checks already running
+        or waiting keep their place, and more start now if C{running} grew.
+        """
+        self.running = max(1, running)
+        self.per_address = per_address
+        self.max_waiting = waiting
+        self._pump()
+
     def submit(self, job: Callable[[], defer.Deferred], address: Optional[str] = None,
                owner: Optional[Hashable] = None) -> defer.Deferred:
         """

@@ -6,7 +6,9 @@ C{/history} reads, on committed data).  Nothing here touches the reactor.
 """
 
 import sqlite3
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..core.registry import RoomRecord
 
 from .records import (
     Account,
@@ -103,9 +105,44 @@ def take_offline(conn: sqlite3.Connection, recipient_key: str) -> List[OfflineMe
             for _, at, sender, text, action in rows]
 
 
+def save_room(conn: sqlite3.Connection, record: RoomRecord) -> None:
+    conn.execute("INSERT OR REPLACE INTO rooms (key, name, founder_key, founder, registered_at,"
+                 " flags, password, member_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (record.key, record.name, record.founder_key, record.founder,
+                  record.registered_at, record.flags, record.password, record.limit))
+    conn.execute("DELETE FROM room_operators WHERE room_key = ?", (record.key,))
+    conn.executemany("INSERT INTO room_operators VALUES (?, ?)",
+                     [(record.key, key) for key in record.operators])
+    conn.execute("DELETE FROM room_bans WHERE room_key = ?", (record.key,))
+    conn.executemany("INSERT INTO room_bans VALUES (?, ?, ?, ?)",
+                     [(record.key, i, key, mask) for i, (key, mask) in enumerate(record.bans)])
+
+
+def drop_room(conn: sqlite3.Connection, room_key: str) -> None:
+    for table, column in (("rooms", "key"), ("room_operators", "room_key"),
+                          ("room_bans", "room_key")):
+        conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (room_key,))
+
+
+def load_rooms(conn: sqlite3.Connection) -> List[RoomRecord]:
+    operators: Dict[str, List[str]] = {}
+    for room_key, account_key in conn.execute(
+            "SELECT room_key, account_key FROM room_operators ORDER BY room_key, account_key"):
+        operators.setdefault(room_key, []).append(account_key)
+    bans: Dict[str, List[Tuple[str, str]]] = {}
+    for room_key, ban_key, mask in conn.execute(
+            "SELECT room_key, ban_key, mask FROM room_bans ORDER BY room_key, position"):
+        bans.setdefault(room_key, []).append((ban_key, mask))
+    return [RoomRecord(key, name, founder_key, founder, at, flags, password, limit,
+                       tuple(operators.get(key, ())), tuple(bans.get(key, ())))
+            for key, name, founder_key, founder, at, flags, password, limit in conn.execute(
+                "SELECT key, name, founder_key, founder, registered_at, flags, password,"
+                " member_limit FROM rooms ORDER BY key")]
+
+
 #: The operations that change what is stored (counted as lost when a batch fails).
 CHANGES = frozenset({create_account, set_password, delete_account, record_login,
-                      set_topic, queue_offline})
+                      set_topic, queue_offline, save_room, drop_room})
 
 
 # -- admin look-ups, run on the reader thread ------------------------------
@@ -184,5 +221,6 @@ def stats(conn: sqlite3.Connection) -> Dict[str, int]:
         "rooms_with_history": count("SELECT count(DISTINCT room_key) FROM history"),
         "offline_messages": count("SELECT count(*) FROM offline"),
         "topics": count("SELECT count(*) FROM topics"),
+        "registered_rooms": count("SELECT count(*) FROM rooms"),
         "file_bytes": count("PRAGMA page_count") * count("PRAGMA page_size"),
     }

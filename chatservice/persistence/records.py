@@ -3,7 +3,9 @@ What the store hands out: records of accounts, topics, history lines and
 offline messages, what is read at start-up, and the store's errors.
 """
 
-from typing import Dict, NamedTuple, Optional, Set
+from typing import Dict, NamedTuple, Optional, Sequence, Set
+
+from ..core.registry import RoomRecord
 
 
 class StoreError(Exception):
@@ -98,8 +100,10 @@ class Loaded(NamedTuple):
     @ivar registered: the registered name keys; the same set as
         L{ChatStore.registered}, kept current as accounts come and go.
     @ivar offline_waiting: how many offline messages wait, by recipient key.
+    @ivar rooms: the registered rooms, as L{RoomRecord}s, by name key.
     """
 
     topics: Dict[str, Topic]
     registered: Set[str]
     offline_waiting: Dict[str, int]
+    rooms: Sequence[RoomRecord] = ()

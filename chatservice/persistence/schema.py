@@ -3,6 +3,27 @@ The database's schema: its version, the steps that bring an older file up
 to date, and the kinds of history line.  Versioned with C{PRAGMA
 user_version}; C{PRAGMA application_id} marks the file as ours.
 L{prepare} checks a database and applies the missing steps at start-up.
+
+Tables
+======
+
+L{MIGRATIONS} lists the steps; L{prepare} (run by C{ChatStore.check})
+applies the missing ones in order, each in its own transaction.
+
+  - C{meta(name, value)}: C{created} and C{opened_at} times.
+  - C{accounts(key, name, password_hash, created, last_seen)}: C{key} is the
+    name key (L{chatservice.core.text.name_key}); C{password_hash} is whatever
+    the caller stored (a slow salted hash from L{chatservice.passwords});
+    C{last_seen} came with version 2.
+  - C{topics(room_key, topic, set_by, set_at)}: a cleared topic has no row.
+  - C{history(id, room_key, at, kind, sender, text)}, indexed by
+    C{(room_key, id)}; C{kind} is one of L{KINDS}.
+  - C{offline(id, recipient_key, at, sender, text, action)}.
+  - C{rooms(key, name, founder_key, founder, registered_at, flags, password,
+    member_limit)}, C{room_operators(room_key, account_key)} and
+    C{room_bans(room_key, position, ban_key, mask)}: the registered rooms
+    (version 3), each written whole at each change (see
+    L{chatservice.persistence.rooms}).
 """
 
 import os
@@ -11,13 +32,14 @@ import time
 
 from twisted.logger import Logger
 
+from . import queries
 from .disk import disk_trouble
 from .records import Loaded, StoreError, Topic
 
 log = Logger()
 
 #: The schema version this code writes (C{PRAGMA user_version}).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: C{PRAGMA application_id} of a chatservice database ("Chat").
 APPLICATION_ID = 0x43686174
 #: The kinds of history line the chat records.
@@ -43,6 +65,16 @@ MIGRATIONS = [
     ]),
     ("accounts remember when they last logged in", [
         "ALTER TABLE accounts ADD COLUMN last_seen REAL",
+    ]),
+    ("registered rooms, with their operators and bans", [
+        "CREATE TABLE rooms (key TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,"
+        " founder_key TEXT NOT NULL, founder TEXT NOT NULL, registered_at REAL NOT NULL,"
+        " flags TEXT NOT NULL DEFAULT '', password TEXT NOT NULL DEFAULT '',"
+        " member_limit INTEGER NOT NULL DEFAULT 0)",
+        "CREATE TABLE room_operators (room_key TEXT NOT NULL, account_key TEXT NOT NULL,"
+        " PRIMARY KEY (room_key, account_key))",
+        "CREATE TABLE room_bans (room_key TEXT NOT NULL, position INTEGER NOT NULL,"
+        " ban_key TEXT NOT NULL, mask TEXT NOT NULL, PRIMARY KEY (room_key, position))",
     ]),
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -111,7 +143,7 @@ def prepare(conn: sqlite3.Connection, path: str, quick_check: bool = True) -> Lo
     registered = {row[0] for row in conn.execute("SELECT key FROM accounts")}
     waiting = dict(conn.execute(
         "SELECT recipient_key, count(*) FROM offline GROUP BY recipient_key"))
-    return Loaded(topics, registered, waiting)
+    return Loaded(topics, registered, waiting, queries.load_rooms(conn))
 
 def explain(error: sqlite3.Error, path: str, action: str = "") -> StoreError:
     """

@@ -2,8 +2,11 @@
 The chat's memory on disk: accounts, room history, topics and offline
 messages, kept in one SQLite file that needs no set-up.
 
-L{ChatStore} here is the API; its writer thread's loop and transactions are in
-L{chatservice.persistence.writer}, the SQL it runs in
+L{ChatStore} here is the API; its start-up, shutdown and the handling of
+each batch's results are in L{chatservice.persistence.lifecycle}, the admin
+look-ups in L{chatservice.persistence.lookups}, registered rooms in
+L{chatservice.persistence.rooms}, its writer thread's loop and
+transactions in L{chatservice.persistence.writer}, the SQL it runs in
 L{chatservice.persistence.queries}, the schema and the start-up checks in
 L{chatservice.persistence.schema}, the reader thread in
 L{chatservice.persistence.reader}, the lock file and the diagnosis of disk
@@ -72,32 +75,11 @@ One server per database: L{ChatStore.start} takes an exclusive C{flock} on
 C{PATH.lock} (holding the server's pid) and refuses to open a database
 another process holds.  The kernel drops the lock when the process ends.
 
-Two steps at start-up
-=====================
-
-C{twistd} forks to become a daemon between building the service and
-starting it, and neither a thread, nor a lock, nor an SQLite connection
-survives a fork.  So L{ChatStore.check} (in C{makeService}, before the
-fork) does every check that can fail and reads what the chat needs, then
-closes everything; L{ChatStore.start} (in C{startService}, in the process
-that serves) takes the lock for good and starts the threads.
-
 Schema
 ======
 
-Versioned with C{PRAGMA user_version}; L{schema.MIGRATIONS} lists the steps and
-L{ChatStore.check} applies the missing ones in order, each in its own
-transaction.  C{PRAGMA application_id} marks the file as ours.
-
-  - C{meta(name, value)}: C{created} and C{opened_at} times.
-  - C{accounts(key, name, password_hash, created, last_seen)}: C{key} is the
-    name key (L{chatservice.core.text.name_key}); C{password_hash} is whatever
-    the caller stored (a slow salted hash from L{chatservice.passwords});
-    C{last_seen} came with version 2.
-  - C{topics(room_key, topic, set_by, set_at)}: a cleared topic has no row.
-  - C{history(id, room_key, at, kind, sender, text)}, indexed by
-    C{(room_key, id)}; C{kind} is one of L{schema.KINDS}.
-  - C{offline(id, recipient_key, at, sender, text, action)}.
+See L{chatservice.persistence.schema}: the tables, their versions and the
+migrations.
 
 Times are Unix times (floats).  Nothing here logs a password hash or what
 people said.
@@ -119,6 +101,8 @@ Fire-and-forget writes (reactor thread; never block, never raise)::
     store.record_line(room_key, when, kind, sender, text)   # kind in KINDS
     store.set_topic(room_key, topic, set_by, when)          # "" clears it
     store.record_login(key, when)                           # accounts.last_seen
+    store.save_room(record)                                 # a registered room's RoomRecord
+    store.drop_room(room_key)                               # forget its registration
 
 Ordered reads and account changes (Deferreds fired on the reactor thread
 after the commit)::
@@ -170,11 +154,12 @@ from twisted.logger import Logger
 from ..core.limits import REPLAY_LINES
 from ..histogram import Histogram
 from . import queries
-from .disk import disk_trouble, lock_database
-from .reader import BUSY_TIMEOUT, Reader
-from .records import Account, Loaded, StoreError
-from .schema import explain, prepare
-from .writer import STOP, BatchReport, Call, Outage, PruneState, WriterThread
+from .lifecycle import CLOSE_TIMEOUT, StoreLifecycle  # noqa: F401 (CLOSE_TIMEOUT: re-exported)
+from .lookups import AdminLookups
+from .reader import Reader
+from .records import Account, StoreError
+from .rooms import RoomStore
+from .writer import Call, Outage, PruneState
 
 #: The database's file name inside the data directory.
 DATABASE_FILE = "chat.db"
@@ -194,8 +179,6 @@ MAX_OFFLINE = 100
 #: Writes waiting in memory at most; beyond this new history lines are
 #: dropped (and counted) rather than let memory grow without bound.
 MAX_BACKLOG = 1000000
-#: Seconds L{ChatStore.close} waits for the writer before giving up.
-CLOSE_TIMEOUT = 10.0
 #: Upper bounds, in seconds, of the buckets of L{ChatStore.commit_seconds}.
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                   2.5, 5.0, 10.0)
@@ -206,7 +189,7 @@ def default_database_path(data_dir: str) -> str:
     return os.path.join(data_dir, DATABASE_FILE)
 
 
-class ChatStore(WriterThread):
+class ChatStore(RoomStore, AdminLookups, StoreLifecycle):
     """
     Accounts, room history, topics and offline messages in SQLite, written
     by one background thread in batched transactions (see the module
@@ -299,113 +282,6 @@ class ChatStore(WriterThread):
         self._outage: Optional[Outage] = None  # (reactor thread)
         self._close_waiters: Optional[List[defer.Deferred]] = None
         self._close_timeout = None
-
-    # -- start-up -----------------------------------------------------------
-
-    def open(self) -> Loaded:
-        """
-        L{check}, then L{start}: for a store used in the process that makes
-        it (tests, tools).  Return what L{check} read.
-        """
-        if self._conn is not None or self._exited:
-            raise RuntimeError("ChatStore.open() called twice")
-        loaded = self.check()
-        self.start()
-        return loaded
-
-    def check(self) -> Loaded:
-        """
-        Make sure the database can be used, before anything starts: create
-        it (and its directory) if missing, check that no other server holds
-        it, check it and bring its schema up to date, and return the stored
-        topics, registered names and waiting offline messages.  Synchronous,
-        on the calling thread, at start-up.  Nothing is left running or
-        held: the lock is released and the connection closed again, so the
-        process may fork (C{twistd} does, to become a daemon) before
-        L{start}.  Raise L{StoreError} if the database cannot be used.
-        """
-        if self._conn is not None or self._exited:
-            raise RuntimeError("ChatStore.check() called after start()")
-        path = self.path
-        directory = os.path.dirname(path)
-        if os.path.lexists(directory) and not os.path.isdir(directory):
-            raise StoreError(f"cannot create the directory {directory} for the "
-                             f"database {path}: a file of that name is in the way")
-        try:
-            if not os.path.isdir(directory):
-                os.makedirs(directory, mode=0o700, exist_ok=True)
-        except OSError as e:
-            raise StoreError(f"cannot create the directory {directory} for the "
-                             f"database {path}: {e.strerror or e}") from None
-        if os.path.isdir(path):
-            raise StoreError(f"cannot open the database {path}: it is a directory")
-        if not os.path.exists(path):
-            try:  # created private: it holds password hashes (-wal/-shm follow its mode)
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            except FileExistsError:
-                pass
-            except OSError as e:
-                raise StoreError(f"cannot create the database {path}: "
-                                 f"{e.strerror or e}") from None
-        self._lock = lock_database(path)
-        try:
-            conn = self._connect()
-            try:
-                loaded = prepare(conn, self.path, self.quick_check)
-            finally:
-                conn.close()
-        except sqlite3.Error as e:
-            raise explain(e, self.path) from None
-        finally:
-            self._unlock()
-        self.registered = loaded.registered
-        self.offline_waiting = loaded.offline_waiting
-        self._checked = True
-        return loaded
-
-    def start(self) -> None:
-        """
-        Take the database for this process and start the work: the lock on
-        C{PATH.lock} (holding this process's pid), the writer's connection
-        and thread, the reader for admin look-ups, and the background prune
-        (one at once, then every C{prune_interval} seconds).  Call it once,
-        after L{check}, in the process that serves.  Raise L{StoreError} if
-        another server took the database since L{check}, or it cannot be
-        opened any more.
-        """
-        if not self._checked:
-            raise RuntimeError("ChatStore.start() called before check()")
-        if self._conn is not None or self._exited:
-            raise RuntimeError("ChatStore.start() called twice")
-        self._lock = lock_database(self.path)
-        try:
-            conn = self._connect()
-        except sqlite3.Error as e:
-            self._unlock()
-            raise explain(e, self.path) from None
-        try:
-            conn.execute("PRAGMA synchronous = NORMAL")  # per connection; WAL is kept in the file
-        except sqlite3.Error as e:
-            conn.close()
-            self._unlock()
-            raise explain(e, self.path) from None
-        self._conn = conn
-        self._accepting = True
-        self._thread = threading.Thread(target=self._run, name="chatservice-store",
-                                        daemon=True)
-        self._thread.start()
-        self._reader = Reader(self.path, self._reactor)
-        self._reader.start()
-        self._queue.append(Call(self._prune_step, (PruneState(True),), None,
-                                 "prune the history"))
-        self._wake.set()
-        if self.prune_interval:
-            self._prune_call = self._reactor.callLater(self.prune_interval,
-                                                       self._periodic_prune)
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None,
-                               check_same_thread=False)
 
     # -- writes: fire-and-forget from the reactor thread ------------------
 
@@ -623,179 +499,3 @@ class ChatStore(WriterThread):
             return
         self.prune().addErrback(lambda f: self.log.failure("pruning the history failed", f))
         self._prune_call = self._reactor.callLater(self.prune_interval, self._periodic_prune)
-
-    # -- admin look-ups (reader thread, committed data) -------------------
-
-    def _read(self, fn: Callable, *args) -> defer.Deferred:
-        if self._reader is None or not self._accepting:
-            return defer.fail(StoreError("cannot read: the database is closed"))
-        return self._reader.submit(fn, args)
-
-    def accounts(self, pattern: Optional[str] = None, limit: int = 50) -> defer.Deferred:
-        """
-        Fire with up to C{limit} L{Account}s whose key contains C{pattern}
-        (pass a name key; all accounts if L{None}), by key.
-        """
-        return self._read(queries.accounts, pattern, limit)
-
-    def account_info(self, key: str) -> defer.Deferred:
-        """
-        Fire with an L{AccountInfo} for C{key} (waiting offline messages,
-        history lines said under the account's name), or L{None}.
-        """
-        return self._read(queries.account_info, key)
-
-    def search_history(self, text: Optional[str] = None, room_key: Optional[str] = None,
-                       sender: Optional[str] = None, limit: int = 50,
-                       before_id: Optional[int] = None) -> defer.Deferred:
-        """
-        Fire with the newest C{limit} history lines (as L{FoundLine}s,
-        oldest first) containing C{text}, in room C{room_key}, from
-        C{sender} (case-insensitive for ASCII); every criterion is optional.
-        """
-        return self._read(queries.search_history, text, room_key, sender, limit, before_id)
-
-    def history_rooms(self) -> defer.Deferred:
-        """Fire with a L{RoomHistory} for every room that has history."""
-        return self._read(queries.history_rooms)
-
-    def stats(self) -> defer.Deferred:
-        """
-        Fire with a dict of counts (accounts, history lines, rooms with
-        history, offline messages, file size in bytes) and of the writer's
-        counters.
-        """
-        counters = {
-            "lines_written": self.lines_written,
-            "writes_dropped": self.writes_dropped,
-            "offline_dropped": self.offline_dropped,
-            "batches": self.batches,
-            "batches_failed": self.batches_failed,
-            "writer_busy_seconds": round(self.busy_seconds, 3),
-            "queued": len(self._queue),
-        }
-        return self._read(queries.stats).addCallback(lambda found: {**found, **counters})
-
-    # -- shutting down -------------------------------------------------------
-
-    def close(self, timeout: float = CLOSE_TIMEOUT) -> defer.Deferred:
-        """
-        Commit everything queued, stop the threads and close the database;
-        fire when done (also if the writer thread had died, and after
-        C{timeout} seconds at worst, with an error logged).  Later writes
-        are dropped and later reads fail with L{StoreError}.
-        """
-        self._accepting = False
-        self._stopping = True
-        if self._prune_call is not None and self._prune_call.active():
-            self._prune_call.cancel()
-        self._prune_call = None
-        if self._reader is not None:
-            self._reader.stop()
-        if self._thread is None or self._exited:
-            self._exited = True
-            if self._conn is not None:
-                try:
-                    self._conn.close()
-                except sqlite3.Error:
-                    pass
-            self._unlock()
-            return defer.succeed(None)
-        d: defer.Deferred = defer.Deferred()
-        if self._close_waiters is None:
-            self._close_waiters = []
-            self._queue.append(STOP)
-            self._urgent.set()
-            self._wake.set()
-            if timeout:
-                self._close_timeout = self._reactor.callLater(timeout, self._close_timed_out)
-        self._close_waiters.append(d)
-        return d
-
-    def _close_timed_out(self) -> None:
-        self._close_timeout = None
-        self.log.error("the database writer did not finish within the close timeout; "
-                       "{queued} queued writes may be lost", queued=len(self._queue))
-        self._fire_close_waiters()
-
-    def _fire_close_waiters(self) -> None:
-        waiters, self._close_waiters = self._close_waiters or [], []
-        for d in waiters:
-            d.callback(None)
-
-    def _unlock(self) -> None:
-        lock, self._lock = self._lock, None
-        if lock is not None:
-            lock.close()  # closing the file releases its lock
-
-    def _writer_exited(self, error: Optional[BaseException]) -> None:
-        """Called on the reactor thread when the writer thread ends."""
-        self._exited = True
-        self._accepting = False
-        self._unlock()
-        self._end_outage(", until it was closed")
-        if error is not None:
-            self.log.critical("the database writer stopped: {error!r}", error=error)
-        reason = StoreError(f"the database {self.path} is closed"
-                            + (f" (the writer failed: {error})" if error else ""))
-        pending, self._pending = self._pending, {}
-        for d in pending:
-            d.errback(reason)
-        if self._close_timeout is not None and self._close_timeout.active():
-            self._close_timeout.cancel()
-        self._close_timeout = None
-        if self._close_waiters is not None:
-            self._fire_close_waiters()
-
-    def _deliver(self, results: list, report: Optional[BatchReport] = None) -> None:
-        """
-        Fire the Deferreds of one batch, and count and log what it could
-        not store (reactor thread).
-        """
-        if report is not None:
-            self._account_for(report)
-        pending = self._pending
-        for d, ok, value, what in results:
-            pending.pop(d, None)
-            if ok:
-                d.callback(value)
-            else:
-                d.errback(value)
-
-    def _account_for(self, report: BatchReport) -> None:
-        """
-        Count the writes a batch lost in C{writes_dropped}, and log an
-        outage once when it starts and once, with what it cost, when it
-        ends.
-        """
-        if report.malformed:
-            self.log.error("dropped {bad} malformed history lines", bad=report.malformed)
-        self.writes_dropped += report.malformed + report.lines_lost + report.changes_lost
-        directory = os.path.dirname(self.path)
-        if report.error is not None:
-            self.batches_failed += 1
-            self.last_error = str(report.error) or type(report.error).__name__
-            outage = self._outage
-            if outage is None:
-                short, cause = disk_trouble(directory, report.error)
-                outage = self._outage = Outage(self._reactor.seconds(), short)
-                self.log.error(
-                    "the database cannot write to {directory}: {cause}; history lines "
-                    "and other changes are lost until it can (SQLite: {error})",
-                    directory=directory, cause=cause, error=str(report.error))
-            outage.lines += report.lines_lost
-            outage.changes += report.changes_lost
-        elif report.recovered:
-            self._end_outage("")
-
-    def _end_outage(self, how: str) -> None:
-        outage, self._outage = self._outage, None
-        self.last_error = None
-        if outage is None:
-            return
-        self.log.warn(
-            "the database could not write to {directory} for {seconds:.0f} s{how}: "
-            "{cause}; {lines:,} history lines and {changes:,} other changes were lost",
-            directory=os.path.dirname(self.path),
-            seconds=self._reactor.seconds() - outage.since, how=how, cause=outage.cause,
-            lines=outage.lines, changes=outage.changes)

@@ -15,6 +15,7 @@ from .history import CHATHISTORY_MAX
 from .moderation import CHANMODES, MAX_MODES, PREFIX
 from .protocol import IRCProtocol
 from .render import IRCRenderer
+from ..eagerwrite import EagerWrites
 
 #: Seconds of silence from a client before the server sends it a PING.
 PING_INTERVAL = 90.0
@@ -39,6 +40,8 @@ class IRCFactory(ServerFactory):
     def __init__(self, chat: Chat, ping_interval: float = PING_INTERVAL,
                  ping_timeout: float = PING_TIMEOUT) -> None:
         self.chat = chat
+        #: Room lines leave at once (see L{EagerWrites}).
+        self.eager_writes = EagerWrites(chat.clock)
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.server_name = chat.server_name

@@ -19,6 +19,7 @@ from ...core import errors
 from ...core.limits import MAX_LISTED
 from ...core.text import check_room_name, clean_room_name, name_key, sanitize
 from .moderation import ModerationCommands, modes_text, status_name
+from .rooms import RoomCommands
 
 if TYPE_CHECKING:
     from ...core.chat import Chat
@@ -107,7 +108,7 @@ def _names(names: Iterable[str], total: int) -> str:
     return shown
 
 
-class ChatCommands(ModerationCommands):
+class ChatCommands(ModerationCommands, RoomCommands):
     """
     The command table, mixed into the line protocol.
 
@@ -136,7 +137,8 @@ class ChatCommands(ModerationCommands):
     def command_names(cls) -> List[str]:
         """Return the names of all commands, in the order /help lists them."""
         names = [name[3:] for name in vars(ChatCommands) if name.startswith("do_")]
-        moderation = [name[3:] for name in vars(ModerationCommands) if name.startswith("do_")]
+        moderation = [name[3:] for mixin in (ModerationCommands, RoomCommands)
+                      for name in vars(mixin) if name.startswith("do_")]
         after = names.index("topic") + 1  # the moderation commands come after /topic
         return names[:after] + moderation + names[after:]
 
@@ -217,6 +219,17 @@ class ChatCommands(ModerationCommands):
             summary = " ".join(explanation.split()).split(". ")[0].rstrip(".")
             self.info(f"  {usage:<22} {summary}")
         self.info("Anything else you type is said to your current room.")
+
+    def do_motd(self, arg: str) -> None:
+        """
+        Show the message of the day (the server's news, shown at login).
+        """
+        motd = self.chat.motd
+        if not motd.strip():
+            self.info(f"{self.chat.server_name} has no message of the day.")
+            return
+        for line in motd.splitlines():
+            self.info(line)
 
     def do_who(self, arg: str) -> None:
         """[NAME]

@@ -6,6 +6,7 @@ from twisted.internet.protocol import ServerFactory
 
 from ...core.chat import Chat
 from .protocol import ChatProtocol
+from ..eagerwrite import EagerWrites
 
 
 class ChatFactory(ServerFactory):
@@ -21,3 +22,5 @@ class ChatFactory(ServerFactory):
 
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
+        #: Room lines leave at once (see L{EagerWrites}).
+        self.eager_writes = EagerWrites(chat.clock)
