@@ -171,3 +171,12 @@ def test_tagmsg(irc, connect):
     [line] = bob.take()
     assert line.startswith("@+typing=done;") and line.endswith(" TAGMSG :bob")
     assert alice.numerics() == ["401", "401", "411"]
+
+
+def test_labeled_tagmsg_to_oneself_labels_only_the_echo(irc):
+    """A labeled TAGMSG to oneself with echo-message comes twice: the delivery, unlabeled, and the labeled echo."""
+    alice = irc("alice", "message-tags echo-message labeled-response batch")
+    alice.send("@label=9;+react=x TAGMSG alice")
+    lines = alice.take()
+    assert len(lines) == 2
+    assert [line.startswith("@label=9;") for line in lines] == [False, True]

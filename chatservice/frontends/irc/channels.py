@@ -151,15 +151,16 @@ class ChannelCommands(ModerationCommands):
         """
         The room's last C{--replay-lines} lines after a JOIN: with the
         C{batch} capability as a C{chathistory} batch of the lines as they
-        were said (with their times under C{server-time}); without it, as
-        NOTICEs from the server to the channel, each marked with its time,
-        so that no client takes them for lines said now.
+        were said (with their times under C{server-time}); without it, with
+        C{--irc-history-notices}, as NOTICEs from the server to the channel,
+        each marked with its time, so that no client takes them for lines
+        said now (else not at all: such a client may ask with CHATHISTORY).
         """
         count = self.chat.replay_lines
-        if not count:
+        batched = "batch" in self.caps
+        if not count or not (batched or self.factory.history_notices):
             return
         channel = room.display
-        batched = "batch" in self.caps
 
         def show(lines) -> None:
             if self.closing or not lines:

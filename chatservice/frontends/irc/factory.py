@@ -33,13 +33,16 @@ class IRCFactory(ServerFactory):
     @ivar chat: the chat every connection joins.
     @ivar ping_interval: see L{PING_INTERVAL} (0: never PING).
     @ivar ping_timeout: see L{PING_TIMEOUT}.
+    @ivar history_notices: whether clients without C{batch} get the replay
+        on JOIN as NOTICEs (C{--irc-history-notices}).
     """
 
     protocol = IRCProtocol
 
     def __init__(self, chat: Chat, ping_interval: float = PING_INTERVAL,
-                 ping_timeout: float = PING_TIMEOUT) -> None:
+                 ping_timeout: float = PING_TIMEOUT, history_notices: bool = False) -> None:
         self.chat = chat
+        self.history_notices = history_notices
         #: Room lines leave at once (see L{EagerWrites}).
         self.eager_writes = EagerWrites(chat.clock)
         self.ping_interval = ping_interval

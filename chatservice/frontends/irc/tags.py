@@ -47,28 +47,37 @@ class TagCommands(ConnectionBase):
                 except errors.ChatError as e:
                     self.reply(irc.ERR_CANNOTSENDTOCHAN, room.display, str(e))
                     continue
-                recipients = [member.client for member in room.members.values()]
+                recipients = [member.client for member in room.members.values()
+                              if member is not self.user]
                 name = room.display
             else:
                 user = self.chat.users.get(self._key(target))
                 if user is None:
                     self.reply(irc.ERR_NOSUCHNICK, target, "No such nick/channel")
                     continue
-                recipients = [user.client] + ([self] if user.client is not self else [])
+                recipients = [user.client]
                 name = user.name
             self._send_tagmsg(recipients, name, tags, now)
 
     def _send_tagmsg(self, recipients, target: str, tags, now: float) -> None:
-        """One TAGMSG line per renderer, written to each IRC recipient with message-tags."""
+        """
+        One TAGMSG line per renderer, written to each IRC recipient with
+        message-tags, and echoed to the sender with echo-message (to oneself:
+        the delivery and the echo).
+        """
         encoded: Dict[IRCRenderer, bytes] = {}
-        for client in recipients:
+        echo = "echo-message" in self.caps
+        for index, client in enumerate(recipients + ([self] if echo else [])):
             if getattr(client, "frontend", None) != "irc":
-                continue
-            if client is self and "echo-message" not in self.caps:
                 continue
             renderer = client.renderer
             line = encoded.get(renderer)
             if line is None:
                 line = encoded[renderer] = renderer.tagmsg(self.user.name, target, tags, now) or b""
-            if line:
-                client.send_line(line)
+            if not line:
+                continue
+            if index < len(recipients):  # a delivery: never part of a labeled reply
+                client.settle()
+                client.write(line)
+            else:
+                self.send_line(line)  # the echo
