@@ -150,3 +150,24 @@ def test_targets(setup, factory, clock):
     lines = alice.take()
     assert lines[1] == (f"@batch=t1 :testchat CHATHISTORY TARGETS #c :{format_time(at(9))}")
     assert len(lines) == 3
+
+
+def test_join_replay_read_from_the_store_comes_before_later_lines(factory, clock):
+    """When the replay on JOIN waits for the store, the client's next lines wait too, and the replay holds only what was said before the JOIN."""
+    clock.advance(NOON)
+    recent = factory.chat.recent = RecordingRecent()
+    recent.record("c", NOON - 5, "say", "bob", "before")
+    recent.slow = True
+    alice = IRCFakeClient(irc_factory(factory))
+    alice.send("CAP LS 302", f"CAP REQ :{CAPS}")
+    alice.register("alice")
+    alice.send("CAP END")
+    alice.take()
+    alice.send("JOIN #c", "PRIVMSG #c :after", "PING x")
+    assert alice.take()[-1].endswith(" 366 alice #c :End of /NAMES list")
+    recent.record("c", NOON + 1, "say", "bob", "meanwhile")
+    recent.waiting.pop().callback(None)
+    lines = alice.take()
+    assert texts(lines) == ["before", "after"]
+    assert lines[0] == ":testchat BATCH +h1 chathistory :#c"
+    assert lines[-1] == ":testchat PONG testchat :x"

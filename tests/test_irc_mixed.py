@@ -165,6 +165,7 @@ def test_history_replay_is_a_chathistory_batch(ircf, factory):
         HistoryLine(2, NOON + 60, "act", "bob", "left for lunch"),
         HistoryLine(3, NOON + 61, "topic", "bob", "food"),
     ])
+    factory.chat.clock.advance(NOON + 120)
     alice = IRCFakeClient(ircf)
     alice.register("alice", "CAP REQ :batch server-time", "CAP END")
     alice.take()
@@ -186,7 +187,6 @@ def test_history_replay_is_a_chathistory_batch(ircf, factory):
     ircf.history_notices = True
     carol = IRCFakeClient(ircf)
     carol.register("carol")
-    carol.factory.chat.clock.advance(NOON + 120)
     carol.send("JOIN #lobby")
     assert carol.take()[-3:] == [
         ":testchat NOTICE #lobby :[12:00 UTC] <bob> earlier",

@@ -36,6 +36,8 @@ class ConnectionBase:
     _check_failed: Callable[[Any], None]
     close_with_error: Callable[[str], None]
     notify_away: Callable[[], None]
+    hold_input: Callable[[], Any]
+    release_input: Callable[..., None]
 
     @property
     def renderer(self):

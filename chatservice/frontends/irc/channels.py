@@ -162,7 +162,12 @@ class ChannelCommands(ModerationCommands):
             return
         channel = room.display
 
+        joined_at = self.clock.seconds()
+
         def show(lines) -> None:
+            # Only what was said before the JOIN: lines said while the store
+            # was read reached the client live.
+            lines = [line for line in lines if line.when <= joined_at]
             if self.closing or not lines:
                 return
             renderer = self.renderer
@@ -178,4 +183,13 @@ class ChannelCommands(ModerationCommands):
             out.append(message(self.server, "BATCH", f"-{ref}"))
             self.send_line(b"".join(out))
 
-        self.chat.history(room, count).addCallback(show).addErrback(self._check_failed)
+        d = self.chat.history(room, count)
+        if d.called:
+            d.addCallback(show).addErrback(self._check_failed)
+            return
+        # Read from the store: the client's later commands wait for it, so
+        # that the replay comes right after the JOIN's replies.
+        held = self.hold_input()
+        d.addCallbacks(lambda lines: self.release_input(held, lambda: show(lines)),
+                       lambda failure: self.release_input(
+                           held, lambda: self._check_failed(failure)))

@@ -86,9 +86,6 @@ def micros(ref: Tuple[str, int]) -> int:
 class ChatHistoryCommands(ConnectionBase):
     """CHATHISTORY (mixed into the protocol)."""
 
-    hold_input: Callable[[], Any]
-    release_input: Callable[..., None]
-
     def fail(self, code: str, *params: str) -> None:
         """A C{FAIL CHATHISTORY code params... :text} standard reply."""
         self.send_line(message(self.server, "FAIL", "CHATHISTORY", code, *params))
