@@ -34,6 +34,9 @@ from .wire import (
     parse,
 )
 
+#: Most bytes of lines that may wait for flood control before the client
+#: is disconnected for flooding (besides C{--flood-kick} lines).
+MAX_WAITING_BYTES = 65536
 #: Commands a client may send before it is registered.
 BEFORE_REGISTRATION = frozenset({"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT",
                                  "AUTHENTICATE"})
@@ -258,7 +261,8 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         if self._holding:
             self._buffer = data
             if (self._flood_timer is not None and self.state != "closing"
-                    and data.count(b"\n") > limits.flood_kick):
+                    and (data.count(b"\n") > limits.flood_kick
+                         or len(data) > MAX_WAITING_BYTES)):
                 self._flood_kick()
             return
         lines = data.split(b"\n")
@@ -318,9 +322,12 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
                    f"{MAX_TAG_BYTES} bytes of tags) and was not sent")
 
     def _delay_input(self, wait: float) -> None:
-        """Read no lines for C{wait} seconds (flood control), then go on."""
+        """
+        Act on no lines for C{wait} seconds (flood control), then go on.
+        Reading goes on meanwhile (what arrives waits, up to C{--flood-kick}
+        lines), so that a client that hangs up is seen at once.
+        """
         self._holding = True
-        self.transport.pauseProducing()
         self._flood_timer = self.clock.callLater(max(wait, 0.001), self._flood_over)
 
     def _flood_over(self) -> None:
@@ -328,7 +335,6 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         if self.state == "closing":
             return
         self._holding = False
-        self.transport.resumeProducing()
         if self._buffer:
             self.dataReceived(b"")
 
