@@ -421,17 +421,13 @@ class Chat(Connections):
 
     # -- talking --------------------------------------------------------------
 
-    def say(self, user: User, raw_text: str, action: bool = False,
-            room: Optional[Room] = None, when: Optional[float] = None,
-            notice: bool = False, tags: tuple = ()) -> Room:
+    def say(self, user: User, raw_text: str, action: bool = False, room: Optional[Room] = None,
+            when: Optional[float] = None, notice: bool = False, tags: tuple = ()) -> Room:
         """
-        Relay C{raw_text} from C{user} to the other members of C{room}
-        (default: their current room; IRC names the channel of every
-        message), as an action when C{action} is true; a moderated room
-        refuses members without a voice, and banned members.  C{when} is
-        the time it is said at (default: now), for a front end that shows
-        the sender the same time; C{notice} marks it a notice and C{tags}
-        are client-only tags to relay (L{events.Said}).
+        Relay C{raw_text} from C{user} to the other members of C{room} (default: their
+        current room; IRC names the channel of every message), as an action when
+        C{action} is true; a moderated room refuses members without a voice, and banned
+        members.  C{when} (default: now), C{notice} and client-only C{tags} go into the event.
         """
         if room is None:
             room = user.current
@@ -445,8 +441,8 @@ class Chat(Connections):
             raise errors.InvalidText("There is nothing to say.")
         charge_busy_room(room, self.limits, self.clock)
         now = self.clock.seconds() if when is None else when
-        event = (events.Acted(room.name, user.name, text, now) if action
-                 else events.Said(room.name, user.name, text, now, notice, tags))
+        event = events.Acted(room.name, user.name, text, now) if action else events.Said(
+            room.name, user.name, text, now, notice, tags)
         self.lines_said[counters.ACT if action else counters.SAY] += 1
         room.broadcast(event, exclude=user)
         recent = self.recent
@@ -492,17 +488,15 @@ class Chat(Connections):
             return defer.succeed([])
         return self.store.take_offline(user.key)
 
-    def whisper(self, user: User, raw_target: str, raw_text: str,
-                action: bool = False, when: Optional[float] = None, notice: bool = False,
-                tags: tuple = ()):
+    def whisper(self, user: User, raw_target: str, raw_text: str, action: bool = False,
+                when: Optional[float] = None, notice: bool = False, tags: tuple = ()):
         """
         Send C{raw_text} privately from C{user} to the user C{raw_target}.
         Return the recipient if they are online.  If they are registered
         but offline, the message is kept and shown when they next log in:
-        return a L{defer.Deferred} that fires once it is stored (so that
-        the sender is told only then), or fails with L{errors.MailboxFull}
-        saying why it was not kept (a full mailbox, or the database could
-        not store it).  C{when}, C{notice} and C{tags} are as for L{say}.
+        return a L{defer.Deferred} that fires once it is stored (so that the sender is told
+        only then), or fails with L{errors.MailboxFull} saying why it was not kept (a full
+        mailbox, or the database could not store it); C{when}, C{notice}, C{tags}: see L{say}.
         """
         text = sanitize(raw_text)
         if not text:
@@ -533,8 +527,8 @@ class Chat(Connections):
             self.lines_said[counters.PRIVATE] += 1
             return store.queue_offline(key, user.name, text, now,
                                        action).addCallback(kept)
-        target.client.deliver(events.Private(user.name, target.name, text, action, now,
-                                             notice, tags))
+        target.client.deliver(events.Private(user.name, target.name, text, action, now, notice,
+                                             tags))
         self.lines_said[counters.PRIVATE] += 1
         return target
 
