@@ -231,6 +231,10 @@ class Options(ConfigFileOptions, AdminOptions, usage.Options):
         ["no-database", None,
          "Keep nothing across restarts: no accounts (everyone is a guest), "
          "no history, no offline messages."],
+        ["irc-history-notices", None,
+         "On JOIN, show IRC clients without the batch capability the "
+         "channel's last lines as NOTICEs (off: only clients with batch get "
+         "the replay; any client can ask with CHATHISTORY)."],
     ]
 
     def __init__(self) -> None:
@@ -487,7 +491,8 @@ def makeService(options: Options, reactor=None) -> LoggingRoot:
         ListeningService(endpoint, factory, description).setServiceParent(top)
     if options["irc-ports"]:
         irc_factory = IRCFactory(chat, ping_interval=options["irc-ping-interval"],
-                                 ping_timeout=options["irc-ping-timeout"])
+                                 ping_timeout=options["irc-ping-timeout"],
+                                 history_notices=bool(options["irc-history-notices"]))
         top.irc_factory = irc_factory  # type: ignore[attr-defined]
         for description in options["irc-ports"]:
             endpoint = endpoints.serverFromString(

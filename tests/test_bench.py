@@ -61,6 +61,33 @@ def test_quick_run_against_chatservice_loses_nothing(tmp_path):
     assert "deliveries/s" in done.stdout  # the summary table
 
 
+def test_quick_irc_run_against_our_irc_front_end_loses_nothing(tmp_path):
+    """
+    chatservice-irc (our IRC front end, --irc-port, in the IRC dialect that
+    ngircd is measured with) completes the fan-out, latency and capacity
+    workloads of a small run with nothing lost.
+    """
+    report_path = tmp_path / "bench.json"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "chatservice.bench", "--quick", "--servers", "chatservice-irc",
+         "--workloads", "fanout,latency,capacity",
+         "--clients", "8", "--senders", "2", "--messages", "20",
+         "--latency-clients", "8", "--rate", "500", "--duration", "1",
+         "--capacity", "50", "--procs", "1", "--json", str(report_path)],
+        capture_output=True, text=True, timeout=120, cwd=str(tmp_path), env=env)
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-2000:]
+    report = json.loads(report_path.read_text())
+    [(label, results)] = report["results"].items()
+    assert label.startswith("chatservice-irc"), label
+    assert set(results) == {"fanout", "latency", "capacity"}, results
+    for workload, result in results.items():
+        assert "error" not in result, (workload, result)
+        assert result["lost"] == 0, (workload, result)
+    assert results["fanout"]["deliveries"] == results["fanout"]["deliveries_expected"] == 2 * 20 * 6
+    assert results["capacity"]["logged_in"] == 50
+
+
 def test_message_lines_carry_one_marker_each():
     """
     Each generated message carries exactly one marker (so receivers can count

@@ -46,13 +46,14 @@ def test_join_creates_rooms_and_answers_join_topic_and_names(irc, connect, facto
 
 
 def test_join_refusals(irc, factory):
-    """A name without # or breaking the room rules is 403; past --max-rooms-per-user is 405; JOIN with no channel is 461."""
+    """A name without # is 403; one breaking the room rules is 476 (bad channel mask); past --max-rooms-per-user is 405; JOIN with no channel is 461."""
     factory.chat.limits.max_rooms_per_user = 1
     alice = irc("alice", "#one")
     alice.send("JOIN games", "JOIN #bad!name", "JOIN #two", "JOIN")
     lines = alice.take()
-    assert alice.numerics(lines) == ["403", "403", "405", "461"]
-    assert lines[1].startswith(":testchat 403 alice #bad!name :A room name may only contain")
+    assert alice.numerics(lines) == ["403", "476", "405", "461"]
+    assert lines[1].startswith(":testchat 476 alice #bad!name :Bad Channel Mask: A room name "
+                               "may only contain")
 
 
 def test_join_0_parts_everything(irc, connect):
@@ -80,12 +81,25 @@ def test_part(irc, connect):
 
 
 def test_privmsg_errors(irc, connect):
-    """PRIVMSG: 411 without a target, 412 without text, 401 for an unknown nick or channel, 404 for a channel you are not in."""
+    """PRIVMSG: 411 without a target, 412 without text, 401 for an unknown nick or channel, 404 for a channel you are not in; a NOTICE never gets an error (RFC 1459 4.4.2)."""
     connect("bob")
     alice = irc("alice")
     alice.send("PRIVMSG", "PRIVMSG #lobby", "PRIVMSG nobody :hi", "PRIVMSG #nowhere :hi",
-               "PRIVMSG #lobby :hi", "NOTICE #lobby :hi")
-    assert alice.numerics() == ["411", "412", "401", "401", "404", "404"]
+               "PRIVMSG #lobby :hi", "NOTICE #lobby :hi", "NOTICE nobody :hi", "NOTICE",
+               "NOTICE #nowhere :hi")
+    assert alice.numerics() == ["411", "412", "401", "401", "404"]
+
+
+def test_notice_is_a_notice_on_irc_and_a_line_on_telnet(irc, connect):
+    """A NOTICE to a channel or a nick reaches IRC users as NOTICE and telnet users as an ordinary line."""
+    bob = connect("bob")
+    alice = irc("alice", "#lobby")
+    carol = irc("carol", "#lobby")
+    bob.take(), alice.take()
+    alice.send("NOTICE #lobby :heads up", "NOTICE carol :psst")
+    assert bob.take() == ["<alice> heads up"]
+    assert carol.take() == [":alice!~alice@testchat NOTICE #lobby :heads up",
+                            ":alice!~alice@testchat NOTICE carol :psst"]
 
 
 def test_privmsg_to_several_targets(irc, connect):
@@ -170,13 +184,15 @@ def test_names_who_whois_list(irc, connect):
 
 
 def test_mode(irc, connect):
-    """MODE #room is 324 +n and 329; changes are 482 (nobody is an operator of the default room) or 472; MODE me is 221, +i is 501, another user's 502; bans are an empty list."""
+    """MODE #room is 324 +n and 329; changes are 482 (nobody is an operator of the default room) or 472; MODE me is 221 +i (always on: +i is a no-op, +w is 501), another user's 502; bans are an empty list."""
     connect("bob")
     alice = irc("alice", "#lobby")
     alice.send("MODE #lobby", "MODE #lobby +n", "MODE #lobby +x", "MODE #lobby b",
-               "MODE #nowhere", "MODE alice", "MODE alice +i", "MODE bob", "MODE nobody")
+               "MODE #nowhere", "MODE alice", "MODE alice +i", "MODE alice +w", "MODE bob",
+               "MODE nobody")
     lines = alice.take()
     assert lines[0] == ":testchat 324 alice #lobby :+n"
+    assert ":testchat 221 alice :+i" in lines
     assert alice.numerics(lines) == ["324", "329", "482", "472", "368", "403", "221", "501",
                                      "502", "401"]
 

@@ -159,12 +159,13 @@ class FakeRecent:
 
 
 def test_history_replay_is_a_chathistory_batch(ircf, factory):
-    """With batch and server-time, JOIN is followed by the room's last lines in a chathistory batch, each with its time; without batch, by NOTICEs marked with the time."""
+    """With batch and server-time, JOIN is followed by the room's last lines in a chathistory batch, each with its time; without batch, by NOTICEs marked with the time under --irc-history-notices, and by nothing without it."""
     factory.chat.recent = FakeRecent([
         HistoryLine(1, NOON, "say", "bob", "earlier"),
         HistoryLine(2, NOON + 60, "act", "bob", "left for lunch"),
         HistoryLine(3, NOON + 61, "topic", "bob", "food"),
     ])
+    factory.chat.clock.advance(NOON + 120)
     alice = IRCFakeClient(ircf)
     alice.register("alice", "CAP REQ :batch server-time", "CAP END")
     alice.take()
@@ -179,9 +180,13 @@ def test_history_replay_is_a_chathistory_batch(ircf, factory):
         ":bob set the topic: food",
         ":testchat BATCH :-h1",
     ]
+    dave = IRCFakeClient(ircf)
+    dave.register("dave")
+    dave.send("JOIN #lobby")
+    assert dave.take()[-1].endswith(" 366 dave #lobby :End of /NAMES list")
+    ircf.history_notices = True
     carol = IRCFakeClient(ircf)
     carol.register("carol")
-    carol.factory.chat.clock.advance(NOON + 120)
     carol.send("JOIN #lobby")
     assert carol.take()[-3:] == [
         ":testchat NOTICE #lobby :[12:00 UTC] <bob> earlier",

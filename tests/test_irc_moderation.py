@@ -193,3 +193,21 @@ def test_mixed_room_kicks(irc, connect, factory):
     tom.send("/kick ivy bye")
     assert ivy.take() == [":tom!~tom@testchat KICK #mixed ivy :bye"]
     assert "mixed" not in ivy.user.rooms and not ivy.closed
+
+
+def test_invite_lists(games, irc):
+    """MODE #games I lists the invites waiting (346, 347); INVITE alone lists the channels you are invited to (336, 337)."""
+    alice, bob, carol = games
+    dave = irc("dave")
+    alice.send("MODE #games I")
+    assert alice.take() == [":testchat 347 alice #games :End of Channel Invite List"]
+    alice.send("INVITE dave #games", "MODE #games +I")
+    assert alice.take()[1:] == [":testchat 346 alice #games :dave!*@*",
+                                ":testchat 347 alice #games :End of Channel Invite List"]
+    dave.take()
+    dave.send("INVITE")
+    assert dave.take() == [":testchat 336 dave :#games", ":testchat 337 dave :End of /INVITE list"]
+    dave.send("JOIN #games", "INVITE")
+    lines = dave.take()
+    assert lines[-1] == ":testchat 337 dave :End of /INVITE list"
+    assert "336" not in dave.numerics(lines)  # the invite was used up

@@ -14,7 +14,7 @@ from chatservice.core.text import name_key
 from conftest import make_factory
 from ircclient import IRCFakeClient, irc_factory
 
-WELCOME = ["001", "002", "003", "004", "005", "251", "254", "255", "375", "372", "376"]
+WELCOME = ["001", "002", "003", "004", "005", "005", "251", "254", "255", "375", "372", "376"]
 
 
 class FakeAccounts:
@@ -46,7 +46,7 @@ def test_registration_sends_the_welcome_burst_and_places_no_room(irc, connect):
     assert alice.numerics(lines) == WELCOME
     assert lines[0] == ":testchat 001 alice :Welcome to the testchat IRC network, " \
                        "alice!~alice@testchat"
-    assert lines[9] == ":testchat 372 alice :- Be nice."
+    assert lines[10] == ":testchat 372 alice :- Be nice."
     assert alice.user is not None and alice.user.rooms == {}
     bob = connect("bob")
     assert list(bob.user.rooms) == ["lobby"]
@@ -56,12 +56,13 @@ def test_registration_sends_the_welcome_burst_and_places_no_room(irc, connect):
 def test_isupport_says_what_the_chat_really_does(irc):
     """005 carries NETWORK, CASEMAPPING=ascii, CHANTYPES=#, the name limits, PREFIX, CHANMODES and UTF8ONLY."""
     lines = irc().register("alice")
-    [isupport] = [line for line in lines if " 005 " in line]
-    tokens = isupport.split(" ")[3:-4]
+    isupports = [line for line in lines if " 005 " in line]
+    tokens = [token for line in isupports for token in line.split(" ")[3:-4]]
     for token in ("NETWORK=testchat", "CASEMAPPING=ascii", "CHANTYPES=#", "CHANNELLEN=33",
-                  "NICKLEN=24", "TOPICLEN=300", "PREFIX=(ov)@+", "CHANMODES=b,k,l,imnst", "UTF8ONLY"):
+                  "NICKLEN=24", "TOPICLEN=300", "PREFIX=(ov)@+", "CHANMODES=b,k,l,imnst", "UTF8ONLY",
+                  "CHATHISTORY=100", "MSGREFTYPES=timestamp,msgid"):
         assert token in tokens
-    assert isupport.endswith(":are supported by this server")
+    assert all(line.endswith(":are supported by this server") for line in isupports)
 
 
 def test_no_motd_is_422(clock):
@@ -77,17 +78,35 @@ def test_registration_waits_for_cap_end(irc):
     alice = irc()
     lines = alice.register("alice", "CAP LS 302")
     assert lines == [":testchat CAP * LS :message-tags server-time echo-message "
-                     "multi-prefix cap-notify batch"]
+                     "multi-prefix cap-notify batch labeled-response away-notify account-tag "
+                     "extended-join sasl=PLAIN draft/chathistory"]
     assert alice.user is None
     alice.send("CAP REQ :server-time echo-message")
     assert alice.take() == [":testchat CAP * ACK :server-time echo-message"]
-    alice.send("CAP REQ :echo-message sasl")
-    assert alice.take() == [":testchat CAP * NAK :echo-message sasl"]
+    alice.send("CAP REQ :echo-message draft/multiline")
+    assert alice.take() == [":testchat CAP * NAK :echo-message draft/multiline"]
     alice.send("CAP LIST")
     assert alice.take() == [":testchat CAP * LIST :server-time echo-message cap-notify"]
     alice.send("CAP END")
     assert alice.numerics() == WELCOME
     assert alice.user is not None
+
+
+def test_cap_ls_301_has_no_values(irc):
+    """CAP LS without 302 lists the names alone (no sasl=PLAIN), as IRCv3.1 clients expect."""
+    alice = irc()
+    alice.send("CAP LS")
+    [line] = alice.take()
+    assert " sasl " in line and "=" not in line
+
+
+def test_myinfo_lists_user_and_channel_modes(irc):
+    """004 is server, version, user modes, channel modes and the channel modes with a parameter."""
+    lines = irc().register("alice")
+    [myinfo] = [line for line in lines if " 004 " in line]
+    words = myinfo.split(" ")
+    assert words[3] == "testchat" and words[4].startswith("chatservice-")
+    assert words[5:] == ["i", "biklmnostv", ":bklov"]
 
 
 def test_cap_after_registration(irc):
@@ -249,24 +268,26 @@ def test_too_many_long_lines_disconnect(clock):
     assert alice.closed
 
 
-def test_flood_is_warned_then_disconnected(clock):
-    """Flood control as for telnet: a NOTICE at the first dropped line, and past --flood-kick a NOTICE then ERROR and close."""
+def test_flood_delays_lines_then_disconnects(clock):
+    """Flood control as IRC servers do it: lines past the burst wait their turn at --flood-rate (none is lost, and later commands wait behind them); more than --flood-kick waiting lines close the connection with a NOTICE and ERROR."""
     factory = make_factory(clock=clock, server_name="testchat",
-                           limits=Limits(flood_burst=5, flood_rate=1,
-                                                      flood_kick=3))
+                           limits=Limits(flood_burst=5, flood_rate=1, flood_kick=3))
     alice = IRCFakeClient(irc_factory(factory))
     alice.register("alice")  # 2 lines of the burst
     alice.send(*["PING :%d" % n for n in range(3)])
     assert len(alice.take()) == 3
-    alice.send("PING :dropped")
-    [warning] = alice.take()
-    assert warning.startswith(":testchat NOTICE alice :Slow down")
-    alice.send("PING :a", "PING :b")
+    alice.send("PING :late", "PING :later")
     assert alice.take() == []
-    alice.send("PING :c")
+    clock.advance(1)
+    assert alice.take() == [":testchat PONG testchat :late"]
+    clock.advance(1)
+    assert alice.take() == [":testchat PONG testchat :later"]
+    alice.send(*["PING :%d" % n for n in range(4)])
     lines = alice.take()
-    assert lines == [":testchat NOTICE alice :You were disconnected for flooding.",
-                     "ERROR :Closing link: You were disconnected for flooding."]
+    assert lines == [":testchat NOTICE alice :You were disconnected for flooding: more than 3 "
+                     "lines were waiting.",
+                     "ERROR :Closing link: You were disconnected for flooding: more than 3 "
+                     "lines were waiting."]
     assert alice.closed
 
 
@@ -407,3 +428,30 @@ def test_password_tries_and_delay_follow_the_options(clock):
     alice.take()
     alice.send("PASS nope", "NICK alice")
     assert alice.take()[-1] == "ERROR :Closing link: Too many wrong passwords."
+
+
+def test_user_with_an_empty_name_is_461(irc):
+    """USER with an empty real name (or user name) is 461 and registers nothing; a proper USER then does."""
+    alice = irc()
+    alice.send("NICK alice", "USER alice * * :")
+    assert alice.take() == [
+        ":testchat 461 * USER :Not enough parameters: the user name and the real name may "
+        "not be empty"]
+    assert alice.user is None
+    alice.send("USER alice * * :Alice")
+    assert alice.numerics()[0] == "001"
+
+
+def test_a_client_waiting_for_flood_control_that_hangs_up_is_gone_at_once(clock):
+    """Lines waiting for flood control do not stop the server from reading: a hang-up logs the user out at once, and the nick is free."""
+    factory = make_factory(clock=clock, server_name="testchat",
+                           limits=Limits(flood_burst=3, flood_rate=1, flood_kick=10))
+    ircf = irc_factory(factory)
+    bob = IRCFakeClient(ircf)
+    bob.register("bob")
+    bob.send("PING :1", "PING :2", "PING :3")
+    assert bob.transport.producerState == "producing"
+    bob.protocol.connectionLost(None)
+    assert "bob" not in factory.chat.users
+    again = IRCFakeClient(ircf)
+    assert again.numerics(again.register("bob"))[0] == "001"

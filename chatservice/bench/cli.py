@@ -40,12 +40,16 @@ ALL_SERVERS = ("chatservice", "words", "ngircd")
 #: chatservice-nodb is chatservice with --no-database (persistence off);
 #: chatservice-metrics is chatservice with its metrics port on (the
 #: event-loop lag monitor running, /metrics served).
+#: chatservice-irc is chatservice measured through its IRC front end
+#: (--irc-port), with the same IRC dialect as ngircd.
 VARIANTS = {"chatservice-nodb": ("chatservice", ["--no-database"]),
             "chatservice-metrics": ("chatservice", ["--metrics-port", "tcp:0"]),
-            "chatservice-web": ("chatservice", ["--web-port", "tcp:0:interface=127.0.0.1"])}
-#: The variants whose clients speak another dialect than the server kind's:
-#: chatservice-web's clients are WebSocket clients of its --web-port.
-VARIANT_DIALECTS = {"chatservice-web": "web"}
+            "chatservice-web": ("chatservice", ["--web-port", "tcp:0:interface=127.0.0.1"]),
+            "chatservice-irc": ("chatservice", ["--irc-port", "tcp:0:interface=127.0.0.1"])}
+#: The dialect a variant's clients speak, when it is not its kind's:
+#: chatservice-web's are WebSocket clients of its --web-port, chatservice-irc's
+#: IRC clients of its --irc-port.
+VARIANT_DIALECTS = {"chatservice-web": "web", "chatservice-irc": "irc"}
 ALL_WORKLOADS = ("fanout", "latency", "capacity", "storm")
 #: Workloads that can be named in --workloads but are not run by default.
 EXTRA_WORKLOADS = ("rooms", "bigroom")
@@ -67,8 +71,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="comma-separated servers to start and measure: chatservice, words, "
                         "ngircd, chatservice-nodb (chatservice with --no-database, to "
                         "compare persistence off with on), chatservice-metrics "
-                        "(with --metrics-port tcp:0) and chatservice-web (its "
-                        "--web-port, with WebSocket clients); NAME=PYTHON runs a Python server "
+                        "(with --metrics-port tcp:0), chatservice-web (its "
+                        "--web-port, with WebSocket clients) and chatservice-irc "
+                        "(its IRC front end, --irc-port, in the IRC dialect); NAME=PYTHON runs a Python server "
                         "under that interpreter (e.g. chatservice=/opt/pypy-venv/bin/python) "
                         "[%(default)s]")
     g.add_argument("--workloads", default=",".join(ALL_WORKLOADS),

@@ -42,6 +42,8 @@ TWISTD = "import sys; sys.argv[0] = 'twistd'; from twisted.scripts.twistd import
 LISTENING = re.compile(r"\bChatFactory starting on (\d+)$", re.MULTILINE)
 #: ...and on its --web-port (the WebSocket dialect's clients connect there).
 WEB_LISTENING = re.compile(r"\bWebSite starting on (\d+)$", re.MULTILINE)
+#: The same for the IRC front end (C{--irc-port}).
+IRC_LISTENING = re.compile(r"\bIRCFactory starting on (\d+)$", re.MULTILINE)
 
 
 def find_ngircd() -> Optional[str]:
@@ -225,7 +227,8 @@ class Server:
                 text = f.read().decode("utf-8", "replace")
         except OSError:
             return None
-        found = (WEB_LISTENING if self.dialect == "web" else LISTENING).search(text)
+        pattern = {"web": WEB_LISTENING, "irc": IRC_LISTENING}.get(self.dialect, LISTENING)
+        found = pattern.search(text)
         return int(found.group(1)) if found else None
 
     def listen_backlog(self) -> Optional[int]:

@@ -421,13 +421,13 @@ class Chat(Connections):
 
     # -- talking --------------------------------------------------------------
 
-    def say(self, user: User, raw_text: str, action: bool = False,
-            room: Optional[Room] = None) -> Room:
+    def say(self, user: User, raw_text: str, action: bool = False, room: Optional[Room] = None,
+            when: Optional[float] = None, notice: bool = False, tags: tuple = ()) -> Room:
         """
-        Relay C{raw_text} from C{user} to the other members of C{room}
-        (default: their current room; IRC names the channel of every
-        message), as an action when C{action} is true; a moderated room
-        refuses members without a voice, and banned members.
+        Relay C{raw_text} from C{user} to the other members of C{room} (default: their
+        current room; IRC names the channel of every message), as an action when
+        C{action} is true; a moderated room refuses members without a voice, and banned
+        members.  C{when} (default: now), C{notice} and client-only C{tags} go into the event.
         """
         if room is None:
             room = user.current
@@ -440,8 +440,9 @@ class Chat(Connections):
         if not text:
             raise errors.InvalidText("There is nothing to say.")
         charge_busy_room(room, self.limits, self.clock)
-        now = self.clock.seconds()
-        event = (events.Acted if action else events.Said)(room.name, user.name, text, now)
+        now = self.clock.seconds() if when is None else when
+        event = events.Acted(room.name, user.name, text, now) if action else events.Said(
+            room.name, user.name, text, now, notice, tags)
         self.lines_said[counters.ACT if action else counters.SAY] += 1
         room.broadcast(event, exclude=user)
         recent = self.recent
@@ -487,20 +488,20 @@ class Chat(Connections):
             return defer.succeed([])
         return self.store.take_offline(user.key)
 
-    def whisper(self, user: User, raw_target: str, raw_text: str,
-                action: bool = False):
+    def whisper(self, user: User, raw_target: str, raw_text: str, action: bool = False,
+                when: Optional[float] = None, notice: bool = False, tags: tuple = ()):
         """
         Send C{raw_text} privately from C{user} to the user C{raw_target}.
         Return the recipient if they are online.  If they are registered
         but offline, the message is kept and shown when they next log in:
-        return a L{defer.Deferred} that fires once it is stored (so that
-        the sender is told only then), or fails with L{errors.MailboxFull}
-        saying why it was not kept (a full mailbox, or the database could
-        not store it).
+        return a L{defer.Deferred} that fires once it is stored (so that the sender is told
+        only then), or fails with L{errors.MailboxFull} saying why it was not kept (a full
+        mailbox, or the database could not store it); C{when}, C{notice}, C{tags}: see L{say}.
         """
         text = sanitize(raw_text)
         if not text:
             raise errors.InvalidText("There is nothing to send.")
+        now = self.clock.seconds() if when is None else when
         target_name = sanitize(raw_target)
         target = self.users.get(name_key(target_name))
         if target is None:
@@ -524,10 +525,10 @@ class Chat(Connections):
                     "server could not store it just now. Try /msg again later.")
 
             self.lines_said[counters.PRIVATE] += 1
-            return store.queue_offline(key, user.name, text, self.clock.seconds(),
+            return store.queue_offline(key, user.name, text, now,
                                        action).addCallback(kept)
-        target.client.deliver(events.Private(user.name, target.name, text, action,
-                                             self.clock.seconds()))
+        target.client.deliver(events.Private(user.name, target.name, text, action, now, notice,
+                                             tags))
         self.lines_said[counters.PRIVATE] += 1
         return target
 

@@ -17,12 +17,18 @@ from typing import NamedTuple, Optional, Tuple, Union
 
 
 class Said(NamedTuple):
-    """C{sender} said C{text} in C{room}."""
+    """
+    C{sender} said C{text} in C{room} (as a notice, IRC's NOTICE, when
+    C{notice}: front ends without notices show it as a line).
+    """
 
     room: str
     sender: str
     text: str
     when: float = 0.0
+    notice: bool = False
+    #: IRCv3 client-only tags (C{("+typing", "active")}, ...) to relay as they came.
+    tags: Tuple[Tuple[str, str], ...] = ()
 
 
 class Acted(NamedTuple):
@@ -105,6 +111,8 @@ class Private(NamedTuple):
     text: str
     action: bool = False
     when: float = 0.0
+    notice: bool = False
+    tags: Tuple[Tuple[str, str], ...] = ()
 
 
 class Announcement(NamedTuple):

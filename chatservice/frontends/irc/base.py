@@ -35,11 +35,14 @@ class ConnectionBase:
     try_register: Callable[[], None]
     _check_failed: Callable[[Any], None]
     close_with_error: Callable[[str], None]
+    notify_away: Callable[[], None]
+    hold_input: Callable[[], Any]
+    release_input: Callable[..., None]
 
     @property
     def renderer(self):
         """The factory's renderer for this client's rendering capabilities."""
-        return self.factory.renderer_for("server-time" in self.caps)
+        return self.factory.renderer_for(self.caps.rendering())
 
     @property
     def server(self) -> str:

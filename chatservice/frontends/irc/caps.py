@@ -8,11 +8,15 @@ from typing import List, Optional, Set, Tuple
 
 #: The capabilities offered, in the order C{CAP LS} lists them.
 SUPPORTED = ("message-tags", "server-time", "echo-message", "multi-prefix",
-             "cap-notify", "batch")
+             "cap-notify", "batch", "labeled-response", "away-notify", "account-tag",
+             "extended-join", "sasl", "draft/chathistory")
+#: The values C{CAP LS 302} gives some capabilities (C{CAP LS} 301 gives none).
+VALUES = {"sasl": "PLAIN"}
 #: Capabilities that change how room events are encoded (the client's
-#: renderer): they can only be changed before registration, while the
-#: client is in no room.
-RENDERING = frozenset({"server-time"})
+#: renderer), in the order of L{RENDERING_ORDER}: they can only be changed
+#: before registration, while the client is in no room.
+RENDERING_ORDER = ("server-time", "message-tags", "account-tag", "extended-join")
+RENDERING = frozenset(RENDERING_ORDER)
 #: The CAP LS version from which C{cap-notify} is implied.
 CAP_NOTIFY_VERSION = 302
 
@@ -41,7 +45,14 @@ class CapNegotiation:
             self.version = max(self.version, int(version))
             if self.version >= CAP_NOTIFY_VERSION:
                 self.enabled.add("cap-notify")
+        if self.version >= CAP_NOTIFY_VERSION:
+            return " ".join(f"{name}={VALUES[name]}" if name in VALUES else name
+                            for name in SUPPORTED)
         return " ".join(SUPPORTED)
+
+    def rendering(self) -> tuple:
+        """Which of L{RENDERING_ORDER} are enabled, as a tuple of booleans."""
+        return tuple(name in self.enabled for name in RENDERING_ORDER)
 
     def listed(self) -> str:
         """Answer C{CAP LIST}: the capabilities enabled."""

@@ -46,13 +46,15 @@ class ChannelCommands(ModerationCommands):
                 self.reply(numeric, name, f"Cannot join channel ({mode}): {e}")
                 continue
             except errors.InvalidRoomName as e:
-                self.reply(irc.ERR_NOSUCHCHANNEL, name, str(e))
+                self.reply(irc.ERR_BADCHANMASK, name, f"Bad Channel Mask: {e}")
                 continue
             except (errors.TooManyRooms, errors.ServerRoomsFull) as e:
                 self.reply(irc.ERR_TOOMANYCHANNELS, name, str(e))
                 continue
             if entered:
-                self.send_line(message(self.me(), "JOIN", room.display))
+                self.send_line(self.renderer.join(self.user.name, room.display))
+                if self.away:
+                    self.notify_away()
                 if room.topic:
                     self.send_topic(room)
                 self.send_names(room)
@@ -149,17 +151,23 @@ class ChannelCommands(ModerationCommands):
         """
         The room's last C{--replay-lines} lines after a JOIN: with the
         C{batch} capability as a C{chathistory} batch of the lines as they
-        were said (with their times under C{server-time}); without it, as
-        NOTICEs from the server to the channel, each marked with its time,
-        so that no client takes them for lines said now.
+        were said (with their times under C{server-time}); without it, with
+        C{--irc-history-notices}, as NOTICEs from the server to the channel,
+        each marked with its time, so that no client takes them for lines
+        said now (else not at all: such a client may ask with CHATHISTORY).
         """
         count = self.chat.replay_lines
-        if not count:
+        batched = "batch" in self.caps
+        if not count or not (batched or self.factory.history_notices):
             return
         channel = room.display
-        batched = "batch" in self.caps
+
+        joined_at = self.clock.seconds()
 
         def show(lines) -> None:
+            # Only what was said before the JOIN: lines said while the store
+            # was read reached the client live.
+            lines = [line for line in lines if line.when <= joined_at]
             if self.closing or not lines:
                 return
             renderer = self.renderer
@@ -175,4 +183,13 @@ class ChannelCommands(ModerationCommands):
             out.append(message(self.server, "BATCH", f"-{ref}"))
             self.send_line(b"".join(out))
 
-        self.chat.history(room, count).addCallback(show).addErrback(self._check_failed)
+        d = self.chat.history(room, count)
+        if d.called:
+            d.addCallback(show).addErrback(self._check_failed)
+            return
+        # Read from the store: the client's later commands wait for it, so
+        # that the replay comes right after the JOIN's replies.
+        held = self.hold_input()
+        d.addCallbacks(lambda lines: self.release_input(held, lambda: show(lines)),
+                       lambda failure: self.release_input(
+                           held, lambda: self._check_failed(failure)))

@@ -19,6 +19,9 @@ from ...core import errors, events
 from ...core.text import sanitize
 from .channels import MAX_TARGETS, ChannelCommands
 from .registration import RegistrationCommands
+from .history import ChatHistoryCommands
+from .sasl import SaslCommands
+from .tags import TagCommands, client_tags
 from .render import CTCP
 from .wire import ERR_NICKTOOFAST, RPL_WHOISACCOUNT, message
 
@@ -30,11 +33,17 @@ MAX_USERHOST = 5
 #: Parameters each command needs at least (others: none).
 MINIMUM_PARAMS = {
     "USER": 4, "PASS": 1, "CAP": 1, "PING": 1, "JOIN": 1, "PART": 1,
-    "TOPIC": 1, "WHOIS": 1, "MODE": 1, "ISON": 1, "USERHOST": 1, "KICK": 2, "INVITE": 2,
+    "TOPIC": 1, "WHOIS": 1, "MODE": 1, "ISON": 1, "USERHOST": 1, "KICK": 2,
+    "AUTHENTICATE": 1,
 }
 
 
-class IRCCommands(ChannelCommands, RegistrationCommands):
+def _silent(*args: str) -> None:
+    """No reply: what a NOTICE gets for an error."""
+
+
+class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHistoryCommands,
+                  TagCommands):
     """Every IRC command (mixed into the protocol)."""
 
     def find_command(self, name: str):
@@ -55,16 +64,24 @@ class IRCCommands(ChannelCommands, RegistrationCommands):
         self.relay(msg, notice=False)
 
     def irc_NOTICE(self, msg) -> None:
-        """NOTICE target[,target...] :text, relayed as a message (the chat has no notices)."""
+        """
+        NOTICE target[,target...] :text: IRC users see a NOTICE, telnet
+        users a line; never an error reply (RFC 1459 4.4.2).
+        """
         self.relay(msg, notice=True)
+
+    def _error(self, notice: bool):
+        """How to answer an error: L{reply}, or (for a NOTICE) not at all."""
+        return _silent if notice else self.reply
 
     def relay(self, msg, notice: bool) -> None:
         """Send a PRIVMSG or NOTICE to each of its targets."""
+        error = self._error(notice)
         if not msg.params or not msg.params[0]:
-            self.reply(irc.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
+            error(irc.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
             return
         if len(msg.params) < 2 or not msg.params[1]:
-            self.reply(irc.ERR_NOTEXTTOSEND, "No text to send")
+            error(irc.ERR_NOTEXTTOSEND, "No text to send")
             return
         text, is_action = msg.params[1], False
         if text.startswith(CTCP):
@@ -75,56 +92,65 @@ class IRCCommands(ChannelCommands, RegistrationCommands):
                     self.notice(f"CTCP {word.upper()} is not relayed by this server.")
                 return
             text, is_action = rest, True
+        tags = client_tags(msg.tags)
         for target in msg.params[0].split(",")[:MAX_TARGETS]:
             if target.startswith("#"):
-                self.say_in(target, text, is_action, msg.command)
+                self.say_in(target, text, is_action, notice, tags)
             else:
-                self.whisper_to(target, text, is_action, msg.command, notice)
+                self.whisper_to(target, text, is_action, notice, tags)
 
-    def say_in(self, name: str, text: str, is_action: bool, command: str) -> None:
+    def say_in(self, name: str, text: str, is_action: bool, notice: bool = False,
+               tags: tuple = ()) -> None:
         """Say C{text} in channel C{name}, echoing it back with echo-message."""
+        error = self._error(notice)
         room = self.find_channel(name)
         if room is None:
-            self.reply(irc.ERR_NOSUCHNICK, name, "No such nick/channel")
+            error(irc.ERR_NOSUCHNICK, name, "No such nick/channel")
             return
         if self.user not in room:
-            self.reply(irc.ERR_CANNOTSENDTOCHAN, room.display,
-                       "Cannot send to channel (you are not in it: JOIN it first)")
+            error(irc.ERR_CANNOTSENDTOCHAN, room.display,
+                  "Cannot send to channel (you are not in it: JOIN it first)")
             return
+        now = self.clock.seconds()
         try:
-            self.chat.say(self.user, text, action=is_action, room=room)
+            self.chat.say(self.user, text, action=is_action, room=room, when=now,
+                          notice=notice and not is_action, tags=tags)
         except errors.InvalidText:
-            self.reply(irc.ERR_NOTEXTTOSEND, "No text to send")
+            error(irc.ERR_NOTEXTTOSEND, "No text to send")
             return
         except (errors.RoomBusy, errors.CannotSpeak) as e:
-            self.reply(irc.ERR_CANNOTSENDTOCHAN, room.display, str(e))
+            error(irc.ERR_CANNOTSENDTOCHAN, room.display, str(e))
             return
         if "echo-message" in self.caps:
-            kind = events.Acted if is_action else events.Said
-            event = kind(room.name, self.user.name, sanitize(text), self.clock.seconds())
+            clean = sanitize(text)
+            event = (events.Acted(room.name, self.user.name, clean, now) if is_action
+                     else events.Said(room.name, self.user.name, clean, now, notice, tags))
             self.send_line(self.renderer.encode(event, True))
 
-    def whisper_to(self, name: str, text: str, is_action: bool, command: str,
-                   notice: bool) -> None:
+    def whisper_to(self, name: str, text: str, is_action: bool, notice: bool = False,
+                   tags: tuple = ()) -> None:
         """Send C{text} privately to C{name} (kept for later if they are registered and away)."""
+        error = self._error(notice)
+        now = self.clock.seconds()
         try:
-            target = self.chat.whisper(self.user, name, text, action=is_action)
+            target = self.chat.whisper(self.user, name, text, action=is_action, when=now,
+                                       notice=notice, tags=tags)
         except errors.NoSuchUser:
-            self.reply(irc.ERR_NOSUCHNICK, name, "No such nick/channel")
+            error(irc.ERR_NOSUCHNICK, name, "No such nick/channel")
             return
         except errors.InvalidText:
-            self.reply(irc.ERR_NOTEXTTOSEND, "No text to send")
+            error(irc.ERR_NOTEXTTOSEND, "No text to send")
             return
         if isinstance(target, defer.Deferred):
             # Registered and offline: kept for their next login, once stored.
             def kept(_) -> None:
-                if not self.closing:
+                if not self.closing and not notice:
                     self.notice(f"{name} is offline; they will get your message when "
                                 "they next log in.")
 
             def not_kept(failure) -> None:
                 failure.trap(errors.MailboxFull)
-                if not self.closing:
+                if not self.closing and not notice:
                     self.notice(str(failure.value))
 
             target.addCallbacks(kept, not_kept).addErrback(self._check_failed)
@@ -134,7 +160,7 @@ class IRCCommands(ChannelCommands, RegistrationCommands):
             self.reply(irc.RPL_AWAY, target.name, away)
         if "echo-message" in self.caps:
             event = events.Private(self.user.name, target.name, sanitize(text), is_action,
-                                   self.clock.seconds())
+                                   now, notice, tags)
             self.send_line(self.renderer.personal(event, target.name))
 
     # -- people -------------------------------------------------------------------
@@ -165,12 +191,32 @@ class IRCCommands(ChannelCommands, RegistrationCommands):
     def irc_AWAY(self, msg) -> None:
         """AWAY :message marks you away; AWAY alone marks you back."""
         text = sanitize(msg.params[0]) if msg.params else ""
+        was = self.away
         if text:
             self.away = text
             self.reply(irc.RPL_NOWAWAY, "You have been marked as being away")
         else:
             self.away = None
             self.reply(irc.RPL_UNAWAY, "You are no longer marked as being away")
+        if self.away != was:
+            self.notify_away()
+
+    def notify_away(self) -> None:
+        """
+        away-notify: tell the IRC clients with that capability who share a
+        channel with this user that they went away (or came back).
+        """
+        line = (message(self.me(), "AWAY", self.away) if self.away
+                else message(self.me(), "AWAY"))
+        told = {id(self)}
+        for room in self.user.rooms.values():
+            for member in room.members.values():
+                client = member.client
+                if id(client) in told:
+                    continue
+                told.add(id(client))
+                if getattr(client, "frontend", None) == "irc" and "away-notify" in client.caps:
+                    client.send_line(line)
 
     def _flags(self, user: "User") -> str:
         return "G" if getattr(user.client, "away", None) else "H"

@@ -4,11 +4,14 @@ settings every IRC connection shares (keep-alive timing, RPL_ISUPPORT).
 """
 
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from twisted.internet.protocol import ServerFactory
 
 from ...core.chat import Chat
+from ...core.text import name_key
+from .caps import RENDERING_ORDER
+from .history import CHATHISTORY_MAX
 from .moderation import CHANMODES, MAX_MODES, PREFIX
 from .protocol import IRCProtocol
 from .render import IRCRenderer
@@ -30,13 +33,16 @@ class IRCFactory(ServerFactory):
     @ivar chat: the chat every connection joins.
     @ivar ping_interval: see L{PING_INTERVAL} (0: never PING).
     @ivar ping_timeout: see L{PING_TIMEOUT}.
+    @ivar history_notices: whether clients without C{batch} get the replay
+        on JOIN as NOTICEs (C{--irc-history-notices}).
     """
 
     protocol = IRCProtocol
 
     def __init__(self, chat: Chat, ping_interval: float = PING_INTERVAL,
-                 ping_timeout: float = PING_TIMEOUT) -> None:
+                 ping_timeout: float = PING_TIMEOUT, history_notices: bool = False) -> None:
         self.chat = chat
+        self.history_notices = history_notices
         #: One send() per connection per reactor turn (see L{TurnWrites}).
         self.turn_writes = TurnWrites(chat.clock)
         self.ping_interval = ping_interval
@@ -45,12 +51,30 @@ class IRCFactory(ServerFactory):
         self.created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(chat.started_at))
         # One renderer per set of rendering capabilities, shared by every
         # client that has it: a broadcast encodes each event once per renderer.
-        self._renderers: Dict[bool, IRCRenderer] = {
-            flag: IRCRenderer(chat.server_name, server_time=flag) for flag in (False, True)}
+        self._renderers: Dict[Tuple[bool, ...], IRCRenderer] = {}
 
-    def renderer_for(self, server_time: bool) -> IRCRenderer:
-        """The shared renderer for clients with (or without) server-time."""
-        return self._renderers[server_time]
+    def lookup(self, name: str) -> Tuple[Optional[str], str]:
+        """The account (if logged in to one) and real name of the user called C{name}."""
+        user = self.chat.users.get(name_key(name))
+        if user is None:
+            return None, name
+        realname = getattr(user.client, "realname", "") or user.name
+        return (user.name if user.registered else None), realname
+
+    def renderer_for(self, rendering: Tuple[bool, ...] = (False,)) -> IRCRenderer:
+        """
+        The shared renderer for clients with these rendering capabilities
+        (L{CapNegotiation.rendering}: server-time, message-tags,
+        account-tag, extended-join; missing ones are off).
+        """
+        renderer = self._renderers.get(rendering)
+        if renderer is None:
+            flags = tuple(rendering) + (False,) * (len(RENDERING_ORDER) - len(rendering))
+            server_time, message_tags, account_tag, extended_join = flags
+            renderer = self._renderers[rendering] = IRCRenderer(
+                self.server_name, server_time=server_time, message_tags=message_tags,
+                account_tag=account_tag, extended_join=extended_join, lookup=self.lookup)
+        return renderer
 
     def isupport(self) -> List[str]:
         """The RPL_ISUPPORT tokens: what this server's names and channels are."""
@@ -71,6 +95,8 @@ class IRCFactory(ServerFactory):
             f"CHANLIMIT=#:{limits.max_rooms_per_user or ''}",
             "TARGMAX=PRIVMSG:10,NOTICE:10,JOIN:10,PART:10,WHOIS:10,NAMES:10,LIST:10",
             "UTF8ONLY",
+            f"CHATHISTORY={CHATHISTORY_MAX}",
+            "MSGREFTYPES=timestamp,msgid",
         ]
 
     def isupport_chunks(self) -> List[Tuple[str, ...]]:

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 #: Numerics IRC has for moderation that Twisted does not name.
 RPL_CREATIONTIME = "329"
 ERR_INVALIDMODEPARAM = "696"
+#: INVITE without parameters: the channels you are invited to (modern IRC).
+RPL_INVITELIST_OWN = "336"
+RPL_ENDOFINVITELIST_OWN = "337"
 #: The channel modes, as RPL_ISUPPORT's CHANMODES lists them (type A, B, C, D).
 CHANMODES = "b,k,l,imnst"
 #: The status modes and their prefixes, as RPL_ISUPPORT's PREFIX lists them.
@@ -28,6 +31,12 @@ PREFIX = "(ov)@+"
 KNOWN_MODES = "ovbklimnst"
 #: Most mode changes one MODE line makes (RPL_ISUPPORT MODES).
 MAX_MODES = 6
+#: RPL_MYINFO (004): the user modes (C{i}, invisible: WHO finds users by
+#: channel or exact nick only, so every user is invisible already), the
+#: channel modes, and those of them that take a parameter.
+USER_MODES = "i"
+CHANNEL_MODES = "biklmnostv"
+CHANNEL_MODES_WITH_PARAM = "bklov"
 
 #: Why JOIN refused, as its numeric and its mode letter.
 JOIN_REFUSALS = {
@@ -102,6 +111,9 @@ class ModerationCommands(ConnectionBase):
             self.reply(irc.RPL_CHANNELMODEIS, room.display, letters, *values)
             self.reply(RPL_CREATIONTIME, room.display, str(int(room.created_at)))
             return
+        if msg.params[1] in ("I", "+I") and len(msg.params) == 2:
+            self.send_invites(room)
+            return
         changes, unknown = parse_channel_modes(msg.params[1], msg.params[2:])
         for letter in unknown:
             if letter.startswith("need:"):
@@ -151,9 +163,10 @@ class ModerationCommands(ConnectionBase):
         if user is not self.user:
             self.reply(irc.ERR_USERSDONTMATCH, "Cant change mode for other users")
         elif len(msg.params) == 1:
-            self.reply(irc.RPL_UMODEIS, "+")
-        else:
-            self.reply(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag (there are no user modes)")
+            self.reply(irc.RPL_UMODEIS, "+i")
+        elif msg.params[1].strip("+-") not in ("", "i"):
+            self.reply(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag (the only user mode "
+                       "is +i, always on)")
 
     # -- KICK and INVITE ----------------------------------------------------------------
 
@@ -180,8 +193,30 @@ class ModerationCommands(ConnectionBase):
                 self.reply(irc.ERR_USERNOTINCHANNEL, nick, room.display,
                            "They aren't on that channel")
 
+    def send_invites(self, room: "Room") -> None:
+        """MODE #room I: 346 for each invite waiting to be used (as C{nick!*@*}), then 347."""
+        users = self.chat.users
+        for key in sorted(room.moderation.invited):
+            user = users.get(key)
+            self.reply(irc.RPL_INVITELIST, room.display,
+                       f"{user.name if user is not None else key}!*@*")
+        self.reply(irc.RPL_ENDOFINVITELIST, room.display, "End of Channel Invite List")
+
     def irc_INVITE(self, msg) -> None:
-        """INVITE nick #room: 341, and an INVITE to them (operators only in a +i channel)."""
+        """
+        INVITE nick #room: 341, and an INVITE to them (operators only in a
+        +i channel).  INVITE alone lists the channels you are invited to
+        (336, 337).
+        """
+        if not msg.params:
+            for room in list(self.chat.rooms.values()):
+                if self.user.key in room.moderation.invited:
+                    self.reply(RPL_INVITELIST_OWN, room.display)
+            self.reply(RPL_ENDOFINVITELIST_OWN, "End of /INVITE list")
+            return
+        if len(msg.params) < 2:
+            self.reply(irc.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
+            return
         nick, channel = msg.params[0], msg.params[1]
         if self._key(nick) not in self.chat.users:
             self.reply(irc.ERR_NOSUCHNICK, nick, "No such nick/channel")

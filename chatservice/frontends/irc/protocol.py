@@ -9,7 +9,7 @@ control and the output cap are the L{ChatSession}'s, as for the line
 protocol.
 """
 
-from typing import Optional
+from typing import Callable, Optional
 
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
@@ -20,9 +20,11 @@ from ... import __version__
 from ...core import counters, errors
 from ...core.interfaces import IChatClient
 from ...core.text import name_key
-from ..session import DROP, KICK, WARN, ChatSession
+from ..session import ChatSession
 from .caps import CapNegotiation
 from .commands import IRCCommands
+from .labels import LabeledReply
+from .moderation import CHANNEL_MODES, CHANNEL_MODES_WITH_PARAM, USER_MODES
 from .wire import (
     ERR_INPUTTOOLONG,
     MAX_LINE_BYTES,
@@ -32,8 +34,12 @@ from .wire import (
     parse,
 )
 
+#: Most bytes of lines that may wait for flood control before the client
+#: is disconnected for flooding (besides C{--flood-kick} lines).
+MAX_WAITING_BYTES = 65536
 #: Commands a client may send before it is registered.
-BEFORE_REGISTRATION = frozenset({"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"})
+BEFORE_REGISTRATION = frozenset({"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT",
+                                 "AUTHENTICATE"})
 
 
 @implementer(IChatClient)
@@ -73,6 +79,9 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         self._idle_timer = None
         self._last_heard = 0.0
         self._pinged = False
+        self._label: Optional[LabeledReply] = None
+        self._holding = False
+        self._flood_timer = None
 
     # -- connection ----------------------------------------------------------
 
@@ -93,10 +102,11 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         """Clean up as for QUIT: no ghost nicks or members."""
         self.state = "closing"
         for call in (self._registration_timer, self._ping_timer, self._retry,
-                     self._idle_timer):
+                     self._idle_timer, self._flood_timer):
             if call is not None and call.active():
                 call.cancel()
         self._registration_timer = self._ping_timer = self._retry = self._idle_timer = None
+        self._flood_timer = None
         self.close_session()
 
     def _registration_timed_out(self) -> None:
@@ -170,6 +180,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         """Send an ERROR line (the answer to QUIT) and close."""
         if self.state == "closing":
             return
+        self._flush_label()
         self.send_line(message(None, "ERROR", text))
         self.state = "closing"
         self.close_connection()
@@ -177,9 +188,25 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
     # -- output ------------------------------------------------------------------
 
     def send_line(self, data: bytes) -> None:
-        """Write encoded lines, after the room events gathered so far."""
+        """
+        Write encoded lines, after the room events gathered so far (or
+        gather them, when they answer a labeled command).
+        """
         self.settle()
+        if self._label is not None:
+            self._label.lines.append(data)
+            return
         self.write(data)
+
+    def _flush_label(self) -> None:
+        """Send the labeled answer gathered so far (see L{LabeledReply})."""
+        label, self._label = self._label, None
+        if label is not None:
+            ref = None
+            if "batch" in self.caps:
+                self.batches += 1
+                ref = f"L{self.batches}"
+            self.write(label.render(self.server, ref))
 
     def reply(self, numeric: str, *params: str) -> None:
         """Send a numeric reply addressed to this client."""
@@ -196,16 +223,54 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         with self.chat.outbox.batch():
             self._receive(data)
 
+    def hold_input(self) -> Optional[LabeledReply]:
+        """
+        Read no more lines until L{release_input}, for a command answered
+        later (from the store): its answer then comes before the replies
+        to the commands sent after it.  Return the command's label, kept
+        for its answer.
+        """
+        label, self._label = self._label, None
+        self._holding = True
+        self.transport.pauseProducing()
+        return label
+
+    def release_input(self, label: Optional[LabeledReply],
+                      answer: Optional[Callable[[], None]] = None) -> None:
+        """Send C{answer()} (labeled with C{label}), then go on reading lines."""
+        if self.state == "closing":
+            return
+        self._label = label
+        try:
+            if answer is not None:
+                answer()
+        finally:
+            self._flush_label()
+        self._holding = False
+        self.transport.resumeProducing()
+        if self._buffer:
+            self.dataReceived(b"")
+
     def _receive(self, data: bytes) -> None:
         self._last_heard = self.clock.seconds()
         self._pinged = False
         if self._buffer:
             data = self._buffer + data
+        limits = self.chat.limits
+        if self._holding:
+            self._buffer = data
+            if (self._flood_timer is not None and self.state != "closing"
+                    and (data.count(b"\n") > limits.flood_kick
+                         or len(data) > MAX_WAITING_BYTES)):
+                self._flood_kick()
+            return
         lines = data.split(b"\n")
         rest = lines.pop()
-        limits = self.chat.limits
-        for line in lines:
+        for index, line in enumerate(lines):
             if self.state == "closing":
+                return
+            if self._holding:
+                self._buffer = b"\n".join(lines[index:] + [rest])
                 return
             if self._discarding:
                 self._discarding = False
@@ -215,8 +280,15 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
             if self._too_long(line):
                 self._line_too_long()
                 continue
-            if limits.flood_rate and not self._charge_line(limits):
-                continue
+            if limits.flood_rate and not self._flood.bucket.take(1):
+                # Over the flood rate: the rest waits its turn, as IRC
+                # servers do (RFC 1459 8.10), instead of being dropped.
+                self._buffer = b"\n".join(lines[index:] + [rest])
+                if len(lines) - index > limits.flood_kick:
+                    self._flood_kick()
+                else:
+                    self._delay_input(self._flood.bucket.seconds_until(1))
+                return
             self.lineReceived(line)
         if len(rest) > MAX_TAG_BYTES + MAX_LINE_BYTES and self.state != "closing":
             if not self._discarding:
@@ -248,18 +320,31 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
                    f"Input line was too long (over {MAX_LINE_BYTES} bytes, or "
                    f"{MAX_TAG_BYTES} bytes of tags) and was not sent")
 
-    def _charge_line(self, limits) -> bool:
-        verdict = self._flood.charge()
-        if verdict == WARN:
-            self.notice(f"Slow down: you are sending more than {limits.flood_rate:g} lines "
-                        "a second. Lines sent too fast are dropped.")
-        elif verdict == KICK:
-            self.log.info("disconnecting {peer} for flooding", peer=self.peer)
-            self.chat.count_disconnect(counters.FLOOD)
-            if self.user is not None:
-                self.chat.logout(self.user, "flooding")
-            self.disconnect("You were disconnected for flooding.")
-        return verdict not in (WARN, DROP, KICK)
+    def _delay_input(self, wait: float) -> None:
+        """
+        Act on no lines for C{wait} seconds (flood control), then go on.
+        Reading goes on meanwhile (what arrives waits, up to C{--flood-kick}
+        lines), so that a client that hangs up is seen at once.
+        """
+        self._holding = True
+        self._flood_timer = self.clock.callLater(max(wait, 0.001), self._flood_over)
+
+    def _flood_over(self) -> None:
+        self._flood_timer = None
+        if self.state == "closing":
+            return
+        self._holding = False
+        if self._buffer:
+            self.dataReceived(b"")
+
+    def _flood_kick(self) -> None:
+        """More than C{--flood-kick} lines wait for flood control: close."""
+        self.log.info("disconnecting {peer} for flooding", peer=self.peer)
+        self.chat.count_disconnect(counters.FLOOD)
+        if self.user is not None:
+            self.chat.logout(self.user, "flooding")
+        self.disconnect(f"You were disconnected for flooding: more than "
+                        f"{self.chat.limits.flood_kick} lines were waiting.")
 
     def lineReceived(self, line: bytes) -> None:
         """Act on one IRC message; no input can escape as an exception."""
@@ -271,11 +356,16 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         except BadMessage:
             self.reply(irc.ERR_UNKNOWNCOMMAND, "*", "That line holds no command")
             return
+        label = msg.tags.get("label")
+        if label and "labeled-response" in self.caps:
+            self._label = LabeledReply(label)
         try:
             self.dispatch(msg)
         except Exception:
             self.log.failure("error handling a line from {peer}", peer=self.peer)
             self.notice("Sorry, something went wrong on the server; it has been logged.")
+        finally:
+            self._flush_label()
 
     def dispatch(self, msg) -> None:
         """Run the handler of C{msg}'s command, or answer 421 / 451 / 461."""
@@ -301,10 +391,14 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
             self.notice("Wrong password: wait a moment, then send PASS and NICK again.")
             return
         if (self.user is not None or self.state != "registering" or self.caps.negotiating
-                or self.nick is None or self.username is None):
+                or self.nick is None or self.username is None or self.sasl_checking):
             return
         nick = self.nick
         chat = self.chat
+        if self.sasl_account is not None:
+            # Logged in with SASL: the account is who they are.
+            self._log_in(self.sasl_account, authenticated=True)
+            return
         if self.password is not None and chat.is_registered(nick):
             self.state = "checking"
             password, self.password = self.password, None
@@ -395,7 +489,8 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
                    f"{self.renderer.source(nick)}")
         self.reply(irc.RPL_YOURHOST, f"Your host is {self.server}, running version {version}")
         self.reply(irc.RPL_CREATED, f"This server was created {self.factory.created}")
-        self.reply(irc.RPL_MYINFO, self.server, version)
+        self.reply(irc.RPL_MYINFO, self.server, version, USER_MODES, CHANNEL_MODES,
+                   CHANNEL_MODES_WITH_PARAM)
         for chunk in self.factory.isupport_chunks():
             self.reply(irc.RPL_ISUPPORT, *chunk, "are supported by this server")
         self.send_lusers()

@@ -53,6 +53,10 @@ class RegistrationCommands(ConnectionBase):
         if self.user is not None:
             self.reply(irc.ERR_ALREADYREGISTRED, "You may not reregister")
             return
+        if not msg.params[0] or not msg.params[3]:
+            self.reply(irc.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters: the user "
+                       "name and the real name may not be empty")
+            return
         self.username = sanitize(msg.params[0]) or "user"
         self.realname = sanitize(msg.params[3])
         self.try_register()

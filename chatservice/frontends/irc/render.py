@@ -7,13 +7,21 @@ encodes each event once per renderer, not once per member.
 """
 
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from zope.interface import implementer
 
 from ...core import events
 from ...core.interfaces import IRenderer
-from .wire import format_time, mask, message, text_lines
+from .wire import escape_tag_value, format_time, mask, message, message_id, text_lines
+
+#: C{lookup(name)}: the account (registered name, or L{None}) and the real
+#: name of the user called C{name}.
+Lookup = Callable[[str], Tuple[Optional[str], str]]
+
+
+def _nobody(name: str) -> Tuple[Optional[str], str]:
+    return None, name
 
 #: What a CTCP ACTION (C{/me} in IRC clients) is wrapped in.
 CTCP = "\x01"
@@ -39,48 +47,83 @@ def mode_params(changes) -> List[str]:
 class IRCRenderer:
     """
     Chat events as IRC lines from C{server_name}, tagged with their time
-    when C{server_time} is true.
+    when C{server_time} is true, with a C{msgid} on messages under
+    C{message_tags}, the sender's C{account} under C{account_tag}, and
+    JOINs carrying the account and real name under C{extended_join}.
 
     @ivar host: the host part of every user's C{nick!user@host}.
+    @ivar lookup: see L{Lookup}: who is logged in to an account.
     """
 
     distinguishes_focus = False
 
-    def __init__(self, server_name: str, server_time: bool = False) -> None:
+    def __init__(self, server_name: str, server_time: bool = False,
+                 message_tags: bool = False, account_tag: bool = False,
+                 extended_join: bool = False, lookup: Lookup = _nobody) -> None:
         self.server_name = server_name
         self.host = server_name
         self.server_time = server_time
+        self.message_tags = message_tags
+        self.account_tag = account_tag
+        self.extended_join = extended_join
+        self.lookup = lookup
 
     def source(self, nick: str) -> str:
         """The C{nick!user@host} of chat user C{nick}."""
         return mask(nick, self.host)
 
-    def tags(self, when: float, extra: Optional[Dict[str, str]] = None) -> Optional[Dict[str, str]]:
-        """The tags of a line that happened at C{when} (none without server-time)."""
+    def tags(self, when: float, extra: Optional[Dict[str, str]] = None,
+             sender: Optional[str] = None, msgid: bool = False,
+             client: tuple = ()) -> Optional[Dict[str, str]]:
+        """
+        The tags of a line that happened at C{when} (none without
+        server-time), from C{sender} (its account under account-tag), with
+        a C{msgid} when C{msgid} is true and the C{client}-only tags, under
+        message-tags.
+        """
         tags: Dict[str, str] = dict(extra or {})
+        if client and self.message_tags:
+            tags.update((key, escape_tag_value(value)) for key, value in client)
         if self.server_time and when:
             tags["time"] = format_time(when)
+        if msgid and self.message_tags and sender is not None:
+            tags["msgid"] = message_id(when, sender)
+        if self.account_tag and sender is not None:
+            account = self.lookup(sender)[0]
+            if account is not None:
+                tags["account"] = account
         return tags or None
+
+    def join(self, nick: str, channel: str, when: float = 0.0) -> bytes:
+        """C{nick} joined C{channel} (with account and real name under extended-join)."""
+        tags = self.tags(when, sender=nick)
+        if self.extended_join:
+            account, realname = self.lookup(nick)
+            return message(self.source(nick), "JOIN", channel, account or "*", realname,
+                           tags=tags)
+        return message(self.source(nick), "JOIN", channel, tags=tags)
 
     def encode(self, event, focused: bool) -> bytes:
         """Return room event C{event} as the IRC lines every IRC member gets."""
         kind = type(event)
         channel = "#" + event.room
         if kind is events.Said:
-            return text_lines(self.source(event.sender), "PRIVMSG", channel, event.text,
-                              tags=self.tags(event.when))
+            return text_lines(self.source(event.sender),
+                              "NOTICE" if event.notice else "PRIVMSG", channel, event.text,
+                              tags=self.tags(event.when, sender=event.sender, msgid=True,
+                                             client=event.tags))
         if kind is events.Acted:
             return text_lines(self.source(event.sender), "PRIVMSG", channel, event.text,
-                              tags=self.tags(event.when), wrap=ACTION_FORMAT)
+                              tags=self.tags(event.when, sender=event.sender, msgid=True),
+                              wrap=ACTION_FORMAT)
         if kind is events.Joined:
-            return message(self.source(event.user), "JOIN", channel,
-                           tags=self.tags(event.when))
+            return self.join(event.user, channel, event.when)
         if kind is events.Left:
             params = (channel, event.reason) if event.reason else (channel,)
             return message(self.source(event.user), "PART", *params,
                            tags=self.tags(event.when))
         if kind is events.Presence:
-            lines = [message(self.source(name), "JOIN", channel) for name in event.joined]
+            lines = [self.join(name, channel) for name in event.joined]
             lines += [message(self.source(old), "NICK", new) for old, new in event.renamed]
             lines += [message(self.source(name), "PART", channel) for name in event.left]
             return b"".join(lines)
@@ -114,8 +157,10 @@ class IRCRenderer:
         """An event addressed to the user called C{nick} alone, as IRC lines."""
         kind = type(event)
         if kind is events.Private:
-            return text_lines(self.source(event.sender), "PRIVMSG", nick, event.text,
-                              tags=self.tags(event.when),
+            return text_lines(self.source(event.sender),
+                              "NOTICE" if event.notice else "PRIVMSG", nick, event.text,
+                              tags=self.tags(event.when, sender=event.sender, msgid=True,
+                                             client=event.tags),
                               wrap=ACTION_FORMAT if event.action else "%s")
         if kind is events.Renamed:
             return message(self.source(event.old_name), "NICK", event.new_name,
@@ -135,13 +180,21 @@ class IRCRenderer:
             return message(self.server_name, "NOTICE", nick, f"Announcement: {event.text}")
         raise TypeError(f"not a personal event: {event!r}")
 
+    def tagmsg(self, sender: str, target: str, client: tuple, when: float) -> Optional[bytes]:
+        """A TAGMSG from C{sender} to C{target}: only clients with message-tags get one."""
+        if not self.message_tags:
+            return None
+        return message(self.source(sender), "TAGMSG", target,
+                       tags=self.tags(when, sender=sender, msgid=True, client=client))
+
     def history(self, stored, channel: str, batch: Optional[str]) -> bytes:
         """
         A stored room line (a L{HistoryLine}) replayed in C{channel}, inside
         the C{chathistory} batch C{batch} if one is open.
         """
         extra = {"batch": batch} if batch else None
-        tags = self.tags(stored.when, extra)
+        tags = self.tags(stored.when, extra, sender=stored.sender,
+                         msgid=stored.kind != "topic")
         source = self.source(stored.sender)
         if stored.kind == "act":
             return text_lines(source, "PRIVMSG", channel, stored.text, tags=tags,

@@ -7,7 +7,9 @@ Parsing reuses L{twisted.words.protocols.irc.parsemsg} for everything after
 the IRCv3 message tags, which it does not know.
 """
 
+import calendar
 import time
+import zlib
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from twisted.words.protocols import irc
@@ -15,9 +17,9 @@ from twisted.words.protocols import irc
 #: Longest line without its tags, CRLF included (RFC 1459).
 MAX_LINE_BYTES = 512
 #: Longest tag section a client may send, its C{@} and trailing space
-#: included (IRCv3 message-tags: 4094 bytes of client tags plus the
-#: server's own; the total allowance is 8191).
-MAX_TAG_BYTES = 8191
+#: included (IRCv3 message-tags: 4094 bytes of client tags; the server may
+#: add its own up to a total of 8191, but a client's longer section is 417).
+MAX_TAG_BYTES = 4096
 #: Parameters IRC allows in one message (RFC 1459).
 MAX_PARAMS = 15
 
@@ -89,10 +91,50 @@ def parse(line: str) -> Message:
     return Message(tags, command.upper(), params)
 
 
+def millis(when: float) -> int:
+    """C{when} (seconds) in whole milliseconds, as server-time shows it."""
+    return int(round(when * 1000))
+
+
 def format_time(when: float) -> str:
     """An IRCv3 server-time value: C{2026-12-01T22:55:47.123Z}."""
-    millis = int(round(when * 1000)) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(when))) + f".{millis:03d}Z"
+    seconds, ms = divmod(millis(when), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
+
+
+def parse_time(value: str) -> Optional[int]:
+    """A server-time value (C{2026-12-01T22:55:47.123Z}) in milliseconds, or L{None}."""
+    try:
+        whole, _, fraction = value.rstrip("Z").partition(".")
+        seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+        digits = (fraction + "000")[:3]
+        return seconds * 1000 + int(digits) if digits.isdigit() else None
+    except (ValueError, OverflowError):
+        return None
+
+
+def message_id(when: float, sender: str) -> str:
+    """
+    The C{msgid} of a message C{sender} said at C{when}: the microsecond it
+    was said (hex) and a checksum of the sender's name, so that the same
+    message has the same id live and in every replay of the history.
+    """
+    return f"{int(round(when * 1e6)):x}-{zlib.crc32(sender.encode('utf-8')):08x}"
+
+
+def msgid_micros(msgid: str) -> Optional[int]:
+    """The microsecond a L{message_id} was said at, or L{None} if it is not one."""
+    head, _, _ = msgid.partition("-")
+    try:
+        return int(head, 16)
+    except ValueError:
+        return None
+
+
+def escape_tag_value(value: str) -> str:
+    """A tag value with the IRCv3 escapes applied (C{;} as C{\\:}, space as C{\\s} ...)."""
+    return (value.replace("\\", "\\\\").replace(";", "\\:").replace(" ", "\\s")
+            .replace("\r", "\\r").replace("\n", "\\n"))
 
 
 _UNSAFE = ("\r", "\n", "\0")
