@@ -7,7 +7,7 @@ error, and leave every line the server writes a well-formed IRC line.
 
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from twisted.internet import task
 
@@ -36,6 +36,8 @@ WELL_FORMED = re.compile(r"^(@\S+ )?(:\S+ )?[A-Z0-9]+( [^ :\r\n\x00]\S*)*( :[^\r
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(chunks=st.lists(stream, min_size=1, max_size=4))
+@example(chunks=[b"TOPIC :\x01\t\n"])  # a tab echoed in a middle parameter (found by it)
+@example(chunks=[b"\x01\x1c\r\n"])
 def test_hostile_bytes_never_break_the_irc_front_end(chunks):
     """Whatever a client sends, the server answers in well-formed lines, never with an error of its own, and the telnet user next to it sees only chat lines."""
     clock = task.Clock()

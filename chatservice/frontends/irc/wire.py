@@ -144,13 +144,14 @@ def _safe(param: str, middle: bool) -> str:
     """
     C{param} made unable to break the line: no CR, LF or NUL; a middle
     parameter (one that may echo what a client sent, such as an unknown
-    nick) also without spaces or a leading colon, and never empty.
+    nick) also without spaces, tabs or other unprintable characters or a
+    leading colon, and never empty.
     """
     for char in _UNSAFE:
         if char in param:
             param = param.replace(char, "")
-    if middle and (not param or " " in param or param[0] == ":"):
-        param = param.replace(" ", "").lstrip(":") or "*"
+    if middle and (not param or " " in param or param[0] == ":" or not param.isprintable()):
+        param = "".join(c for c in param if c != " " and c.isprintable()).lstrip(":") or "*"
     return param
 
 
