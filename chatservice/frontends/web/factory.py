@@ -9,6 +9,7 @@ from autobahn.twisted.websocket import WebSocketServerFactory
 
 from ...core.chat import Chat
 from .protocol import WebSocketChat
+from ..turnwrites import TurnWrites
 
 #: The largest WebSocket message (and frame) a client may send, in bytes
 #: (C{--web-max-frame}); a larger one closes the connection (code 1009).
@@ -41,6 +42,8 @@ class WebChatFactory(WebSocketServerFactory):
                  max_members_listed: int = MAX_MEMBERS_LISTED) -> None:
         super().__init__(reactor=chat.clock)
         self.chat = chat
+        #: One send() per connection per reactor turn (see L{TurnWrites}).
+        self.turn_writes = TurnWrites(chat.clock)
         self.allowed_origins = frozenset(origin.rstrip("/") for origin in allowed_origins)
         self.max_members_listed = max_members_listed
         self.setProtocolOptions(

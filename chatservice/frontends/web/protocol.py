@@ -216,6 +216,8 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
         if reason:
             self.message({"type": "bye", "text": reason})
         self.state = "closing"
+        if self._turn_writes is not None:
+            self._turn_writes.flush_now(self.transport)  # before autobahn's close frame
         self.stop_guarding_output()
         self.ws.sendClose(CLOSE_NORMAL)
 
@@ -225,9 +227,10 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
         """Write one frame; while the client is not reading, hold it to the output cap."""
         if self.state == "closing" or self.ws.state != WebSocketProtocol.STATE_OPEN:
             return
-        # Written straight to the transport, framed once for every member
-        # (autobahn's sendMessage would frame it again for each).
-        self.transport.write(text_frame(payload))
+        # Written straight to the socket (once per reactor turn: see
+        # TurnWrites), framed once for every member (autobahn's sendMessage
+        # would frame it again for each).
+        self._direct_write(text_frame(payload))
         if self._paused:
             self._slow_since_pause += len(payload)
             pending = pending_output(self.transport) or self._slow_since_pause
