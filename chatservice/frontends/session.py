@@ -120,6 +120,7 @@ class ChatSession:
     _connected_at = 0.0
     _producing = False
     _slow_since_pause = 0
+    _password_failures = 0
     #: Called with the new writer when it changes (a telnet filter's replies).
     on_writer_changed: Optional[Callable[[Callable[[bytes], None]], None]] = None
 
@@ -200,6 +201,20 @@ class ChatSession:
         if self._producing:
             self._producing = False
             self.transport.unregisterProducer()
+
+    def wrong_password(self, name: str, goodbye: str = "Too many wrong passwords.") -> bool:
+        """
+        Count a wrong password given for the registered name C{name} and
+        log it; once C{--password-tries} are used up, count the disconnect
+        and close the connection with C{goodbye}, and return true.
+        """
+        self._password_failures += 1
+        self.log.info("wrong password for {name} from {peer}", name=name, peer=self.peer)
+        if self._password_failures < self.chat.limits.password_tries:
+            return False
+        self.chat.count_disconnect(counters.PASSWORDS)
+        self.disconnect(goodbye)
+        return True
 
     def expire_if_idle(self, goodbye: str = "") -> float:
         """

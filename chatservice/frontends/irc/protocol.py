@@ -445,16 +445,12 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
             self.state = "registering"
             self._log_in(registered_name, authenticated=True)
             return
-        self._password_failures += 1
-        self.log.info("wrong password for {name} from {peer}", name=nick, peer=self.peer)
         self.reply(irc.ERR_PASSWDMISMATCH, "Password incorrect")
-        limits = self.chat.limits
-        if self._password_failures >= limits.password_tries:
-            self.chat.count_disconnect(counters.PASSWORDS)
-            self.disconnect("Too many wrong passwords.")
+        if self.wrong_password(nick):
             return
         self.nick = None
-        self._retry = self.clock.callLater(limits.password_retry_delay, self._retry_allowed)
+        self._retry = self.clock.callLater(self.chat.limits.password_retry_delay,
+                                           self._retry_allowed)
 
     def _check_refused(self, failure) -> None:
         """Too many password checks wait: say so; the client may send PASS and NICK again."""

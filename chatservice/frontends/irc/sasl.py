@@ -9,7 +9,7 @@ import base64
 import binascii
 from typing import Any, Callable, List, Optional
 
-from ...core import counters, errors
+from ...core import errors
 from ...core.text import name_key
 from .base import ConnectionBase
 
@@ -38,11 +38,11 @@ class SaslCommands(ConnectionBase):
     _sasl_mechanism: Optional[str] = None
     _sasl_chunks: Optional[List[str]] = None
     sasl_checking = False
-    _password_failures: int
     address: Optional[str]
     peer: Any
     log: Any
     disconnect: Callable[[str], None]
+    wrong_password: Callable[[str], bool]  # ChatSession's
 
     def irc_AUTHENTICATE(self, msg) -> None:
         """AUTHENTICATE mechanism, then AUTHENTICATE base64 (or C{+}; C{*} aborts)."""
@@ -133,14 +133,9 @@ class SaslCommands(ConnectionBase):
         self.try_register()
 
     def _sasl_failed(self, authcid: str) -> None:
-        self._password_failures += 1
-        self.log.info("SASL: wrong account or password for {name} from {peer}",
-                      name=authcid, peer=self.peer)
         self.reply(ERR_SASLFAIL, "SASL authentication failed: wrong account name or "
                    "password")
-        if self._password_failures >= self.chat.limits.password_tries:
-            self.chat.count_disconnect(counters.PASSWORDS)
-            self.disconnect("Too many wrong passwords.")
+        self.wrong_password(authcid)
 
     def _sasl_refused(self, failure, authcid: str) -> None:
         """Too many password checks wait: say so; the client may try again."""

@@ -465,12 +465,7 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
                 return
             self._logged_in()
             return
-        self._password_failures += 1
-        self.log.info("wrong password for {name} from {peer}",
-                      name=self._pending_name, peer=self.peer)
-        if self._password_failures >= self.chat.limits.password_tries:
-            self.chat.count_disconnect(counters.PASSWORDS)
-            self.disconnect("Too many wrong passwords. Goodbye!")
+        if self.wrong_password(self._pending_name, "Too many wrong passwords. Goodbye!"):
             return
         self._retry = self.clock.callLater(self.chat.limits.password_retry_delay,
                                            self._ask_again)
