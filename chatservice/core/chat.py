@@ -17,6 +17,7 @@ from twisted.logger import Logger
 
 from . import counters, errors, events
 from .connections import Connections
+from .private import PrivateMessages
 from .delivery import Outbox
 from .index import RoomIndex, SortedKeys
 from .limits import REPLAY_LINES, Limits
@@ -47,7 +48,7 @@ class _StoredTopic(NamedTuple):
     set_at: float
 
 
-class Chat(Connections):
+class Chat(Connections, PrivateMessages):
     """
     Holds users and rooms and applies the rules of the chat, for every
     front end alike.
@@ -481,56 +482,6 @@ class Chat(Connections):
             return result
 
         return self.recent.lines(room.key, count).addBoth(done)
-
-    def take_offline(self, user: User) -> defer.Deferred:
-        """Fire with (and forget) the private messages kept for C{user}."""
-        if self.store is None or not user.registered:
-            return defer.succeed([])
-        return self.store.take_offline(user.key)
-
-    def whisper(self, user: User, raw_target: str, raw_text: str, action: bool = False,
-                when: Optional[float] = None, notice: bool = False, tags: tuple = ()):
-        """
-        Send C{raw_text} privately from C{user} to the user C{raw_target}.
-        Return the recipient if they are online.  If they are registered
-        but offline, the message is kept and shown when they next log in:
-        return a L{defer.Deferred} that fires once it is stored (so that the sender is told
-        only then), or fails with L{errors.MailboxFull} saying why it was not kept (a full
-        mailbox, or the database could not store it); C{when}, C{notice}, C{tags}: see L{say}.
-        """
-        text = sanitize(raw_text)
-        if not text:
-            raise errors.InvalidText("There is nothing to send.")
-        now = self.clock.seconds() if when is None else when
-        target_name = sanitize(raw_target)
-        target = self.users.get(name_key(target_name))
-        if target is None:
-            if not self.is_registered(target_name):
-                where = "online" if self.accounts is None else "online or registered"
-                raise errors.NoSuchUser(f"No one called {target_name!r} is {where}.")
-            key = name_key(target_name)
-            store = self.store
-
-            def kept(stored: bool) -> None:
-                if stored:
-                    return None
-                waiting = store.offline_waiting.get(key, 0)
-                if store.max_offline and waiting >= store.max_offline:
-                    raise errors.MailboxFull(
-                        f"{target_name} is offline and your message was not kept: "
-                        f"{waiting} messages already wait for them. Try again after "
-                        "they next log in.")
-                raise errors.MailboxFull(
-                    f"{target_name} is offline and your message was not kept: the "
-                    "server could not store it just now. Try /msg again later.")
-
-            self.lines_said[counters.PRIVATE] += 1
-            return store.queue_offline(key, user.name, text, now,
-                                       action).addCallback(kept)
-        target.client.deliver(events.Private(user.name, target.name, text, action, now, notice,
-                                             tags))
-        self.lines_said[counters.PRIVATE] += 1
-        return target
 
     def announce(self, raw_text: str, raw_room: Optional[str] = None) -> int:
         """
