@@ -67,16 +67,29 @@ def parse_config(text: str, path: str, settable: Mapping[str, Coerce],
     return values
 
 
+def read_small_file(path: str, limit: int) -> bytes:
+    """
+    Return the bytes of the file at C{path}, an operator's file that is
+    read whole (settings, a message of the day).  Raise L{ValueError}
+    saying why, in words, if it cannot be read or is larger than C{limit}.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise ValueError(f"cannot read {path!r}: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise ValueError(f"{path!r} is larger than {limit} bytes")
+    return data
+
+
 def read_config(path: str, settable: Mapping[str, Coerce],
                 refused: Mapping[str, str]) -> Dict[str, Any]:
     """Read and parse the settings file at C{path} (see L{parse_config})."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_CONFIG_BYTES + 1)
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes")
+        data = read_small_file(path, MAX_CONFIG_BYTES)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from twisted.logger import Logger
 
-from .config import ConfigError, ConfigSource
+from .config import ConfigError, ConfigSource, read_small_file
 from .core.chat import Chat
 from .passwords import PasswordFileError, read_password_file
 
@@ -30,14 +30,7 @@ def read_motd_file(path: str) -> str:
     become U+FFFD).  Raise L{ValueError}, with the reason in words, if it
     cannot be read or is larger than L{MAX_MOTD_BYTES}.
     """
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_MOTD_BYTES + 1)
-    except OSError as e:
-        raise ValueError(f"cannot read {path!r}: {e.strerror or e}") from None
-    if len(data) > MAX_MOTD_BYTES:
-        raise ValueError(f"{path!r} is larger than {MAX_MOTD_BYTES} bytes")
-    return data.decode("utf-8", "replace")
+    return read_small_file(path, MAX_MOTD_BYTES).decode("utf-8", "replace")
 
 
 def apply_limits(chat: Chat, changes: Mapping[str, Any]) -> None:

@@ -121,6 +121,9 @@ class ChatSession:
     _producing = False
     _slow_since_pause = 0
     _password_failures = 0
+    #: The registered name whose password is awaited or being checked.
+    _pending_name = ""
+    _retry: Any = None
     #: Called with the new writer when it changes (a telnet filter's replies).
     on_writer_changed: Optional[Callable[[Callable[[bytes], None]], None]] = None
 
@@ -201,6 +204,48 @@ class ChatSession:
         if self._producing:
             self._producing = False
             self.transport.unregisterProducer()
+
+    def password_checked(self, registered_name: Optional[str]) -> None:
+        """
+        The check of the password typed for a registered name is done:
+        log in as C{registered_name} when it matched; else count the wrong
+        password (L{wrong_password}) and ask again after
+        C{--password-retry-delay}.  A front end says how it shows a
+        refused login (C{login_refused}) and asks again
+        (C{ask_password_again}), and what follows a login (C{_logged_in}).
+        """
+        if self.state != "checking":  # the connection closed meanwhile
+            return
+        if registered_name is not None:
+            try:
+                self.user = self.chat.login(self, registered_name, authenticated=True)
+            except errors.ChatError as e:
+                self.state = "naming"
+                self.login_refused(e)
+                return
+            self._logged_in()
+            return
+        if self.wrong_password(self._pending_name, "Too many wrong passwords. Goodbye!"):
+            return
+        self._retry = self.chat.clock.callLater(self.chat.limits.password_retry_delay,
+                                                self._ask_again)
+
+    def _ask_again(self) -> None:
+        self._retry = None
+        if self.state == "checking":
+            self.state = "password"
+            self.ask_password_again()
+
+    def login_refused(self, error: errors.ChatError) -> None:
+        """Show why a login was refused, and ask for a name again."""
+        raise NotImplementedError
+
+    def ask_password_again(self) -> None:
+        """Say the password was wrong, and ask for it again."""
+        raise NotImplementedError
+
+    def _logged_in(self) -> None:
+        raise NotImplementedError
 
     def wrong_password(self, name: str, goodbye: str = "Too many wrong passwords.") -> bool:
         """

@@ -369,7 +369,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self.state = "checking"
         key = name_key(self._pending_name)
         self.report(self.chat.accounts.authenticate(key, password, self.address, self)
-                    .addCallbacks(self._password_checked, self._check_refused))
+                    .addCallbacks(self.password_checked, self._check_refused))
 
     def _check_refused(self, failure) -> None:
         """Too many checks wait: ask for the password again (no wrong try counted)."""
@@ -379,29 +379,14 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self.state = "password"
         self.error(f"{failure.value} Password (or /back to choose another name):")
 
-    def _password_checked(self, registered_name) -> None:
-        if self.state != "checking":  # the connection closed meanwhile
-            return
-        if registered_name is not None:
-            try:
-                self.user = self.chat.login(self, registered_name, authenticated=True)
-            except errors.ChatError as e:
-                self.state = "naming"
-                self.error(f"{e} {_HINTS.get(type(e), '')}".rstrip())
-                self.prompt_for_name()
-                return
-            self._logged_in()
-            return
-        if self.wrong_password(self._pending_name, "Too many wrong passwords. Goodbye!"):
-            return
-        self._retry = self.clock.callLater(self.chat.limits.password_retry_delay,
-                                           self._ask_again)
+    def login_refused(self, error: errors.ChatError) -> None:
+        """Say why the login was refused (with what to do), and ask for a name again."""
+        self.error(f"{error} {_HINTS.get(type(error), '')}".rstrip())
+        self.prompt_for_name()
 
-    def _ask_again(self) -> None:
-        self._retry = None
-        if self.state == "checking":
-            self.state = "password"
-            self.error("Wrong password. Try again (or /back to choose another name):")
+    def ask_password_again(self) -> None:
+        """The password was wrong: ask again."""
+        self.error("Wrong password. Try again (or /back to choose another name):")
 
     def report(self, d):
         """

@@ -443,7 +443,7 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
         self.state = "checking"
         key = name_key(self._pending_name)
         self.report(self.chat.accounts.authenticate(key, password, self.address, self)
-                    .addCallbacks(self._password_checked, self._check_refused))
+                    .addCallbacks(self.password_checked, self._check_refused))
 
     def _check_refused(self, failure) -> None:
         failure.trap(errors.TooManyChecks)
@@ -452,30 +452,15 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
             self.error(str(failure.value))
             self.message({"type": "password", "name": self._pending_name})
 
-    def _password_checked(self, registered_name) -> None:
-        if self.state != "checking":
-            return
-        if registered_name is not None:
-            try:
-                self.user = self.chat.login(self, registered_name, authenticated=True)
-            except errors.ChatError as e:
-                self.state = "naming"
-                self.refusal(e)
-                self.message({"type": "login"})
-                return
-            self._logged_in()
-            return
-        if self.wrong_password(self._pending_name, "Too many wrong passwords. Goodbye!"):
-            return
-        self._retry = self.clock.callLater(self.chat.limits.password_retry_delay,
-                                           self._ask_again)
+    def login_refused(self, error: errors.ChatError) -> None:
+        """Say why the login was refused, and ask the page for a name again."""
+        self.refusal(error)
+        self.message({"type": "login"})
 
-    def _ask_again(self) -> None:
-        self._retry = None
-        if self.state == "checking":
-            self.state = "password"
-            self.error("Wrong password. Try again.")
-            self.message({"type": "password", "name": self._pending_name})
+    def ask_password_again(self) -> None:
+        """The password was wrong: ask the page for it again."""
+        self.error("Wrong password. Try again.")
+        self.message({"type": "password", "name": self._pending_name})
 
     def _logged_in(self) -> None:
         self.state = "chatting"
