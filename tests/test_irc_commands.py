@@ -183,6 +183,25 @@ def test_names_who_whois_list(irc, connect):
     assert alice.numerics() == ["321", "322", "323"]
 
 
+def test_who_mask(irc, connect):
+    """WHO with a * mask (or 0) lists the matching users one shares a room with, oneself included (all are +i); 315 repeats the mask as given."""
+    connect("bob")
+    carol = irc("carol")
+    alice = irc("alice", "#games")
+    dave = irc("dave", "#games")
+    alice.take()
+    assert carol and dave
+    alice.send("WHO *")
+    assert alice.take() == [
+        ":testchat 352 alice #games ~alice testchat testchat alice H@ :0 Real alice",
+        ":testchat 352 alice #games ~dave testchat testchat dave H :0 Real dave",
+        ":testchat 315 alice * :End of /WHO list"]
+    alice.send("WHO DA*", "WHO 0", "WHO c*")
+    assert alice.numerics() == ["352", "315", "352", "352", "315", "315"]
+    alice.send("WHO carol")  # an exact nick still finds a stranger
+    assert alice.numerics() == ["352", "315"]
+
+
 def test_mode(irc, connect):
     """MODE #room is 324 +n and 329; changes are 482 (nobody is an operator of the default room) or 472; MODE me is 221 +i (always on: +i is a no-op, +w is 501), another user's 502; bans are an empty list."""
     connect("bob")
