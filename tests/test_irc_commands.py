@@ -266,8 +266,21 @@ def test_motd_lusers_ping(irc):
     alice = irc("alice")
     alice.send("MOTD", "LUSERS", "PING :tok")
     lines = alice.take()
-    assert alice.numerics(lines) == ["375", "372", "376", "251", "254", "255"]
+    assert alice.numerics(lines) == ["375", "372", "376", "251", "254", "255", "265", "266"]
     assert lines[-1] == ":testchat PONG testchat :tok"
+
+
+def test_lusers_counts_everyone_invisible_with_local_and_global_users(irc, connect):
+    """LUSERS: 251 counts every user as invisible (+i is always on); Modern's 265 and 266 follow 255."""
+    connect("bob")
+    alice = irc("alice")
+    alice.send("LUSERS")
+    assert alice.take() == [
+        ":testchat 251 alice :There are 0 users and 2 invisible on 1 server",
+        ":testchat 254 alice 1 :channels formed",  # the lobby
+        ":testchat 255 alice :I have 2 clients and 0 servers",
+        ":testchat 265 alice :Current local users 2",
+        ":testchat 266 alice :Current global users 2"]
 
 
 def test_unknown_command_is_421_never_a_disconnect(irc):

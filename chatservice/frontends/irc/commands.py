@@ -24,7 +24,8 @@ from .history import ChatHistoryCommands
 from .sasl import SaslCommands
 from .tags import TagCommands, client_tags
 from .render import CTCP
-from .wire import ERR_NICKTOOFAST, RPL_WHOISACCOUNT, message
+from .wire import (ERR_NICKTOOFAST, RPL_GLOBALUSERS, RPL_LOCALUSERS, RPL_WHOISACCOUNT,
+                   message)
 
 if TYPE_CHECKING:
     from ...core.user import User
@@ -315,11 +316,18 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
         self.send_lusers()
 
     def send_lusers(self) -> None:
-        """251, 254 and 255."""
+        """
+        251, 254, 255, then Modern's 265 and 266 (without their optional
+        numbers: the chat keeps no peak of users).  Everyone is invisible
+        (user mode +i is always on), and this is the only server, so its
+        local users are all the users.
+        """
         users, rooms = len(self.chat.users), len(self.chat.rooms)
-        self.reply(irc.RPL_LUSERCLIENT, f"There are {users} users and 0 invisible on 1 server")
+        self.reply(irc.RPL_LUSERCLIENT, f"There are 0 users and {users} invisible on 1 server")
         self.reply(irc.RPL_LUSERCHANNELS, str(rooms), "channels formed")
         self.reply(irc.RPL_LUSERME, f"I have {len(self.chat.clients)} clients and 0 servers")
+        self.reply(RPL_LOCALUSERS, f"Current local users {users}")
+        self.reply(RPL_GLOBALUSERS, f"Current global users {users}")
 
     def send_motd(self) -> None:
         """375, 372 per line and 376; or 422 when there is no message of the day."""

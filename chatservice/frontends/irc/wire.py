@@ -30,6 +30,8 @@ ERR_INPUTTOOLONG = "417"
 ERR_NICKTOOFAST = "438"
 ERR_INVALIDCAPCMD = "410"
 ERR_UNKNOWNERROR = "400"
+RPL_LOCALUSERS = "265"
+RPL_GLOBALUSERS = "266"
 
 _TAG_ESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 
