@@ -289,3 +289,15 @@ def test_unknown_command_is_421_never_a_disconnect(irc):
     alice.send("FROBNICATE", "123", ":prefixonly", "KNOCK #x")
     assert alice.numerics() == ["421", "421", "421", "421"]
     assert not alice.closed
+
+
+def test_a_line_that_is_not_utf8_is_warned_then_acted_on(irc):
+    """UTF8ONLY: bytes that are not UTF-8 get WARN <command> INVALID_UTF8, then the line goes through with U+FFFD."""
+    alice, bob = irc("alice"), irc("bob")
+    alice.feed(b"PRIVMSG bob :hi\xaa\r\n")
+    assert alice.take() == [
+        ":testchat WARN PRIVMSG INVALID_UTF8 :Your line was not valid UTF-8: its bad bytes "
+        "were replaced"]
+    assert bob.take() == [":alice!~alice@testchat PRIVMSG bob :hi\ufffd"]
+    alice.feed("PRIVMSG bob :caf\u00e9 \ufffd\r\n".encode())  # U+FFFD itself is fine
+    assert alice.take() == []

@@ -215,6 +215,15 @@ def text_lines(source: str, command: str, target: str, text: str,
                     for piece in pieces)
 
 
+def is_utf8(data: bytes) -> bool:
+    """Whether C{data} is valid UTF-8."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def mask(nick: str, host: str) -> str:
     """
     The C{nick!user@host} prefix of chat user C{nick}: events carry names
