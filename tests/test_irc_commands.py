@@ -183,6 +183,25 @@ def test_names_who_whois_list(irc, connect):
     assert alice.numerics() == ["321", "322", "323"]
 
 
+def test_who_mask(irc, connect):
+    """WHO with a * mask (or 0) lists the matching users one shares a room with, oneself included (all are +i); 315 repeats the mask as given."""
+    connect("bob")
+    carol = irc("carol")
+    alice = irc("alice", "#games")
+    dave = irc("dave", "#games")
+    alice.take()
+    assert carol and dave
+    alice.send("WHO *")
+    assert alice.take() == [
+        ":testchat 352 alice #games ~alice testchat testchat alice H@ :0 Real alice",
+        ":testchat 352 alice #games ~dave testchat testchat dave H :0 Real dave",
+        ":testchat 315 alice * :End of /WHO list"]
+    alice.send("WHO DA*", "WHO 0", "WHO c*")
+    assert alice.numerics() == ["352", "315", "352", "352", "315", "315"]
+    alice.send("WHO carol")  # an exact nick still finds a stranger
+    assert alice.numerics() == ["352", "315"]
+
+
 def test_mode(irc, connect):
     """MODE #room is 324 +n and 329; changes are 482 (nobody is an operator of the default room) or 472; MODE me is 221 +i (always on: +i is a no-op, +w is 501), another user's 502; bans are an empty list."""
     connect("bob")
@@ -247,8 +266,21 @@ def test_motd_lusers_ping(irc):
     alice = irc("alice")
     alice.send("MOTD", "LUSERS", "PING :tok")
     lines = alice.take()
-    assert alice.numerics(lines) == ["375", "372", "376", "251", "254", "255"]
+    assert alice.numerics(lines) == ["375", "372", "376", "251", "254", "255", "265", "266"]
     assert lines[-1] == ":testchat PONG testchat :tok"
+
+
+def test_lusers_counts_everyone_invisible_with_local_and_global_users(irc, connect):
+    """LUSERS: 251 counts every user as invisible (+i is always on); Modern's 265 and 266 follow 255."""
+    connect("bob")
+    alice = irc("alice")
+    alice.send("LUSERS")
+    assert alice.take() == [
+        ":testchat 251 alice :There are 0 users and 2 invisible on 1 server",
+        ":testchat 254 alice 1 :channels formed",  # the lobby
+        ":testchat 255 alice :I have 2 clients and 0 servers",
+        ":testchat 265 alice :Current local users 2",
+        ":testchat 266 alice :Current global users 2"]
 
 
 def test_unknown_command_is_421_never_a_disconnect(irc):
@@ -257,3 +289,15 @@ def test_unknown_command_is_421_never_a_disconnect(irc):
     alice.send("FROBNICATE", "123", ":prefixonly", "KNOCK #x")
     assert alice.numerics() == ["421", "421", "421", "421"]
     assert not alice.closed
+
+
+def test_a_line_that_is_not_utf8_is_warned_then_acted_on(irc):
+    """UTF8ONLY: bytes that are not UTF-8 get WARN <command> INVALID_UTF8, then the line goes through with U+FFFD."""
+    alice, bob = irc("alice"), irc("bob")
+    alice.feed(b"PRIVMSG bob :hi\xaa\r\n")
+    assert alice.take() == [
+        ":testchat WARN PRIVMSG INVALID_UTF8 :Your line was not valid UTF-8: its bad bytes "
+        "were replaced"]
+    assert bob.take() == [":alice!~alice@testchat PRIVMSG bob :hi\ufffd"]
+    alice.feed("PRIVMSG bob :caf\u00e9 \ufffd\r\n".encode())  # U+FFFD itself is fine
+    assert alice.take() == []

@@ -149,6 +149,14 @@ def test_kick(games, irc):
     assert bob.numerics() == ["442"]
 
 
+def test_kick_without_comment_gives_the_kickers_nick(games):
+    """RFC 2812 3.2.8: with no comment, the default message is the kicker's nick."""
+    alice, bob, carol = games
+    alice.send("KICK #games bob")
+    line = ":alice!~alice@testchat KICK #games bob :alice"
+    assert [alice.take(), bob.take(), carol.take()] == [[line]] * 3
+
+
 def test_moderated_and_topic(games):
     """+m: 404 for the unvoiced; +t: 482 for a non-operator's TOPIC."""
     alice, bob, carol = games

@@ -14,7 +14,7 @@ from chatservice.core.text import name_key
 from conftest import make_factory
 from ircclient import IRCFakeClient, irc_factory
 
-WELCOME = ["001", "002", "003", "004", "005", "005", "251", "254", "255", "375", "372", "376"]
+WELCOME = ["001", "002", "003", "004", "005", "005", "251", "254", "255", "265", "266", "375", "372", "376"]
 
 
 class FakeAccounts:
@@ -46,7 +46,7 @@ def test_registration_sends_the_welcome_burst_and_places_no_room(irc, connect):
     assert alice.numerics(lines) == WELCOME
     assert lines[0] == ":testchat 001 alice :Welcome to the testchat IRC network, " \
                        "alice!~alice@testchat"
-    assert lines[10] == ":testchat 372 alice :- Be nice."
+    assert lines[12] == ":testchat 372 alice :- Be nice."
     assert alice.user is not None and alice.user.rooms == {}
     bob = connect("bob")
     assert list(bob.user.rooms) == ["lobby"]

@@ -16,6 +16,7 @@ from twisted.internet import defer
 from twisted.words.protocols import irc
 
 from ...core import errors, events
+from ...core.moderation import ban_key, mask_matches
 from ...core.text import sanitize
 from .channels import MAX_TARGETS, ChannelCommands
 from .registration import RegistrationCommands
@@ -23,7 +24,8 @@ from .history import ChatHistoryCommands
 from .sasl import SaslCommands
 from .tags import TagCommands, client_tags
 from .render import CTCP
-from .wire import ERR_NICKTOOFAST, RPL_WHOISACCOUNT, message
+from .wire import (ERR_NICKTOOFAST, RPL_GLOBALUSERS, RPL_LOCALUSERS, RPL_WHOISACCOUNT,
+                   message)
 
 if TYPE_CHECKING:
     from ...core.user import User
@@ -225,7 +227,10 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
         return getattr(user.client, "realname", "") or user.name
 
     def irc_WHO(self, msg) -> None:
-        """WHO #room or WHO nick: 352 for each user, then 315."""
+        """
+        WHO #room, WHO nick or WHO with a C{*} mask (C{0} or none: C{*}):
+        352 for each user, then 315 with the mask as given.
+        """
         mask = msg.params[0] if msg.params else "*"
         found: List[tuple] = []
         if mask.startswith("#"):
@@ -233,16 +238,32 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
             if room is not None:
                 found = [(room, member) for member in room.members.values()]
         else:
-            user = self.chat.users.get(self._key(mask))
-            if user is not None:
+            for user in self._who_matches("*" if mask == "0" else mask):
                 rooms = list(user.rooms.values())
-                found = [(rooms[0] if rooms else None, user)]
+                found.append((rooms[0] if rooms else None, user))
         for room, user in found:
             flags = self._flags(user) + (self.status(room, user) if room is not None else "")
             self.reply(irc.RPL_WHOREPLY, room.display if room is not None else "*",
                        f"~{user.name}", self.renderer.host, self.server, user.name, flags,
                        f"0 {self._realname(user)}")
         self.reply(irc.RPL_ENDOFWHO, mask, "End of /WHO list")
+
+    def _who_matches(self, mask: str) -> "List[User]":
+        """
+        The users a WHO C{mask} that is not a channel names: the one with
+        that nick, or with a C{*} in it, the matching users among this one
+        and those sharing a room with it (everyone is invisible, +i, so a
+        wildcard shows no stranger; RFC 2812 3.6.1).
+        """
+        key = ban_key(mask)
+        if "*" not in key:
+            user = self.chat.users.get(key)
+            return [user] if user is not None else []
+        seen = {self.user.key: self.user}
+        for room in self.user.rooms.values():
+            for member in room.members.values():
+                seen.setdefault(member.key, member)
+        return [user for name, user in sorted(seen.items()) if mask_matches(key, name)]
 
     def irc_WHOIS(self, msg) -> None:
         """WHOIS [server] nick[,nick...]: who they are and where."""
@@ -295,11 +316,18 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
         self.send_lusers()
 
     def send_lusers(self) -> None:
-        """251, 254 and 255."""
+        """
+        251, 254, 255, then Modern's 265 and 266 (without their optional
+        numbers: the chat keeps no peak of users).  Everyone is invisible
+        (user mode +i is always on), and this is the only server, so its
+        local users are all the users.
+        """
         users, rooms = len(self.chat.users), len(self.chat.rooms)
-        self.reply(irc.RPL_LUSERCLIENT, f"There are {users} users and 0 invisible on 1 server")
+        self.reply(irc.RPL_LUSERCLIENT, f"There are 0 users and {users} invisible on 1 server")
         self.reply(irc.RPL_LUSERCHANNELS, str(rooms), "channels formed")
         self.reply(irc.RPL_LUSERME, f"I have {len(self.chat.clients)} clients and 0 servers")
+        self.reply(RPL_LOCALUSERS, f"Current local users {users}")
+        self.reply(RPL_GLOBALUSERS, f"Current global users {users}")
 
     def send_motd(self) -> None:
         """375, 372 per line and 376; or 422 when there is no message of the day."""

@@ -30,6 +30,7 @@ from .wire import (
     MAX_LINE_BYTES,
     MAX_TAG_BYTES,
     BadMessage,
+    is_utf8,
     message,
     parse,
 )
@@ -347,7 +348,11 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
                         f"{self.chat.limits.flood_kick} lines were waiting.")
 
     def lineReceived(self, line: bytes) -> None:
-        """Act on one IRC message; no input can escape as an exception."""
+        """
+        Act on one IRC message; no input can escape as an exception.  Bytes
+        that are not UTF-8 become U+FFFD, and (UTF8ONLY being advertised)
+        the sender is warned with C{WARN <command> INVALID_UTF8} first.
+        """
         text = line.decode("utf-8", "replace")
         if not text.strip():
             return
@@ -360,6 +365,9 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         if label and "labeled-response" in self.caps:
             self._label = LabeledReply(label)
         try:
+            if "\ufffd" in text and not is_utf8(line):
+                self.send_line(message(self.server, "WARN", msg.command, "INVALID_UTF8",
+                                       "Your line was not valid UTF-8: its bad bytes were replaced"))
             self.dispatch(msg)
         except Exception:
             self.log.failure("error handling a line from {peer}", peer=self.peer)

@@ -143,8 +143,10 @@ class IRCRenderer:
             return message(who, "MODE", channel, *mode_params(event.changes),
                            tags=self.tags(event.when))
         if kind is events.Kicked:
+            # With no comment, RFC 2812 (3.2.8) has the nick of the one who kicked.
             who = self.source(event.user) if event.user is not None else self.server_name
-            return message(who, "KICK", channel, event.target, event.reason or event.target,
+            default = event.user if event.user is not None else event.target
+            return message(who, "KICK", channel, event.target, event.reason or default,
                            tags=self.tags(event.when))
         raise TypeError(f"not a room event: {event!r}")
 

@@ -30,6 +30,8 @@ ERR_INPUTTOOLONG = "417"
 ERR_NICKTOOFAST = "438"
 ERR_INVALIDCAPCMD = "410"
 ERR_UNKNOWNERROR = "400"
+RPL_LOCALUSERS = "265"
+RPL_GLOBALUSERS = "266"
 
 _TAG_ESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 
@@ -211,6 +213,15 @@ def text_lines(source: str, command: str, target: str, text: str,
     pieces = split_text(text, MAX_LINE_BYTES - (overhead - tag_bytes))
     return b"".join(message(source, command, target, wrap % piece, tags=tags)
                     for piece in pieces)
+
+
+def is_utf8(data: bytes) -> bool:
+    """Whether C{data} is valid UTF-8."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def mask(nick: str, host: str) -> str:
