@@ -257,7 +257,8 @@ def test_nick_change(irc, connect, factory):
     assert alice.numerics() == ["433", "432"]
     alice.send("NICK a1", "NICK a2", "NICK a3")
     lines = alice.take()
-    assert lines[:2] == [":alicia!~alicia@testchat NICK :a1", ":a1!~a1@testchat NICK :a2"]
+    # the user part stays the USER name given at registration
+    assert lines[:2] == [":alicia!~alice@testchat NICK :a1", ":a1!~alice@testchat NICK :a2"]
     assert alice.numerics(lines[2:]) == ["438"]
 
 
@@ -301,3 +302,24 @@ def test_a_line_that_is_not_utf8_is_warned_then_acted_on(irc):
     assert bob.take() == [":alice!~alice@testchat PRIVMSG bob :hi\ufffd"]
     alice.feed("PRIVMSG bob :caf\u00e9 \ufffd\r\n".encode())  # U+FFFD itself is fine
     assert alice.take() == []
+
+
+def test_masks_carry_the_user_name_given_with_user(connect, factory):
+    """The user part of an IRC user's mask is the USER name (with ~, cleaned of mask characters, at most USERLEN), in their lines, WHO, WHOIS and USERHOST; a telnet user's is their name."""
+    connect("bob")
+    ircf = irc_factory(factory)
+    alice = IRCFakeClient(ircf)
+    alice.send("NICK alice", "USER a!l@i*ce_with_a_very_long_name 0 * :Alice")
+    alice.send("JOIN #lobby")
+    watcher = IRCFakeClient(ircf)
+    watcher.register("watcher")
+    watcher.send("JOIN #lobby")
+    watcher.take()
+    alice.send("PRIVMSG #lobby :hi")
+    assert watcher.take() == [":alice!~alice_with_a_ver@testchat PRIVMSG #lobby :hi"]
+    watcher.send("WHOIS alice", "USERHOST alice bob")
+    lines = watcher.take()
+    assert ":testchat 311 watcher alice ~alice_with_a_ver testchat * :Alice" in lines
+    assert ":testchat 302 watcher :alice=+~alice_with_a_ver@testchat bob=+~bob@testchat" in lines
+    watcher.send("WHO alice")
+    assert watcher.take()[0].split()[4] == "~alice_with_a_ver"

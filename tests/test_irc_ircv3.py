@@ -110,8 +110,8 @@ def test_extended_join_and_account_tag(factory, clock):
     alice.send("JOIN #c", "PRIVMSG #c :hello")
     guest.send("JOIN #c", "PRIVMSG #c :hi")
     assert watcher.take() == [
-        "@account=Alice :Alice!~Alice@testchat JOIN #c Alice :Real alice",
-        "@account=Alice :Alice!~Alice@testchat PRIVMSG #c :hello",
+        "@account=Alice :Alice!~alice@testchat JOIN #c Alice :Real alice",
+        "@account=Alice :Alice!~alice@testchat PRIVMSG #c :hello",
         ":guest!~guest@testchat JOIN #c * :Guest Person",
         ":guest!~guest@testchat PRIVMSG #c :hi"]
 

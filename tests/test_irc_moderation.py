@@ -78,6 +78,17 @@ def test_mode_refusals(games):
     assert alice.numerics() == ["482"]
 
 
+def test_invalid_mode_parameter_names_the_mode_and_never_echoes_a_key(games):
+    """696 carries the channel, the mode letter and the refused argument, but * for a key (a key is a secret)."""
+    alice, _, _ = games
+    alice.send("MODE #games +l lots")
+    [line] = alice.take()
+    assert line.startswith(":testchat 696 alice #games l lots :")
+    alice.send(f"MODE #games +k :{'k' * 40}")
+    [line] = alice.take()
+    assert line.startswith(":testchat 696 alice #games k * :") and "kkkk" not in line
+
+
 def test_ban_list_and_bans_keep_out(games, irc):
     """+b adds to the list (367/368); a banned nick cannot JOIN (474) nor talk (404)."""
     alice, bob, carol = games

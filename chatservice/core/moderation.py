@@ -220,21 +220,22 @@ class Moderation:
     # -- changing modes ---------------------------------------------------------
 
     def set_modes(self, room: "Room", by: "Optional[User]",
-                  changes: Sequence[ModeChange]) -> Tuple[List[ModeChange], List[errors.ChatError]]:
+                  changes: Sequence[ModeChange]
+                  ) -> Tuple[List[ModeChange], List[Tuple[ModeChange, errors.ChatError]]]:
         """
         Apply C{changes} to C{room} on behalf of C{by} (who must be an
         operator, else L{errors.NotOperator} is raised and nothing changes).
         Return the changes made (told to the room in one
-        L{events.ModeChanged}) and the reasons the others were refused.
+        L{events.ModeChanged}) and the others, each with why it was refused.
         """
         self.require_operator(room, by)
         applied: List[ModeChange] = []
-        refused: List[errors.ChatError] = []
+        refused: List[Tuple[ModeChange, errors.ChatError]] = []
         for change in changes:
             try:
                 done = self._apply(room, change)
             except errors.ChatError as e:
-                refused.append(e)
+                refused.append((change, e))
                 continue
             if done is not None:
                 applied.append(done)
@@ -334,7 +335,7 @@ class Moderation:
         """Make one change, raising why it was refused; return whether it changed anything."""
         applied, refused = self.set_modes(room, by, [change])
         if refused:
-            raise refused[0]
+            raise refused[0][1]
         return bool(applied)
 
     def op(self, room: "Room", by: "Optional[User]", name: str) -> bool:

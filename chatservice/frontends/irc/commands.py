@@ -24,7 +24,7 @@ from .history import ChatHistoryCommands
 from .sasl import SaslCommands
 from .tags import TagCommands, client_tags
 from .render import CTCP
-from .wire import (ERR_NICKTOOFAST, RPL_GLOBALUSERS, RPL_LOCALUSERS, RPL_WHOISACCOUNT,
+from .wire import (ident, ERR_NICKTOOFAST, RPL_GLOBALUSERS, RPL_LOCALUSERS, RPL_WHOISACCOUNT,
                    message)
 
 if TYPE_CHECKING:
@@ -223,6 +223,10 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
     def _flags(self, user: "User") -> str:
         return "G" if getattr(user.client, "away", None) else "H"
 
+    @staticmethod
+    def _ident(user: "User") -> str:
+        return ident(getattr(user.client, "username", "") or "", user.name)
+
     def _realname(self, user: "User") -> str:
         return getattr(user.client, "realname", "") or user.name
 
@@ -244,7 +248,7 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
         for room, user in found:
             flags = self._flags(user) + (self.status(room, user) if room is not None else "")
             self.reply(irc.RPL_WHOREPLY, room.display if room is not None else "*",
-                       f"~{user.name}", self.renderer.host, self.server, user.name, flags,
+                       self._ident(user), self.renderer.host, self.server, user.name, flags,
                        f"0 {self._realname(user)}")
         self.reply(irc.RPL_ENDOFWHO, mask, "End of /WHO list")
 
@@ -273,7 +277,7 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
                 self.reply(irc.ERR_NOSUCHNICK, nick, "No such nick/channel")
                 self.reply(irc.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
                 continue
-            self.reply(irc.RPL_WHOISUSER, user.name, f"~{user.name}", self.renderer.host,
+            self.reply(irc.RPL_WHOISUSER, user.name, self._ident(user), self.renderer.host,
                        "*", self._realname(user))
             visible = self.chat.moderation.visible
             channels = [self.status(room, user) + room.display for room in user.rooms.values()
@@ -302,7 +306,7 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
             user = self.chat.users.get(self._key(nick))
             if user is not None:
                 here = "-" if getattr(user.client, "away", None) else "+"
-                found.append(f"{user.name}={here}~{user.name}@{self.renderer.host}")
+                found.append(f"{user.name}={here}{self._ident(user)}@{self.renderer.host}")
         self.reply(irc.RPL_USERHOST, " ".join(found))
 
     # -- the server ---------------------------------------------------------------

@@ -61,6 +61,11 @@ class IRCFactory(ServerFactory):
         realname = getattr(user.client, "realname", "") or user.name
         return (user.name if user.registered else None), realname
 
+    def username(self, name: str) -> str:
+        """The USER name of the IRC user called C{name}, or C{""} (not IRC, or not online)."""
+        user = self.chat.users.get(name_key(name))
+        return "" if user is None else getattr(user.client, "username", "") or ""
+
     def renderer_for(self, rendering: Tuple[bool, ...] = (False,)) -> IRCRenderer:
         """
         The shared renderer for clients with these rendering capabilities
@@ -73,7 +78,8 @@ class IRCFactory(ServerFactory):
             server_time, message_tags, account_tag, extended_join = flags
             renderer = self._renderers[rendering] = IRCRenderer(
                 self.server_name, server_time=server_time, message_tags=message_tags,
-                account_tag=account_tag, extended_join=extended_join, lookup=self.lookup)
+                account_tag=account_tag, extended_join=extended_join, lookup=self.lookup,
+                usernames=self.username)
         return renderer
 
     def isupport(self) -> List[str]:

@@ -131,20 +131,24 @@ class ModerationCommands(ConnectionBase):
                        f"You're not channel operator: {self._not_operator(room)}")
             return
         _, refused = self.chat.moderation.set_modes(room, self.user, wanted[:MAX_MODES])
-        for problem in refused:
-            self.mode_refused(room, problem)
+        for change, problem in refused:
+            self.mode_refused(room, change, problem)
 
     def _not_operator(self, room: "Room") -> str:
         return f"ask an operator of {room.display} (NAMES shows them with @)"
 
-    def mode_refused(self, room: "Room", problem: errors.ChatError) -> None:
-        """The numeric of one refused mode change."""
+    def mode_refused(self, room: "Room", change: ModeChange, problem: errors.ChatError) -> None:
+        """
+        The numeric of one refused mode change: 696 names its letter and
+        argument (C{*} for a key, which is not echoed).
+        """
         if isinstance(problem, errors.NoSuchUser):
             self.reply(irc.ERR_NOSUCHNICK, "*", str(problem))
         elif isinstance(problem, errors.TargetNotInRoom):
             self.reply(irc.ERR_USERNOTINCHANNEL, "*", room.display, str(problem))
         else:
-            self.reply(ERR_INVALIDMODEPARAM, room.display, "*", "*", str(problem))
+            shown = "*" if change.letter == "k" else change.argument or "*"
+            self.reply(ERR_INVALIDMODEPARAM, room.display, change.letter, shown, str(problem))
 
     def send_bans(self, room: "Room") -> None:
         """367 for each ban of C{room}, then 368."""

@@ -9,7 +9,7 @@ from twisted.words.protocols import irc
 from ...core import errors
 from ...core.text import name_key, sanitize
 from .base import ConnectionBase
-from .wire import ERR_INVALIDCAPCMD, message
+from .wire import ERR_INVALIDCAPCMD, clean_username, message
 
 
 class RegistrationCommands(ConnectionBase):
@@ -57,7 +57,7 @@ class RegistrationCommands(ConnectionBase):
             self.reply(irc.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters: the user "
                        "name and the real name may not be empty")
             return
-        self.username = sanitize(msg.params[0]) or "user"
+        self.username = clean_username(msg.params[0])
         self.realname = sanitize(msg.params[3])
         self.try_register()
 

@@ -23,6 +23,14 @@ Lookup = Callable[[str], Tuple[Optional[str], str]]
 def _nobody(name: str) -> Tuple[Optional[str], str]:
     return None, name
 
+
+#: C{usernames(name)}: the USER name of the IRC user called C{name}, or C{""}.
+Usernames = Callable[[str], str]
+
+
+def _no_username(name: str) -> str:
+    return ""
+
 #: What a CTCP ACTION (C{/me} in IRC clients) is wrapped in.
 CTCP = "\x01"
 #: C{ACTION_FORMAT % text} is C{text} as a CTCP ACTION.
@@ -53,13 +61,15 @@ class IRCRenderer:
 
     @ivar host: the host part of every user's C{nick!user@host}.
     @ivar lookup: see L{Lookup}: who is logged in to an account.
+    @ivar usernames: see L{Usernames}: the user part of masks.
     """
 
     distinguishes_focus = False
 
     def __init__(self, server_name: str, server_time: bool = False,
                  message_tags: bool = False, account_tag: bool = False,
-                 extended_join: bool = False, lookup: Lookup = _nobody) -> None:
+                 extended_join: bool = False, lookup: Lookup = _nobody,
+                 usernames: Usernames = _no_username) -> None:
         self.server_name = server_name
         self.host = server_name
         self.server_time = server_time
@@ -67,10 +77,15 @@ class IRCRenderer:
         self.account_tag = account_tag
         self.extended_join = extended_join
         self.lookup = lookup
+        self.usernames = usernames
 
-    def source(self, nick: str) -> str:
-        """The C{nick!user@host} of chat user C{nick}."""
-        return mask(nick, self.host)
+    def source(self, nick: str, now_called: Optional[str] = None) -> str:
+        """
+        The C{nick!user@host} of chat user C{nick} (who is now called
+        C{now_called}, after a rename), with their USER name when they are
+        an IRC user online.
+        """
+        return mask(nick, self.host, self.usernames(now_called or nick))
 
     def tags(self, when: float, extra: Optional[Dict[str, str]] = None,
              sender: Optional[str] = None, msgid: bool = False,
@@ -165,7 +180,7 @@ class IRCRenderer:
                                              client=event.tags),
                               wrap=ACTION_FORMAT if event.action else "%s")
         if kind is events.Renamed:
-            return message(self.source(event.old_name), "NICK", event.new_name,
+            return message(self.source(event.old_name, event.new_name), "NICK", event.new_name,
                            tags=self.tags(event.when))
         if kind is events.Quit:
             return message(self.source(event.user), "QUIT",

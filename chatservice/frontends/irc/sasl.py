@@ -12,6 +12,7 @@ from typing import Any, Callable, List, Optional
 from ...core import errors
 from ...core.text import name_key
 from .base import ConnectionBase
+from .wire import mask
 
 # Numerics of IRCv3 SASL (twisted.words names none of them).
 RPL_LOGGEDIN = "900"
@@ -127,7 +128,7 @@ class SaslCommands(ConnectionBase):
             return
         self.sasl_account = registered_name
         nick = self.nick or registered_name
-        self.reply(RPL_LOGGEDIN, f"{nick}!~{nick}@{self.server}", registered_name,
+        self.reply(RPL_LOGGEDIN, mask(nick, self.server, self.username or ""), registered_name,
                    f"You are now logged in as {registered_name}")
         self.reply(RPL_SASLSUCCESS, "SASL authentication successful")
         self.try_register()

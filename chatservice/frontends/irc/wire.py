@@ -224,14 +224,37 @@ def is_utf8(data: bytes) -> bool:
     return True
 
 
-def mask(nick: str, host: str) -> str:
+#: Longest user name (the USER command's first parameter) kept for masks.
+USERLEN = 16
+#: Characters a user name may not hold: they would make a mask ambiguous.
+_NOT_IN_USERNAME = frozenset(" !@*?,:")
+
+
+def clean_username(raw: str) -> str:
     """
-    The C{nick!user@host} prefix of chat user C{nick}: events carry names
-    only, so the user part is the nick itself with C{~} (no ident was
-    checked) and the host is the server's name, the same for every front
-    end and stable for as long as the name is.
+    The USER name C{raw} as masks show it: printable, without spaces or
+    the mask characters C{!@*?,:}, at most L{USERLEN} characters (C{""}
+    if nothing is left: masks then use the nick).
     """
-    return f"{nick}!~{nick}@{host}"
+    kept = "".join(c for c in raw if c.isprintable() and c not in _NOT_IN_USERNAME)
+    return kept[:USERLEN]
+
+
+def ident(username: str, nick: str) -> str:
+    """
+    The user part of a C{nick!user@host}: C{~} (no ident was checked) and
+    the user name an IRC client gave with USER, else (a telnet or web
+    user, or one no longer online) the nick itself.
+    """
+    return "~" + (username or nick)
+
+
+def mask(nick: str, host: str, username: str = "") -> str:
+    """
+    The C{nick!user@host} prefix of chat user C{nick} (see L{ident}); the
+    host is the server's name, the same for every front end.
+    """
+    return f"{nick}!{ident(username, nick)}@{host}"
 
 
 def split_params(words: Sequence[str], prefix: str, width: int = MAX_LINE_BYTES - 2) -> List[str]:

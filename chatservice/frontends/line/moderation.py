@@ -157,7 +157,7 @@ class ModerationCommands:
             raise self._usage("mode")
         changes: List[ModeChange] = parse_modes(words)
         applied, refused = self.chat.moderation.set_modes(room, self.user, changes)
-        for problem in refused:
+        for _, problem in refused:
             self.error(f"{problem} Type /help mode for the modes.")
         if not applied and not refused:
             self.info(f"Nothing changed: {room.display} modes are "
