@@ -121,6 +121,9 @@ class ChatSession:
     _producing = False
     _slow_since_pause = 0
     _password_failures = 0
+    _long_lines = 0
+    #: The login deadline, then the idle deadline (line and web front ends).
+    _timer: Any = None
     #: The registered name whose password is awaited or being checked.
     _pending_name = ""
     _retry: Any = None
@@ -246,6 +249,47 @@ class ChatSession:
 
     def _logged_in(self) -> None:
         raise NotImplementedError
+
+    # -- the login deadline, then the idle deadline (line and web) -----------
+
+    def _timed_out(self) -> None:
+        # One timer per connection: the login deadline, then (if set) the
+        # idle deadline, re-armed lazily instead of reset on every line.
+        self._timer = None
+        if self.state in ("naming", "password", "checking"):
+            self.log.info("{peer} took too long to log in", peer=self.peer)
+            self.chat.count_disconnect(counters.LOGIN_TIMEOUT)
+            self.disconnect("You took too long to choose a name. Goodbye!")
+            return
+        if self.state != "chatting" or not self.chat.limits.idle_timeout:
+            return
+        remaining = self.expire_if_idle(" Goodbye!")
+        if remaining:
+            self._timer = self.chat.clock.callLater(remaining, self._timed_out)
+
+    def _start_idle_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        idle = self.chat.limits.idle_timeout
+        if idle:
+            self._timer = self.chat.clock.callLater(idle, self._timed_out)
+
+    def too_many_long_lines(self) -> bool:
+        """
+        Count an over-long line; past C{--max-long-lines}, log the user
+        out, disconnect them saying why, and return true.
+        """
+        self._long_lines += 1
+        limit = self.chat.limits.max_long_lines
+        if not limit or self._long_lines <= limit:
+            return False
+        self.log.info("disconnecting {peer}: too many over-long lines", peer=self.peer)
+        self.chat.count_disconnect(counters.LONG_LINES)
+        if self.user is not None:
+            self.chat.logout(self.user, "too many over-long lines")
+        self.disconnect("You were disconnected for sending too many over-long lines.")
+        return True
 
     def wrong_password(self, name: str, goodbye: str = "Too many wrong passwords.") -> bool:
         """

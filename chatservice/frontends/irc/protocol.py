@@ -308,14 +308,7 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         return len(line) > MAX_LINE_BYTES - 2
 
     def _line_too_long(self) -> None:
-        self._long_lines += 1
-        limit = self.chat.limits.max_long_lines
-        if limit and self._long_lines > limit:
-            self.log.info("disconnecting {peer}: too many over-long lines", peer=self.peer)
-            self.chat.count_disconnect(counters.LONG_LINES)
-            if self.user is not None:
-                self.chat.logout(self.user, "too many over-long lines")
-            self.disconnect("You were disconnected for sending too many over-long lines.")
+        if self.too_many_long_lines():
             return
         self.reply(ERR_INPUTTOOLONG,
                    f"Input line was too long (over {MAX_LINE_BYTES} bytes, or "

@@ -124,22 +124,6 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
         self._timer = self._retry = None
         self.close_session()
 
-    def _timed_out(self) -> None:
-        # One timer per connection: the login deadline, then (if set) the
-        # idle deadline, re-armed lazily instead of reset on every line.
-        self._timer = None
-        if self.state in ("naming", "password", "checking"):
-            self.log.info("{peer} took too long to log in", peer=self.peer)
-            self.chat.count_disconnect(counters.LOGIN_TIMEOUT)
-            self.disconnect("You took too long to choose a name. Goodbye!")
-            return
-        idle = self.chat.limits.idle_timeout
-        if self.state != "chatting" or not idle:
-            return
-        remaining = self.expire_if_idle(" Goodbye!")
-        if remaining:
-            self._timer = self.clock.callLater(remaining, self._timed_out)
-
     # -- IChatClient ---------------------------------------------------------
 
     def deliver(self, event) -> None:
@@ -275,14 +259,7 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
     def lineLengthExceeded(self, line: bytes) -> None:
         """Refuse an over-long line; the connection stays open unless this
         keeps happening."""
-        self._long_lines += 1
-        limit = self.chat.limits.max_long_lines
-        if limit and self._long_lines > limit:
-            self.log.info("disconnecting {peer}: too many over-long lines", peer=self.peer)
-            self.chat.count_disconnect(counters.LONG_LINES)
-            if self.user is not None:
-                self.chat.logout(self.user, "too many over-long lines")
-            self.disconnect("You were disconnected for sending too many over-long lines.")
+        if self.too_many_long_lines():
             return
         self.error(
             f"That line was too long (over {self.MAX_LENGTH} bytes) and was "
@@ -456,14 +433,6 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
 
         d = self.chat.history(room, count, self.user if asked else None)
         self.report(d.addCallback(show))
-
-    def _start_idle_timer(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        idle = self.chat.limits.idle_timeout
-        if idle:
-            self._timer = self.clock.callLater(idle, self._timed_out)
 
     def welcome(self) -> None:
         """Greet a user who just logged in and show where they are."""

@@ -178,27 +178,6 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
         if hasattr(self, "chat"):
             self.close_session()
 
-    def _timed_out(self) -> None:
-        self._timer = None
-        if self.state in ("naming", "password", "checking"):
-            self.log.info("{peer} took too long to log in", peer=self.peer)
-            self.chat.count_disconnect(counters.LOGIN_TIMEOUT)
-            self.disconnect("You took too long to choose a name. Goodbye!")
-            return
-        if self.state != "chatting" or not self.chat.limits.idle_timeout:
-            return
-        remaining = self.expire_if_idle(" Goodbye!")
-        if remaining:
-            self._timer = self.clock.callLater(remaining, self._timed_out)
-
-    def _start_idle_timer(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        idle = self.chat.limits.idle_timeout
-        if idle:
-            self._timer = self.clock.callLater(idle, self._timed_out)
-
     # -- IChatClient --------------------------------------------------------
 
     def deliver(self, event) -> None:
