@@ -17,15 +17,19 @@ from typing import List
 import pytest
 import pytest_twisted
 from twisted.internet import defer
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
 
 from chatservice.core.limits import Limits
 from chatservice.frontends.irc.wire import format_time
 from chatservice.persistence.records import PrivateLine, PrivateTarget
 from chatservice.persistence.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 from chatservice.persistence.store import PRIVATE_HISTORY_LIMIT, ChatStore
+from chatservice.frontends.web.factory import WebChatFactory
 from conftest import FakeClient, make_factory
 from dbfile import query
 from ircclient import IRCFakeClient, irc_factory
+from webclient import FakeWebClient
 from netclient import wait, wait_until
 
 PASSWORD = "Otter-Garnet-731"
@@ -190,6 +194,7 @@ def site(tmp_path):
                            server_name="testchat",
                            run_blocking=lambda f, *a: defer.maybeDeferred(f, *a))
     irc = irc_factory(factory)
+    web = WebChatFactory(factory.chat)
     clients: list = []
 
     class Site:
@@ -225,11 +230,26 @@ def site(tmp_path):
             client.take()
             return client
 
-    yield Site
-    for client in clients:
-        client.transport.loseConnection()
-        client.protocol.connectionLost(None)
-    pytest_twisted.blockon(wait(store.close()))
+        @staticmethod
+        @defer.inlineCallbacks
+        def web(name: str, password: bool = False):
+            client = FakeWebClient(web)
+            clients.append(client)
+            login = {"type": "login", "name": name}
+            if password:
+                login["password"] = PASSWORD
+            client.send(login)
+            yield wait_until(lambda: client.session.user is not None)
+            client.take()
+            return client
+
+    try:
+        yield Site
+    finally:
+        for client in clients:
+            client.transport.loseConnection()
+            client.protocol.connectionLost(Failure(ConnectionDone()))
+        pytest_twisted.blockon(wait(store.close()))
 
 
 def answer(client, end: str = "BATCH :-") -> defer.Deferred:
@@ -239,6 +259,17 @@ def answer(client, end: str = "BATCH :-") -> defer.Deferred:
     def done() -> bool:
         got.extend(client.take())
         return any(end in line for line in got)
+
+    return wait_until(done).addCallback(lambda _: got)
+
+
+def web_answer(client, kind: str) -> defer.Deferred:
+    """Fire with the web client's new messages of type C{kind}, once there is one."""
+    got: List[dict] = []
+
+    def done() -> bool:
+        got.extend(client.take(kind))
+        return bool(got)
 
     return wait_until(done).addCallback(lambda _: got)
 
@@ -422,3 +453,27 @@ def test_line_history_with_a_name(site):
     assert "kept only for registered names" in said and "/register PASSWORD" in said
     eve.send("/history")  # the room's history still works for a guest
     assert "#lobby" in (yield answer(eve, "#lobby"))[-1]
+
+
+@pytest_twisted.inlineCallbacks
+def test_web_history_with_a_name(site):
+    """The web's history message with "with" answers the conversation's lines; a guest gets an error naming /register."""
+    yield site.register("alice")
+    alice = yield site.web("alice", password=True)
+    bob = yield site.telnet("bob")
+    alice.send({"type": "msg", "to": "bob", "text": "hello from the page"})
+    bob.send("/msg alice hello from telnet")
+    alice.send({"type": "history", "with": "BOB", "limit": 10, "request": "r1"})
+    [got] = yield web_answer(alice, "history")
+    assert (got["with"], got["request"], got["asked"]) == ("BOB", "r1", True)
+    assert [(line["sender"], line["recipient"], line["kind"], line["text"])
+            for line in got["lines"]] == [("alice", "bob", "say", "hello from the page"),
+                                          ("bob", "alice", "say", "hello from telnet")]
+    assert all(line["id"] > 0 and line["when"] > 0 for line in got["lines"])
+    alice.send({"type": "input", "text": "/history bob 1"})  # typed, as on telnet
+    [got] = yield web_answer(alice, "history")
+    assert [line["text"] for line in got["lines"]] == ["hello from telnet"]
+    carol = yield site.web("carol")
+    carol.send({"type": "history", "with": "alice"})
+    [error] = carol.take("error")
+    assert "kept only for registered names" in error["text"] and "/register" in error["text"]
