@@ -445,7 +445,7 @@ class Chat(Connections, PrivateMessages):
         event = events.Acted(room.name, user.name, text, now) if action else events.Said(
             room.name, user.name, text, now, notice, tags)
         self.lines_said[counters.ACT if action else counters.SAY] += 1
-        room.broadcast(event, exclude=user)
+        room.broadcast(event, exclude=user, own_line=True)
         recent = self.recent
         if recent is not None:
             recent.record(room.key, now,
