@@ -23,6 +23,7 @@ from .registration import RegistrationCommands
 from .history import ChatHistoryCommands
 from .sasl import SaslCommands
 from .tags import TagCommands, client_tags
+from .whowas import WhowasCommands
 from .render import CTCP
 from .wire import (ident, ERR_NICKTOOFAST, RPL_GLOBALUSERS, RPL_LOCALUSERS, RPL_WHOISACCOUNT,
                    message)
@@ -45,7 +46,7 @@ def _silent(*args: str) -> None:
 
 
 class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHistoryCommands,
-                  TagCommands):
+                  TagCommands, WhowasCommands):
     """Every IRC command (mixed into the protocol)."""
 
     def find_command(self, name: str):

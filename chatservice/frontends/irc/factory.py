@@ -99,7 +99,7 @@ class IRCFactory(ServerFactory):
             f"CHANMODES={CHANMODES}",
             f"MODES={MAX_MODES}",
             f"CHANLIMIT=#:{limits.max_rooms_per_user or ''}",
-            "TARGMAX=PRIVMSG:10,NOTICE:10,JOIN:10,PART:10,WHOIS:10,NAMES:10,LIST:10",
+            "TARGMAX=PRIVMSG:10,NOTICE:10,JOIN:10,PART:10,WHOIS:10,WHOWAS:10,NAMES:10,LIST:10",
             "UTF8ONLY",
             f"CHATHISTORY={CHATHISTORY_MAX}",
             "MSGREFTYPES=timestamp,msgid",
