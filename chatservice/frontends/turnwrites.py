@@ -75,7 +75,7 @@ class TurnWrites:
         self._scheduled = False
         pending, self._pending = self._pending, {}
         for transport, chunks in pending.items():
-            _send(transport, _joined(chunks))
+            _send(transport, chunks)
 
     def flush_now(self, transport) -> None:
         """
@@ -84,26 +84,39 @@ class TurnWrites:
         """
         chunks = self._pending.pop(transport, None)
         if chunks:
-            _send(transport, _joined(chunks))
+            _send(transport, chunks)
 
 
-def _joined(chunks: Union[bytes, List[bytes]]) -> bytes:
-    return b"".join(chunks) if isinstance(chunks, list) else chunks
+#: The most buffers one sendmsg() takes (Linux's IOV_MAX); more are joined first.
+MAX_BUFFERS = 1024
 
 
-def _send(transport: tcp.Connection, data: bytes) -> None:
+def _send(transport: tcp.Connection, chunks: Union[bytes, List[bytes]]) -> None:
+    # Several writes leave in one sendmsg(), gathered by the kernel: joining
+    # them first cost a copy per member (a tenth of a fan-out under PyPy).
     if transport._tempDataLen or transport.dataBuffer:
-        transport.write(data)
+        transport.write(_joined(chunks))
         return
     try:
-        sent = transport.socket.send(data)
+        if isinstance(chunks, list) and len(chunks) <= MAX_BUFFERS:
+            sent = transport.socket.sendmsg(chunks)
+        else:
+            chunks = _joined(chunks)
+            sent = transport.socket.send(chunks)
     except BlockingIOError:
         sent = 0
     except (OSError, AttributeError):
         # Closed or half-closed (a closed transport may have dropped its
         # socket): Twisted's write drops the bytes or meets the error on
         # its own path, as it would have.
-        transport.write(data)
+        transport.write(_joined(chunks))
         return
-    if sent < len(data):
-        transport.write(data[sent:])
+    if isinstance(chunks, list):
+        if sent < sum(map(len, chunks)):
+            transport.write(b"".join(chunks)[sent:])
+    elif sent < len(chunks):
+        transport.write(chunks[sent:])
+
+
+def _joined(chunks: Union[bytes, List[bytes]]) -> bytes:
+    return b"".join(chunks) if isinstance(chunks, list) else chunks
