@@ -19,6 +19,8 @@ from .frontends.web.factory import MAX_FRAME
 from .persistence import remember
 from .core import limits as L
 from .admin import AdminOptions, make_admin_service
+from .admin.credentials import PasswordFileChecker
+from .passwords import PasswordFileError, read_password_file
 from .admin.hostkey import AdminSetupError, load_or_create_host_key
 from .admin.options import normalize_admin_endpoint
 from .core.limits import Limits
@@ -217,6 +219,11 @@ class Options(ConfigFileOptions, AdminOptions, usage.Options):
         ["irc-ping-timeout", None, PING_TIMEOUT,
          "Seconds a PINGed IRC client has to answer before it is "
          "disconnected.", _positive_float],
+        ["irc-opers", None, None,
+         "A password file of IRC operators (the format of --admin-passwd: "
+         "python -m chatservice.passwords add FILE NAME). 'OPER NAME PASSWORD' "
+         "then makes an IRC user an operator, who may KILL; read again at "
+         "every OPER. No operators unless given."],
         ["web-max-frame", None, MAX_FRAME,
          "Largest WebSocket message a web client may send, in bytes; a "
          "larger one closes its connection.", _length],
@@ -351,12 +358,28 @@ class Options(ConfigFileOptions, AdminOptions, usage.Options):
         else:
             self["database"] = default_database_path(self["data-dir"])
         self.check_admin_options()
+        self._check_irc_opers()
         self._check_metrics_port()
         parent = getattr(self, "parent", None)
         if self["log-format"] == "json" and parent is not None and parent.get("syslog"):
             raise usage.UsageError(
                 "--log-format json writes where --logfile says; twistd's --syslog "
                 "sends its own text lines to syslog instead. Drop one of them.")
+
+    def _check_irc_opers(self) -> None:
+        path = self["irc-opers"]
+        if not path:
+            return
+        if not self["irc-ports"]:
+            raise usage.UsageError(
+                "--irc-opers only makes sense with --irc-port (for example --irc-port tcp:6667)")
+        self["irc-opers"] = path = os.path.abspath(os.path.expanduser(path))
+        try:
+            read_password_file(path)
+        except PasswordFileError as e:
+            raise usage.UsageError(
+                f"--irc-opers: {e}. Create it with: python -m chatservice.passwords "
+                f"add {path} NAME") from None
 
     def _check_metrics_port(self) -> None:
         if self["metrics-port"] is None:
@@ -487,7 +510,8 @@ def makeService(options: Options, reactor=None) -> LoggingRoot:
         chat, motd_path=options.get("motd-file"), config=options.config_source,
         live={option: field for option, field, *_ in LIMIT_OPTIONS},
         admin_files=[(option, options[option]) for option in ("admin-keys", "admin-passwd")
-                     if options.get("admin-port") and options.get(option)])
+                     if options.get("admin-port") and options.get(option)]
+        + ([("irc-opers", options["irc-opers"])] if options.get("irc-opers") else []))
     ChatService(chat, reactor, reloader=reloader).setServiceParent(top)
     if options["stats-interval"]:
         StatsLogService(chat, options["stats-interval"]).setServiceParent(top)
@@ -498,7 +522,9 @@ def makeService(options: Options, reactor=None) -> LoggingRoot:
     if options["irc-ports"]:
         irc_factory = IRCFactory(chat, ping_interval=options["irc-ping-interval"],
                                  ping_timeout=options["irc-ping-timeout"],
-                                 history_notices=bool(options["irc-history-notices"]))
+                                 history_notices=bool(options["irc-history-notices"]),
+                                 opers=PasswordFileChecker(options["irc-opers"], reactor)
+                                 if options.get("irc-opers") else None)
         top.irc_factory = irc_factory  # type: ignore[attr-defined]
         for description in options["irc-ports"]:
             endpoint = endpoints.serverFromString(

@@ -158,8 +158,18 @@ def test_names_who_whois_list(irc, connect):
     alice = irc("alice", "#lobby")
     alice.send("NAMES #lobby,#nowhere")
     assert alice.take() == [":testchat 353 alice = #lobby :bob alice",
-                            ":testchat 366 alice #lobby :End of /NAMES list",
-                            ":testchat 366 alice #nowhere :End of /NAMES list"]
+                            ":testchat 366 alice #lobby,#nowhere :End of /NAMES list"]
+    alice.send("JOIN #hideout", "MODE #hideout +s")
+    alice.take()
+    alice.send("NAMES #hideout")  # secret: RFC 2812's @
+    assert alice.take() == [":testchat 353 alice @ #hideout :@alice",
+                            ":testchat 366 alice #hideout :End of /NAMES list"]
+    carol = irc("carol")
+    carol.send("NAMES #hideout", "NAMES")  # a stranger sees nothing of a secret channel
+    assert carol.take() == [":testchat 366 carol #hideout :End of /NAMES list",
+                            ":testchat 366 carol * :End of /NAMES list"]
+    alice.send("PART #hideout")
+    alice.take()
     alice.send("WHO #lobby")
     assert alice.take() == [
         ":testchat 352 alice #lobby ~bob testchat testchat bob H :0 bob",

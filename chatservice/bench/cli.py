@@ -26,6 +26,7 @@ FULL = {
     "window": 50, "procs": 2, "timeout": 180.0, "quiet": 5.0,
     "bigroom_clients": 10000, "bigroom_rate": 4.0, "per_source": 100,
     "rooms_clients": 2000, "rooms_count": 100, "rooms_senders": 50, "rooms_messages": 200,
+    "warmup": 0,
 }
 
 #: Sizes for C{--quick}: a smoke run that takes seconds.
@@ -132,6 +133,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         "server is on a loopback address (past one address's 28,000 "
                         "ports and any per-address limit); 0: all from the kernel's "
                         f"choice [{FULL['per_source']}]")
+    t.add_argument("--warmup", type=int,
+                   help="unmeasured passes of the fanout and rooms workloads before the "
+                        "measured one, on the same server (PyPy's JIT compiles the hot "
+                        f"paths during the first ones) [{FULL['warmup']}]")
     t.add_argument("--ignore-backlog", action="store_true",
                    help="let --window exceed the server's listen backlog (connections "
                         "the accept queue drops then wait for the kernel's 1 s SYN retry)")

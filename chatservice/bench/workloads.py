@@ -252,6 +252,21 @@ class Bench:
         }
         return result
 
+    def _warm_then_measure(self, server: Server, what: str, *args, **kwargs) -> Dict[str, Any]:
+        """
+        L{_measure_sending}, after C{warmup} unmeasured passes of the same
+        sending (each waits until all its copies have arrived).
+        """
+        passes = self.c.get("warmup", 0)
+        for done in range(passes):
+            warm = self._measure_sending(server, f"{what} warm-up {done + 1}/{passes}",
+                                         *args, **kwargs)
+            if warm["lost"]:
+                raise BenchError(f"{what}: the warm-up pass lost {warm['lost']:,} copies")
+        result = self._measure_sending(server, what, *args, **kwargs)
+        result["warmup_passes"] = passes
+        return result
+
     # -- the four workloads ------------------------------------------------------
 
     def fanout(self, server: Server) -> Dict[str, Any]:
@@ -261,7 +276,7 @@ class Bench:
         setup = self._setup(server, self._assign(n, s, self.c["samplers"], "f"), "fanout setup")
         self._require(setup, server, "fanout")
         self._sync(server)
-        result = self._measure_sending(
+        result = self._warm_then_measure(
             server, "fanout", s, n - s, m,
             lambda: self.pool.send_all("fanout", {"messages": m, "size": self.c["size"]}))
         result["clients"] = n
@@ -319,7 +334,7 @@ class Bench:
                             "rooms setup")
         self._require(setup, server, "rooms")
         self._sync(server)
-        result = self._measure_sending(
+        result = self._warm_then_measure(
             server, "rooms", s, n - s, m,
             lambda: self.pool.send_all("fanout", {"messages": m, "size": self.c["size"]}),
             expected_copies=(expected_r, expected_s))

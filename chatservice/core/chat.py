@@ -35,6 +35,7 @@ from .text import (
     sanitize,
 )
 from .user import User
+from .whowas import NameHistory
 
 #: Name of the room every user is placed in at login.
 DEFAULT_ROOM = "lobby"
@@ -99,6 +100,8 @@ class Chat(Connections, PrivateMessages):
         self.logins_total = 0
         self.outbox = Outbox()
         self.notices = BusyRoomNotices(clock, self.limits, self.rooms)
+        #: the names people quit or renamed from, latest last (IRC's WHOWAS)
+        self.departures = NameHistory()
         # Persistence (None: guests only, nothing kept across restarts).
         self.store = store
         self.accounts = accounts
@@ -184,6 +187,7 @@ class Chat(Connections, PrivateMessages):
         del self.users[user.key]
         self.user_index.discard(user.key)
         if not self.shutting_down:  # at shutdown, N quits to N users is N squared
+            self.departures.record(user.name, user.client, self.clock.seconds(), "quit")
             event = events.Quit(user.name, sanitize(reason), self.clock.seconds())
             for other in neighbours:
                 other.client.deliver(event)
@@ -228,6 +232,7 @@ class Chat(Connections, PrivateMessages):
             raise errors.NameTaken(f"The name {name} is registered to someone else.")
         charge_rename(user, self.limits, self.clock)
         old_name, old_key = user.name, user.key
+        self.departures.record(old_name, user.client, self.clock.seconds(), "renamed")
         del self.users[old_key]
         self.user_index.discard(old_key)
         user.name, user.key = name, key
@@ -445,7 +450,7 @@ class Chat(Connections, PrivateMessages):
         event = events.Acted(room.name, user.name, text, now) if action else events.Said(
             room.name, user.name, text, now, notice, tags)
         self.lines_said[counters.ACT if action else counters.SAY] += 1
-        room.broadcast(event, exclude=user)
+        room.broadcast(event, exclude=user, own_line=True)
         recent = self.recent
         if recent is not None:
             recent.record(room.key, now,

@@ -21,9 +21,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 #: A writer: takes one payload (bytes for the line protocol).
 Writer = Callable[[Any], None]
-#: One planned group: (encode, combine, focused, writers, writers as a dict).
+#: One planned group: (encode, combine, focused, writers, writers as a dict,
+#: whether its renderer echoes a sender's own lines).
 _Group = Tuple[Callable[[Any, bool], Any], Callable[[List[Any]], Any], bool,
-               Tuple[Writer, ...], Dict[Writer, None]]
+               Tuple[Writer, ...], Dict[Writer, None], bool]
 
 
 class DeliveryPlan:
@@ -61,7 +62,8 @@ class DeliveryPlan:
         plan = self._plan
         if plan is None:
             plan = self._plan = [
-                (renderer.encode, renderer.combine, focused, tuple(writers), writers)
+                (renderer.encode, renderer.combine, focused, tuple(writers), writers,
+                 bool(getattr(renderer, "echoes_own_lines", False)))
                 for (renderer, focused), writers in self.groups.items()
                 if writers
             ]
@@ -69,35 +71,43 @@ class DeliveryPlan:
 
     def deliver(self, batch: List[tuple]) -> Tuple[int, int]:
         """
-        Write a batch of C{(event, excluded writer or None)} pairs to the
-        members, in order, and return the size of what was written and the
-        number of writes.  Each event is encoded once per group; each member
-        gets one write for the batch, without the events they are excluded
-        from.  The counts are worked out per group, not per member.
+        Write a batch of C{(event, excluded writer or None, own line)}
+        triples to the members, in order, and return the size of what was
+        written and the number of writes.  Each event is encoded once per
+        group; each member gets one write for the batch, without the events
+        they are excluded from (but with their own lines, in a group whose
+        renderer echoes them).  The counts are worked out per group, not
+        per member.
         """
         written = writes = 0
         if len(batch) == 1:
-            event, skip = batch[0]
-            for encode, _, focused, writers, group in self.steps():
+            event, skip, own_line = batch[0]
+            for encode, _, focused, writers, group, echoes in self.steps():
                 data = encode(event, focused)
-                for write in writers:
-                    if write is not skip:
+                if skip is None or (own_line and echoes) or skip not in group:
+                    for write in writers:
                         write(data)
-                reached = len(writers) - (skip in group)
+                    reached = len(writers)
+                else:
+                    for write in writers:
+                        if write is not skip:
+                            write(data)
+                    reached = len(writers) - 1
                 written += reached * len(data)
                 writes += reached
             return written, writes
-        skips = {skip for _, skip in batch if skip is not None}
-        for encode, combine, focused, writers, group in self.steps():
-            datas = [encode(event, focused) for event, _ in batch]
+        for encode, combine, focused, writers, group, echoes in self.steps():
+            datas = [encode(event, focused) for event, _, _ in batch]
             blob = combine(datas)
-            # Senders must not get their own lines back: they get the batch
-            # without them (usually nothing, when the batch is all theirs).
+            skipped = [None if own_line and echoes else skip for _, skip, own_line in batch]
+            # Senders must not get their own lines back (unless this front
+            # end echoes them): they get the batch without them (usually
+            # nothing, when the batch is all theirs).
             own = {}
-            for write in skips:
-                if write in group:
-                    mine = [data for data, (_, skip) in zip(datas, batch) if skip is not write]
-                    own[write] = combine(mine) if mine else None
+            for sender in set(skipped):
+                if sender is not None and sender in group:
+                    mine = [data for data, skip in zip(datas, skipped) if skip is not sender]
+                    own[sender] = combine(mine) if mine else None
             if own:
                 for write in writers:
                     data = own.get(write, blob)
@@ -126,7 +136,7 @@ class Outbox:
 
     @ivar gathering: true during a batch.
     @ivar room: the room whose events are waiting, or L{None}.
-    @ivar events: the waiting C{(event, excluded writer)} pairs.
+    @ivar events: the waiting C{(event, excluded writer, own line)} triples.
     @ivar bytes_relayed: the size of what was written to room members so far.
     @ivar deliveries: the writes to room members so far (one per member per
         batch, counted once per batch).
@@ -156,18 +166,19 @@ class Outbox:
             self.gathering = False
             self.flush()
 
-    def post(self, room, event, skip: Optional[Writer]) -> None:
+    def post(self, room, event, skip: Optional[Writer], own_line: bool = False) -> None:
         """
-        Deliver C{event} to C{room}'s members but the writer C{skip}: at
-        once, or with the room's other events at the end of the batch.
+        Deliver C{event} to C{room}'s members but the writer C{skip} (whose
+        own line it is, if C{own_line}): at once, or with the room's other
+        events at the end of the batch.
         """
         if self.gathering:
             if self.room is not room:
                 self.flush()
                 self.room = room
-            self.events.append((event, skip))
+            self.events.append((event, skip, own_line))
         else:
-            written, writes = room.plan.deliver([(event, skip)])
+            written, writes = room.plan.deliver([(event, skip, own_line)])
             self.bytes_relayed += written
             self.deliveries += writes
 

@@ -23,6 +23,15 @@ class IRenderer(Interface):
         """
     )
 
+    echoes_own_lines = Attribute(
+        """
+        Whether the sender of a line (a said line or an action) is shown it
+        as the other members are: a page has no terminal that echoes what
+        was typed, a telnet user's terminal does.  Other events a member
+        causes are never sent back to them by a broadcast.
+        """
+    )
+
     def encode(event, focused):
         """
         Return the payload (C{bytes} for a byte stream) that shows room

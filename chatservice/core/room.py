@@ -130,10 +130,13 @@ class Room:
         self.plan.remove(user.client, focused, old_write)
         self.plan.add(user.client, focused)
 
-    def broadcast(self, event, exclude: "Optional[User]" = None) -> None:
+    def broadcast(self, event, exclude: "Optional[User]" = None, own_line: bool = False) -> None:
         """
         Deliver room event C{event} to every member but C{exclude}: at once,
         or, while the outbox is gathering a batch, together with the room's
-        other events from the same batch.
+        other events from the same batch.  C{own_line}: C{event} is a line
+        C{exclude} said, which front ends that echo their users' lines
+        (L{IRenderer.echoes_own_lines}) deliver to them too.
         """
-        self.outbox.post(self, event, exclude.client.write if exclude is not None else None)
+        self.outbox.post(self, event, exclude.client.write if exclude is not None else None,
+                         own_line)

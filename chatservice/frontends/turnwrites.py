@@ -20,7 +20,7 @@ not take, so the order of the bytes and Twisted's own handling of full
 buffers, producers and errors stay as they were.
 """
 
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Union
 
 from twisted.internet import tcp
 from twisted.internet.interfaces import IReactorTime
@@ -36,7 +36,10 @@ class TurnWrites:
 
     def __init__(self, clock: IReactorTime) -> None:
         self._clock = clock
-        self._pending: Dict[tcp.Connection, List[bytes]] = {}
+        # A connection's writes of this turn: one bytes object (the usual
+        # case: no container for the garbage collector to track, which for
+        # a line to 10,000 members made a fifth of the cost), or a list.
+        self._pending: Dict[tcp.Connection, Union[bytes, List[bytes]]] = {}
         self._scheduled = False
 
     def writer(self, transport) -> Writer:
@@ -47,17 +50,20 @@ class TurnWrites:
         """
         if not isinstance(transport, tcp.Connection) or getattr(transport, "TLS", False):
             return transport.write
-        pending = self._pending
         queue = transport.write
 
         def write(data: bytes) -> None:
+            pending = self._pending
             chunks = pending.get(transport)
             if chunks is not None:
-                chunks.append(data)
+                if type(chunks) is list:
+                    chunks.append(data)
+                else:
+                    pending[transport] = [chunks, data]  # type: ignore[list-item]
             elif transport._tempDataLen or transport.dataBuffer:
                 queue(data)  # behind what is queued already
             else:
-                pending[transport] = [data]
+                pending[transport] = data
                 if not self._scheduled:
                     self._scheduled = True
                     self._clock.callLater(0, self.flush)
@@ -67,11 +73,9 @@ class TurnWrites:
     def flush(self) -> None:
         """Send what every connection was written this turn."""
         self._scheduled = False
-        # The writers hold this very dict: empty it, do not replace it.
-        pending = list(self._pending.items())
-        self._pending.clear()
-        for transport, chunks in pending:
-            _send(transport, chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        pending, self._pending = self._pending, {}
+        for transport, chunks in pending.items():
+            _send(transport, chunks)
 
     def flush_now(self, transport) -> None:
         """
@@ -80,22 +84,39 @@ class TurnWrites:
         """
         chunks = self._pending.pop(transport, None)
         if chunks:
-            _send(transport, b"".join(chunks))
+            _send(transport, chunks)
 
 
-def _send(transport: tcp.Connection, data: bytes) -> None:
+#: The most buffers one sendmsg() takes (Linux's IOV_MAX); more are joined first.
+MAX_BUFFERS = 1024
+
+
+def _send(transport: tcp.Connection, chunks: Union[bytes, List[bytes]]) -> None:
+    # Several writes leave in one sendmsg(), gathered by the kernel: joining
+    # them first cost a copy per member (a tenth of a fan-out under PyPy).
     if transport._tempDataLen or transport.dataBuffer:
-        transport.write(data)
+        transport.write(_joined(chunks))
         return
     try:
-        sent = transport.socket.send(data)
+        if isinstance(chunks, list) and len(chunks) <= MAX_BUFFERS:
+            sent = transport.socket.sendmsg(chunks)
+        else:
+            chunks = _joined(chunks)
+            sent = transport.socket.send(chunks)
     except BlockingIOError:
         sent = 0
     except (OSError, AttributeError):
         # Closed or half-closed (a closed transport may have dropped its
         # socket): Twisted's write drops the bytes or meets the error on
         # its own path, as it would have.
-        transport.write(data)
+        transport.write(_joined(chunks))
         return
-    if sent < len(data):
-        transport.write(data[sent:])
+    if isinstance(chunks, list):
+        if sent < sum(map(len, chunks)):
+            transport.write(b"".join(chunks)[sent:])
+    elif sent < len(chunks):
+        transport.write(chunks[sent:])
+
+
+def _joined(chunks: Union[bytes, List[bytes]]) -> bytes:
+    return b"".join(chunks) if isinstance(chunks, list) else chunks

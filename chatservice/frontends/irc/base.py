@@ -28,6 +28,8 @@ class ConnectionBase:
     nick: Optional[str]
     username: Optional[str]
     realname: str
+    oper: Optional[str]
+    drop_oper: Callable[[], None]
     password: Optional[str]
     reply: Callable[..., None]
     notice: Callable[[str], None]

@@ -105,27 +105,33 @@ class ChannelCommands(ModerationCommands):
             self.reply(RPL_TOPICWHOTIME, room.display, room.topic_set_by,
                        str(int(room.topic_set_at)))
 
-    def send_names(self, room: "Room") -> None:
-        """353 (as many as the members need) and 366 for C{room}."""
+    def send_names(self, room: "Room", end: bool = True) -> None:
+        """353 (as many as the members need) for C{room}, and 366 if C{end}."""
         names = [self.status(room, member) + member.name for member in room.members.values()]
-        prefix = f":{self.server} 353 {self.user.name} = {room.display} :"
+        symbol = "@" if "s" in room.moderation.flags else "="  # RFC 2812: @ for secret
+        prefix = f":{self.server} 353 {self.user.name} {symbol} {room.display} :"
         for chunk in split_params(names, prefix):
-            self.reply(irc.RPL_NAMREPLY, "=", room.display, chunk)
-        self.reply(irc.RPL_ENDOFNAMES, room.display, "End of /NAMES list")
+            self.reply(irc.RPL_NAMREPLY, symbol, room.display, chunk)
+        if end:
+            self.reply(irc.RPL_ENDOFNAMES, room.display, "End of /NAMES list")
 
     def irc_NAMES(self, msg) -> None:
-        """NAMES [#a,#b]: the members of each channel (none given: the client's own)."""
-        if not msg.params:
+        """
+        NAMES [#a,#b]: the members of each channel (none given: the
+        client's own), then one 366 naming what was asked (a channel that
+        does not exist, or is secret to a stranger, shows nothing).
+        """
+        if not msg.params or not msg.params[0]:
             for room in list(self.user.rooms.values()):
-                self.send_names(room)
+                self.send_names(room, end=False)
             self.reply(irc.RPL_ENDOFNAMES, "*", "End of /NAMES list")
             return
+        visible = self.chat.moderation.visible
         for name in msg.params[0].split(",")[:MAX_TARGETS]:
             room = self.find_channel(name)
-            if room is None:
-                self.reply(irc.RPL_ENDOFNAMES, name, "End of /NAMES list")
-            else:
-                self.send_names(room)
+            if room is not None and visible(room, self.user):
+                self.send_names(room, end=False)
+        self.reply(irc.RPL_ENDOFNAMES, msg.params[0], "End of /NAMES list")
 
     def irc_LIST(self, msg) -> None:
         """LIST [#a,#b]: channels with their member counts and topics (the largest first)."""

@@ -23,6 +23,8 @@ from .registration import RegistrationCommands
 from .history import ChatHistoryCommands
 from .sasl import SaslCommands
 from .tags import TagCommands, client_tags
+from .oper import WHOIS_OPERATOR, OperCommands
+from .whowas import WhowasCommands
 from .render import CTCP
 from .wire import (ident, ERR_NICKTOOFAST, RPL_GLOBALUSERS, RPL_LOCALUSERS, RPL_WHOISACCOUNT,
                    message)
@@ -45,7 +47,7 @@ def _silent(*args: str) -> None:
 
 
 class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHistoryCommands,
-                  TagCommands):
+                  TagCommands, WhowasCommands, OperCommands):
     """Every IRC command (mixed into the protocol)."""
 
     def find_command(self, name: str):
@@ -285,6 +287,8 @@ class IRCCommands(ChannelCommands, RegistrationCommands, SaslCommands, ChatHisto
             if channels:
                 self.reply(irc.RPL_WHOISCHANNELS, user.name, " ".join(channels))
             self.reply(irc.RPL_WHOISSERVER, user.name, self.server, "chatservice")
+            if getattr(user.client, "oper", None) is not None:
+                self.reply(irc.RPL_WHOISOPERATOR, user.name, WHOIS_OPERATOR)
             away = getattr(user.client, "away", None)
             if away:
                 self.reply(irc.RPL_AWAY, user.name, away)

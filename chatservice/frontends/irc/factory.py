@@ -35,13 +35,18 @@ class IRCFactory(ServerFactory):
     @ivar ping_timeout: see L{PING_TIMEOUT}.
     @ivar history_notices: whether clients without C{batch} get the replay
         on JOIN as NOTICEs (C{--irc-history-notices}).
+    @ivar opers: see C{--irc-opers}.
     """
 
     protocol = IRCProtocol
 
     def __init__(self, chat: Chat, ping_interval: float = PING_INTERVAL,
-                 ping_timeout: float = PING_TIMEOUT, history_notices: bool = False) -> None:
+                 ping_timeout: float = PING_TIMEOUT, history_notices: bool = False,
+                 opers=None) -> None:
         self.chat = chat
+        #: who may become an IRC operator with OPER: a twisted.cred checker
+        #: of user names and passwords, or None (no operators)
+        self.opers = opers
         self.history_notices = history_notices
         #: One send() per connection per reactor turn (see L{TurnWrites}).
         self.turn_writes = TurnWrites(chat.clock)
@@ -99,7 +104,7 @@ class IRCFactory(ServerFactory):
             f"CHANMODES={CHANMODES}",
             f"MODES={MAX_MODES}",
             f"CHANLIMIT=#:{limits.max_rooms_per_user or ''}",
-            "TARGMAX=PRIVMSG:10,NOTICE:10,JOIN:10,PART:10,WHOIS:10,NAMES:10,LIST:10",
+            "TARGMAX=PRIVMSG:10,NOTICE:10,JOIN:10,PART:10,WHOIS:10,WHOWAS:10,NAMES:10,LIST:10",
             "UTF8ONLY",
             f"CHATHISTORY={CHATHISTORY_MAX}",
             "MSGREFTYPES=timestamp,msgid",

@@ -95,8 +95,8 @@ class ModerationCommands(ConnectionBase):
     def irc_MODE(self, msg) -> None:
         """
         MODE #room (324 and 329), MODE #room b (the bans: 367, 368), MODE
-        #room +o-v+b... args (operators only: 482); MODE nick (there are no
-        user modes).
+        #room +o-v+b... args (operators only: 482); MODE nick (user modes:
+        L{user_mode}).
         """
         target = msg.params[0]
         if not target.startswith("#"):
@@ -157,7 +157,11 @@ class ModerationCommands(ConnectionBase):
         self.reply(irc.RPL_ENDOFBANLIST, room.display, "End of channel ban list")
 
     def user_mode(self, msg) -> None:
-        """MODE nick: 221 for oneself, 501 for a change (no user modes), 502 for another."""
+        """
+        MODE nick: 221 for oneself (C{+i}, always on, and C{o} for an IRC
+        operator); C{-o} stops being one; 501 for another letter or for
+        C{+o} (OPER gives it), 502 for another user.
+        """
         target = msg.params[0]
         try:
             user = self.chat.find_user(target)
@@ -167,10 +171,12 @@ class ModerationCommands(ConnectionBase):
         if user is not self.user:
             self.reply(irc.ERR_USERSDONTMATCH, "Cant change mode for other users")
         elif len(msg.params) == 1:
-            self.reply(irc.RPL_UMODEIS, "+i")
+            self.reply(irc.RPL_UMODEIS, "+io" if self.oper is not None else "+i")
+        elif msg.params[1] == "-o":
+            self.drop_oper()
         elif msg.params[1].strip("+-") not in ("", "i"):
-            self.reply(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag (the only user mode "
-                       "is +i, always on)")
+            self.reply(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag (user modes: +i, always "
+                       "on, and o, which OPER gives and -o takes away)")
 
     # -- KICK and INVITE ----------------------------------------------------------------
 

@@ -65,6 +65,7 @@ class IRCRenderer:
     """
 
     distinguishes_focus = False
+    echoes_own_lines = False
 
     def __init__(self, server_name: str, server_time: bool = False,
                  message_tags: bool = False, account_tag: bool = False,

@@ -120,6 +120,7 @@ class LineRenderer:
     """Room events as lines, tagged with the room when it is not the reader's current one."""
 
     distinguishes_focus = True
+    echoes_own_lines = False
 
     @staticmethod
     def encode(event, focused: bool) -> bytes:

@@ -16,7 +16,6 @@ from twisted.internet.defer import Deferred
 from ...core import errors
 from ...core.text import sanitize
 from ..line.commands import HISTORY_LINES, MAX_HISTORY_LINES, CommandUsageError
-from .render import encode_message
 
 if TYPE_CHECKING:
     from ...core.chat import Chat
@@ -121,21 +120,12 @@ class WebMessages:
 
     def say(self, text: str, action: bool = False, room: Any = None) -> None:
         """
-        Say C{text} (to C{room}, default the current one) and show it to the
-        sender too: the core relays it to everyone else, and a page has no
-        terminal that echoes what was typed.
+        Say C{text} (to C{room}, default the current one).  The sender sees
+        it too, in the room's frame, exactly as everyone else does: a page
+        has no terminal that echoes what was typed (the web renderer
+        L{echoes_own_lines<chatservice.core.interfaces.IRenderer.echoes_own_lines>}).
         """
-        said = self.chat.say(self.user, text, action=action, room=room)
-        echo = {"type": "acted" if action else "said", "room": said.name,
-                "sender": self.user.name, "text": sanitize(text),
-                "when": self.chat.clock.seconds()}
-        if self.only_own_lines_pending():
-            # Nothing waiting in the batch is for this client: the echo may
-            # go first without delivering the batch (which keeps a burst
-            # of lines one frame per member).
-            self.write(encode_message(echo))
-        else:
-            self.message(echo)
+        self.chat.say(self.user, text, action=action, room=room)
 
     def do_say(self, arg: str) -> None:
         """TEXT

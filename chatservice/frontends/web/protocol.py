@@ -14,10 +14,10 @@ C{WEBSOCKET.md}.
 """
 
 import json
-import struct
 from typing import Any, Dict, List, Optional
 
 from autobahn.twisted.websocket import WebSocketServerProtocol
+from autobahn.websocket import protocol as _autobahn_protocol
 from autobahn.websocket.protocol import WebSocketProtocol
 from autobahn.websocket.types import ConnectionDeny
 from twisted.logger import Logger
@@ -28,7 +28,8 @@ from ...core.interfaces import IChatClient
 from ...core.text import name_key, sanitize
 from ..line.commands import ChatCommands, CommandUsageError
 from ..line.protocol import _HINTS
-from ..session import KICK, WARN, DROP, ChatSession, pending_output
+from ..session import KICK, WARN, DROP, ChatSession
+from .frames import split_text_frames, text_frame
 from .messages import WebMessages
 from .render import (PROTOCOL_VERSION, WEB_RENDERER, encode_message, event_message,
                      history_line, private_line)
@@ -38,32 +39,20 @@ CLOSE_NORMAL = 1000
 
 _log = Logger()
 
+# autobahn pretty-prints its forty protocol options for a debug message on
+# every connection, whether or not debug messages are shown: half a
+# millisecond, about half of what a web login costs the server.  Its debug
+# messages, never shown here, get a plain repr instead.
+_autobahn_protocol.pformat = repr  # type: ignore[assignment]
+
 
 def same_origin(origin: str, host: str) -> bool:
     """Whether a page at C{origin} is this server's own page, reached as C{host}."""
     return bool(host) and origin in (f"http://{host}", f"https://{host}")
 
 
-#: The last payload framed, and its frame: a broadcast hands the same
-#: payload to every member, and a server's frames are not masked, so the
-#: frame is built once for all of them.
-_last_framed: List[bytes] = [b"", b"\x81\x00"]
-
-
-def text_frame(payload: bytes) -> bytes:
-    """C{payload} as one final, unmasked WebSocket text frame (from the server)."""
-    if payload is _last_framed[0]:
-        return _last_framed[1]
-    size = len(payload)
-    if size < 126:
-        head = struct.pack("!BB", 0x81, size)
-    elif size < 65536:
-        head = struct.pack("!BBH", 0x81, 126, size)
-    else:
-        head = struct.pack("!BBQ", 0x81, 127, size)
-    frame = head + payload
-    _last_framed[:] = [payload, frame]
-    return frame
+def _discard(data: bytes) -> None:
+    """The writer of a closing WebSocket: nothing goes after the close frame."""
 
 
 class WebSocketChat(WebSocketServerProtocol):
@@ -86,6 +75,20 @@ class WebSocketChat(WebSocketServerProtocol):
             super().dataReceived(data)
             return
         with session.chat.outbox.batch():
+            if (self.state == WebSocketProtocol.STATE_OPEN and self.current_frame is None
+                    and not self.inside_message and not self.data
+                    and self._perMessageCompress is None):
+                # The plain frames are read here; the rest goes to autobahn.
+                texts, used = split_text_frames(data, self.maxMessagePayloadSize)
+                if used:
+                    self.trafficStats.incomingOctetsWireLevel += used
+                    if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
+                        self._cancelAutoPingTimeoutCall()
+                    for text in texts:
+                        session.text_received(text)
+                    data = data[used:]
+                    if not data:
+                        return
             super().dataReceived(data)
 
     def onConnect(self, request) -> None:
@@ -106,6 +109,13 @@ class WebSocketChat(WebSocketServerProtocol):
         """One message from the client."""
         if self.session is not None:
             self.session.message_received(payload, isBinary)
+
+    def sendCloseFrame(self, code: Optional[int] = None, reasonUtf8: Optional[bytes] = None,
+                       isReply: bool = False) -> None:
+        """Every close goes through here (autobahn's, the session's): stop the session's writes."""
+        if self.state == WebSocketProtocol.STATE_OPEN and self.session is not None:
+            self.session.stop_writing()
+        super().sendCloseFrame(code, reasonUtf8, isReply)
 
     def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
         """The WebSocket closed: the user leaves as with C{/quit}."""
@@ -138,10 +148,6 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
         self._retry: Any = None
         self._pending_name = ""
         self._password_failures = 0
-        self._paused = False
-        self._slow_since_pause = 0
-        self._checked_events: Optional[list] = None
-        self._checked = 0
 
     # -- connection ---------------------------------------------------------
 
@@ -152,9 +158,7 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
         transport = self.transport
         if getattr(transport, "producer", None) is not None:
             transport.unregisterProducer()
-        admitted = self.open_session()
-        self.write = self._send  # one writer for good: the rooms' plans keep it
-        if not admitted:
+        if not self.open_session():
             return
         self.clock = self.chat.clock
         timeout = self.chat.limits.login_timeout
@@ -166,7 +170,6 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
 
     def refuse(self, reason: str) -> None:
         """Turned away at the door (too many connections): say why in a frame, and close."""
-        self.write = self._send  # open_session had set the raw transport's
         self.disconnect(reason)
 
     def connection_lost(self) -> None:
@@ -184,7 +187,7 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
     def deliver(self, event) -> None:
         """Show an event addressed to this user alone."""
         self.settle()
-        self.write(encode_message(event_message(event)))
+        self.write(text_frame(encode_message(event_message(event))))
         if type(event) is events.Kicked:
             self.send_state()
 
@@ -196,58 +199,30 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
         if reason:
             self.message({"type": "bye", "text": reason})
         self.state = "closing"
-        if self._turn_writes is not None:
-            self._turn_writes.flush_now(self.transport)  # before autobahn's close frame
         self.stop_guarding_output()
         self.ws.sendClose(CLOSE_NORMAL)
 
     # -- output -------------------------------------------------------------
 
-    def _send(self, payload: bytes) -> None:
-        """Write one frame; while the client is not reading, hold it to the output cap."""
-        if self.state == "closing" or self.ws.state != WebSocketProtocol.STATE_OPEN:
-            return
-        # Written straight to the socket (once per reactor turn: see
-        # TurnWrites), framed once for every member (autobahn's sendMessage
-        # would frame it again for each).
-        self._direct_write(text_frame(payload))
-        if self._paused:
-            self._slow_since_pause += len(payload)
-            pending = pending_output(self.transport) or self._slow_since_pause
-            if pending > self.chat.limits.max_output:
-                self.drop_slow_reader(pending)
+    # Frames are written straight to the socket, once per reactor turn (see
+    # TurnWrites), and a room's are framed once for all its members (by the
+    # renderer: autobahn's sendMessage would frame them again for each).
+    # While the client is not reading, ChatSession holds them to the output
+    # cap, as on the other front ends.
 
-    def pauseProducing(self) -> None:
-        """The client is not keeping up: writes are measured against the output cap."""
-        self._paused = True
-        self._slow_since_pause = 0
-
-    def resumeProducing(self) -> None:
-        """The client caught up."""
-        self._paused = False
+    def stop_writing(self) -> None:
+        """
+        The close frame is about to go (whoever closes): what this turn
+        gathered goes before it, and nothing after it.
+        """
+        self.closing = True
+        self.stop_guarding_output()
+        self._swap_writer(_discard)
 
     def message(self, message: Dict[str, Any]) -> None:
         """Send one JSON message to this client."""
         self.settle()
-        self.write(encode_message(message))
-
-    def only_own_lines_pending(self) -> bool:
-        """
-        Whether every event waiting in the current batch excludes this
-        client (its own lines): then nothing written to it now can come
-        before something it should have seen first.  Checked incrementally:
-        a batch's events are looked at once each.
-        """
-        events = self.chat.outbox.events
-        if events is not self._checked_events:
-            self._checked_events, self._checked = events, 0
-        write = self.write
-        for index in range(self._checked, len(events)):
-            if events[index][1] is not write:
-                self._checked = index
-                return False
-        self._checked = len(events)
-        return True
+        self.write(text_frame(encode_message(message)))
 
     def send(self, text: str) -> None:
         """A command's reply line (what telnet shows as a plain line)."""
@@ -369,7 +344,14 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
     # -- input ----------------------------------------------------------------
 
     def message_received(self, payload: bytes, binary: bool) -> None:
-        """Decode and act on one message; nothing it holds can escape as an exception."""
+        """One message as autobahn read it (text that autobahn found UTF-8, or binary)."""
+        self.text_received(None if binary else payload.decode("utf-8", "replace"))
+
+    def text_received(self, text: Optional[str]) -> None:
+        """
+        Decode and act on one text message (None: a binary one); nothing it
+        holds can escape as an exception.
+        """
         if self.state == "closing":
             return
         with self.chat.outbox.batch():
@@ -377,7 +359,7 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
             if limits.flood_rate and not self._charge_message(limits):
                 return
             try:
-                message = json.loads(payload.decode("utf-8")) if not binary else None
+                message = json.loads(text) if text is not None else None
             except ValueError:
                 message = None
             if not isinstance(message, dict) or not isinstance(message.get("type"), str):

@@ -11,6 +11,7 @@ from zope.interface import implementer
 
 from ...core import events
 from ...core.interfaces import IRenderer
+from .frames import frame_payload, text_frame
 
 #: The version of the JSON protocol, sent in the C{hello} message.
 PROTOCOL_VERSION = 1
@@ -82,16 +83,18 @@ class WebRenderer:
     """Room events as JSON objects; the same for every member (no focus)."""
 
     distinguishes_focus = False
+    #: the page shows its user's own lines as the room's other members get them
+    echoes_own_lines = True
 
     @staticmethod
     def encode(event, focused: bool) -> bytes:
-        """Return room event C{event} as one JSON object."""
-        return encode_message(event_message(event))
+        """Return room event C{event} as one WebSocket frame holding its JSON object."""
+        return text_frame(encode_message(event_message(event)))
 
     @staticmethod
-    def combine(payloads: List[bytes]) -> bytes:
+    def combine(frames: List[bytes]) -> bytes:
         """Several events in one frame: a JSON list of their objects."""
-        return b"[" + b",".join(payloads) + b"]"
+        return text_frame(b"[" + b",".join(frame_payload(frame) for frame in frames) + b"]")
 
 
 #: The one renderer every web connection shares.
