@@ -481,12 +481,7 @@ class ChatCommands(ModerationCommands, RoomCommands):
             self._require_accounts("Room history is")
         else:
             room = None
-            self._require_accounts("The history of private conversations is")
-            if self.chat.account_of(self.user) is None:
-                raise CommandUsageError(
-                    "Private conversations are kept only for registered names, and you "
-                    f"are a guest: type /register PASSWORD to register {self.user.name}; "
-                    "your conversations are kept from then on.")
+            self.require_private_history()
         limits = self.chat.limits
         cost = min(-(-count // limits.history_lines_per_charge), limits.flood_burst)
         wait = self.charge(cost - 1)  # the line itself has paid for one
@@ -535,6 +530,18 @@ class ChatCommands(ModerationCommands, RoomCommands):
         accounts = self._require_accounts("Changing passwords is")
         d = accounts.change_password(self.user.key, old, new, self.address, self)
         self.report(d.addCallback(lambda _: self.info("Your password has been changed.")))
+
+    def require_private_history(self) -> None:
+        """
+        Raise unless this user's private conversations are kept: there is
+        no store, or they are a guest (told how to register).
+        """
+        self._require_accounts("The history of private conversations is")
+        if self.chat.account_of(self.user) is None:
+            raise CommandUsageError(
+                "Private conversations are kept only for registered names, and you "
+                f"are a guest: type /register PASSWORD to register {self.user.name}; "
+                "your conversations are kept from then on.")
 
     def _require_accounts(self, what: str):
         accounts = self.chat.accounts
