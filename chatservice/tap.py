@@ -32,7 +32,8 @@ from .service import ChatService, ListeningService
 from .statslog import STATS_INTERVAL, StatsLogService
 from .metricsweb import MetricsService
 from .persistence.records import StoreError
-from .persistence.store import HISTORY_LIMIT, MAX_OFFLINE, ChatStore, default_database_path
+from .persistence.store import (HISTORY_LIMIT, MAX_OFFLINE, PRIVATE_HISTORY_LIMIT, ChatStore,
+                                default_database_path)
 from .core.text import check_room_name, clean_room_name
 
 #: Where the chat listens when no --port is given.
@@ -195,6 +196,10 @@ class Options(ConfigFileOptions, AdminOptions, usage.Options):
         ["history-limit", None, HISTORY_LIMIT,
          "Lines of history kept per room; older ones are pruned in the "
          "background.", _count],
+        ["private-history-limit", None, PRIVATE_HISTORY_LIMIT,
+         "Lines of private conversations kept per registered account (all its "
+         "conversations together; guests' are never kept); older ones are "
+         "pruned in the background.", _count],
         ["max-offline", None, MAX_OFFLINE,
          "Private messages kept for one registered user while they are "
          "offline; past it the sender is told the message was not kept.",
@@ -472,7 +477,8 @@ def makeService(options: Options, reactor=None) -> LoggingRoot:
         if not options["no-database"]:
             store = ChatStore(options["database"], reactor,
                               history_limit=options["history-limit"],
-                              max_offline=options["max-offline"])
+                              max_offline=options["max-offline"],
+                              private_history_limit=options["private-history-limit"])
             try:
                 loaded = store.check()
                 topics, rooms = loaded.topics, loaded.rooms

@@ -997,18 +997,20 @@ def test_ping(connect, typed, reply):
 
 # -- /history (the parsing; tests/test_persistence.py shows the lines) ----------------------------
 
-HISTORY_RANGE = ("!! Usage: /history [N], where N is a number of lines from 1 to 500. "
+HISTORY_RANGE = ("!! Usage: /history [NAME] [N], where N is a number of lines from 1 to 500. "
                  "Type /help history for more.")
 
 
 @pytest.mark.parametrize("typed", ["/history \u00b2", "/history \u2460", "/history \u0663",
                                    "/history 1000", "/history 501", "/history 0",
-                                   "/history -5", "/history ten", "/history 5 6"])
+                                   "/history -5", "/history 5 6", "/history bob ten",
+                                   "/history bob 0"])
 def test_history_number_out_of_range_or_not_a_number(connect, typed):
     """
     /history with anything but 1 to 500 in ASCII digits says the range; digits that
     str.isdigit() accepts but int() refuses (superscript two, circled one) are no
-    server error.
+    server error.  A first word that is not a number is a NAME (a private
+    conversation), and the N after it is checked the same way.
     """
     alice = connect("alice")
     alice.send(typed)
@@ -1125,3 +1127,11 @@ def test_private_attributes_are_not_commands(connect):
     lines = alice.take()
     assert len(lines) == 2
     assert all(line.startswith("!! Unknown command /") for line in lines)
+
+
+def test_history_with_a_name_without_a_database(connect):
+    """/history NAME asks for a private conversation: refused here because nothing is kept."""
+    alice = connect("alice")
+    alice.send("/history bob 20")
+    assert alice.take() == ["!! The history of private conversations is not available: this "
+                            "server keeps no accounts or history."]

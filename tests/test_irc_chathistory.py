@@ -120,7 +120,7 @@ def test_errors_are_fail_replies(setup):
 
 
 def test_private_conversations_have_an_empty_history(setup, factory):
-    """A nick that exists answers an empty batch: private messages are not stored."""
+    """A guest asking for a nick that exists gets an empty batch: nothing is kept for guests (tests/test_private_history.py has the stored conversations)."""
     alice, _ = setup
     IRCFakeClient(irc_factory(factory)).register("bob")
     alice.send("CHATHISTORY LATEST bob * 5")

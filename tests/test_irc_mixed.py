@@ -205,6 +205,11 @@ def test_offline_registered_recipient_is_explained(irc, factory):
         def queue_offline(self, *args):
             return defer.succeed(True)
 
+        recorded: list = []
+
+        def record_private(self, *args):
+            self.recorded.append(args)
+
     class Accounts:
         def is_registered(self, key):
             return key == "dora"
@@ -214,6 +219,8 @@ def test_offline_registered_recipient_is_explained(irc, factory):
     alice.send("PRIVMSG dora :see you")
     assert alice.take() == [":testchat NOTICE alice :dora is offline; they will get your "
                             "message when they next log in."]
+    # Kept for dora's account (part of her conversation), not for alice, a guest.
+    assert [args[:2] for args in Store.recorded] == [("dora", "alice")]
 
 
 def test_core_events_carry_their_time_and_say_names_its_room(factory, connect, clock):

@@ -473,6 +473,16 @@ class Chat(Connections, PrivateMessages):
             return defer.succeed([])
         if user is None or self.recent.in_memory(count):
             return self.recent.lines(room.key, count)
+        recent = self.recent
+        return self.bounded_read(user, lambda: recent.lines(room.key, count))
+
+    def bounded_read(self, user: User, read) -> defer.Deferred:
+        """
+        Return C{read()}, a L{defer.Deferred} reading the database for
+        C{user}, unless that user's previous read has not been answered
+        yet or C{limits.max_history_reads} are already waiting: then raise
+        L{errors.Busy}.
+        """
         reading = self._reading_history
         if user in reading:
             raise errors.Busy("Your previous /history is still on its way; wait for it, "
@@ -486,7 +496,12 @@ class Chat(Connections, PrivateMessages):
             reading.discard(user)
             return result
 
-        return self.recent.lines(room.key, count).addBoth(done)
+        try:
+            d = read()
+        except BaseException:
+            reading.discard(user)
+            raise
+        return d.addBoth(done)
 
     def announce(self, raw_text: str, raw_room: Optional[str] = None) -> int:
         """

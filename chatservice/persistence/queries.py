@@ -17,6 +17,8 @@ from .records import (
     FoundLine,
     HistoryLine,
     OfflineMessage,
+    PrivateLine,
+    PrivateTarget,
     RoomHistory,
 )
 
@@ -54,6 +56,7 @@ def set_password(conn: sqlite3.Connection, key: str, password_hash: str) -> bool
 
 def delete_account(conn: sqlite3.Connection, key: str) -> bool:
     conn.execute("DELETE FROM offline WHERE recipient_key = ?", (key,))
+    conn.execute("DELETE FROM private_history WHERE owner_key = ?", (key,))
     return conn.execute("DELETE FROM accounts WHERE key = ?", (key,)).rowcount == 1
 
 
@@ -105,6 +108,44 @@ def take_offline(conn: sqlite3.Connection, recipient_key: str) -> List[OfflineMe
             for _, at, sender, text, action in rows]
 
 
+def record_private(conn: sqlite3.Connection, owner_key: str, peer_key: str, when: float,
+                   kind: str, sender: str, recipient: str, text: str,
+                   outgoing: bool) -> None:
+    conn.execute("INSERT INTO private_history (owner_key, peer_key, at, kind, sender,"
+                 " recipient, text, outgoing) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (owner_key, peer_key, when, kind, sender, recipient, text, int(outgoing)))
+
+
+PRIVATE_COLUMNS = "id, at, kind, sender, recipient, text, outgoing"
+
+
+def private_history(conn: sqlite3.Connection, owner_key: str, peer_key: str,
+                    limit: int) -> List[PrivateLine]:
+    """The last C{limit} lines of C{owner_key}'s conversation with C{peer_key}, oldest first."""
+    rows = conn.execute(f"SELECT {PRIVATE_COLUMNS} FROM private_history"
+                        " WHERE owner_key = ? AND peer_key = ? ORDER BY id DESC LIMIT ?",
+                        (owner_key, peer_key, limit)).fetchall()
+    rows.reverse()
+    return [PrivateLine(i, at, kind, sender, recipient, text, bool(outgoing))
+            for i, at, kind, sender, recipient, text, outgoing in rows]
+
+
+def private_targets(conn: sqlite3.Connection, owner_key: str, start: float, end: float,
+                    limit: int) -> List[PrivateTarget]:
+    """
+    The people C{owner_key} exchanged private lines with from C{start} to
+    C{end} (seconds, inclusive), each with the time of the last such line
+    and their name as shown on it, earliest first, at most C{limit}.
+    """
+    # SQLite takes the bare columns of an aggregate query from the row max() picked.
+    rows = conn.execute(
+        "SELECT CASE WHEN outgoing THEN recipient ELSE sender END, max(at)"
+        " FROM private_history WHERE owner_key = ? AND at >= ? AND at <= ?"
+        " GROUP BY peer_key ORDER BY max(at), peer_key LIMIT ?",
+        (owner_key, start, end, limit)).fetchall()
+    return [PrivateTarget(peer, at) for peer, at in rows]
+
+
 def save_room(conn: sqlite3.Connection, record: RoomRecord) -> None:
     conn.execute("INSERT OR REPLACE INTO rooms (key, name, founder_key, founder, registered_at,"
                  " flags, password, member_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -142,7 +183,7 @@ def load_rooms(conn: sqlite3.Connection) -> List[RoomRecord]:
 
 #: The operations that change what is stored (counted as lost when a batch fails).
 CHANGES = frozenset({create_account, set_password, delete_account, record_login,
-                      set_topic, queue_offline, save_room, drop_room})
+                      set_topic, queue_offline, save_room, drop_room, record_private})
 
 
 # -- admin look-ups, run on the reader thread ------------------------------
@@ -222,5 +263,6 @@ def stats(conn: sqlite3.Connection) -> Dict[str, int]:
         "offline_messages": count("SELECT count(*) FROM offline"),
         "topics": count("SELECT count(*) FROM topics"),
         "registered_rooms": count("SELECT count(*) FROM rooms"),
+        "private_lines": count("SELECT count(*) FROM private_history"),
         "file_bytes": count("PRAGMA page_count") * count("PRAGMA page_size"),
     }

@@ -66,6 +66,34 @@ class FoundLine(NamedTuple):
     text: str
 
 
+class PrivateLine(NamedTuple):
+    """
+    One stored line of a private conversation, as kept for one account:
+    C{sender} sent C{text} to C{recipient} (their names as shown then);
+    C{outgoing}: the account's own line.  C{kind} is C{say} or C{act}.
+    """
+
+    id: int
+    when: float
+    kind: str
+    sender: str
+    recipient: str
+    text: str
+    outgoing: bool
+
+    @property
+    def peer(self) -> str:
+        """The other side's name as shown then."""
+        return self.recipient if self.outgoing else self.sender
+
+
+class PrivateTarget(NamedTuple):
+    """Someone an account has a private conversation with, and its last line's time."""
+
+    peer: str
+    when: float
+
+
 class OfflineMessage(NamedTuple):
     """A private message kept for a registered user who was offline."""
 

@@ -24,6 +24,13 @@ applies the missing ones in order, each in its own transaction.
     C{room_bans(room_key, position, ban_key, mask)}: the registered rooms
     (version 3), each written whole at each change (see
     L{chatservice.persistence.rooms}).
+  - C{private_history(id, owner_key, peer_key, at, kind, sender, recipient,
+    text, outgoing)} (version 4): private messages, kept for registered
+    accounts only, one row per account that took part (C{owner_key}); the
+    other side is C{peer_key} (its name key) and C{sender} or C{recipient}
+    (its name as shown, by C{outgoing}); C{kind} is C{say} or C{act}.  An
+    account's rows are deleted with it.  Indexed by C{(owner_key, peer_key,
+    id)} for a conversation and C{(owner_key, id)} for the per-account cap.
 """
 
 import os
@@ -39,11 +46,13 @@ from .records import Loaded, StoreError, Topic
 log = Logger()
 
 #: The schema version this code writes (C{PRAGMA user_version}).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: C{PRAGMA application_id} of a chatservice database ("Chat").
 APPLICATION_ID = 0x43686174
 #: The kinds of history line the chat records.
 KINDS = ("say", "act", "join", "leave", "quit", "topic")
+#: The kinds of private history line.
+PRIVATE_KINDS = ("say", "act")
 
 #: (description, statements) for each schema version, oldest first: version
 #: N is reached by running MIGRATIONS[N - 1] on a version N - 1 database.
@@ -75,6 +84,14 @@ MIGRATIONS = [
         " PRIMARY KEY (room_key, account_key))",
         "CREATE TABLE room_bans (room_key TEXT NOT NULL, position INTEGER NOT NULL,"
         " ban_key TEXT NOT NULL, mask TEXT NOT NULL, PRIMARY KEY (room_key, position))",
+    ]),
+    ("the history of private conversations, for registered accounts", [
+        "CREATE TABLE private_history (id INTEGER PRIMARY KEY, owner_key TEXT NOT NULL,"
+        " peer_key TEXT NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL,"
+        " sender TEXT NOT NULL, recipient TEXT NOT NULL, text TEXT NOT NULL,"
+        " outgoing INTEGER NOT NULL)",
+        "CREATE INDEX private_by_peer ON private_history (owner_key, peer_key, id)",
+        "CREATE INDEX private_by_owner ON private_history (owner_key, id)",
     ]),
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -100,6 +100,8 @@ Fire-and-forget writes (reactor thread; never block, never raise)::
 
     store.record_line(room_key, when, kind, sender, text)   # kind in KINDS
     store.set_topic(room_key, topic, set_by, when)          # "" clears it
+    store.record_private(owner_key, peer_key, when, kind, sender, recipient, text,
+                         outgoing)                          # a registered account's line
     store.record_login(key, when)                           # accounts.last_seen
     store.save_room(record)                                 # a registered room's RoomRecord
     store.drop_room(room_key)                               # forget its registration
@@ -116,6 +118,10 @@ after the commit)::
     store.read_history(room_key, limit)             -> [HistoryLine], oldest first: the
                                                        lines recorded before the call,
                                                        read on the reader thread
+    store.private_history(owner_key, peer_key, limit) -> [PrivateLine], oldest first
+                                                       (reader thread, after the writes
+                                                       queued before)
+    store.private_targets(owner_key, start, end, limit) -> [PrivateTarget]
     store.take_offline(recipient_key)               -> [OfflineMessage], deleted
     store.queue_offline(recipient_key, sender, text, when, action=False)
                                                     -> True once committed, False if
@@ -137,7 +143,8 @@ At shutdown (in C{stopService})::
 
     yield store.close()       # commits everything queued first
 
-Limits: C{history_limit} lines per room (pruned at start-up and every
+Limits: C{history_limit} lines per room and C{private_history_limit}
+private lines per account (both pruned at start-up and every
 C{prune_interval} seconds, in short steps), C{max_offline} waiting private
 messages per recipient, C{max_backlog} writes waiting in memory.
 """
@@ -167,6 +174,9 @@ DATABASE_FILE = "chat.db"
 BATCH_INTERVAL = 0.1
 #: Lines of history kept per room by default (0 keeps everything).
 HISTORY_LIMIT = 10000
+#: Lines of private history kept per registered account by default, all its
+#: conversations together (0 keeps everything); pruned with the room history.
+PRIVATE_HISTORY_LIMIT = 10000
 #: Seconds between two background prunes of the history.
 PRUNE_INTERVAL = 300.0
 #: History rows one prune statement deletes at most.
@@ -225,7 +235,8 @@ class ChatStore(RoomStore, AdminLookups, StoreLifecycle):
                  prune_interval: float = PRUNE_INTERVAL,
                  max_offline: int = MAX_OFFLINE, max_backlog: int = MAX_BACKLOG,
                  quick_check: bool = True, prune_chunk: int = PRUNE_CHUNK,
-                 prune_step_seconds: float = PRUNE_STEP_SECONDS) -> None:
+                 prune_step_seconds: float = PRUNE_STEP_SECONDS,
+                 private_history_limit: int = PRIVATE_HISTORY_LIMIT) -> None:
         """
         @param path: the database file (created with its directory if missing).
         @param reactor: provides C{callFromThread} and C{callLater}.
@@ -241,11 +252,14 @@ class ChatStore(RoomStore, AdminLookups, StoreLifecycle):
         @param prune_chunk: history rows one prune statement deletes at most.
         @param prune_step_seconds: longest a prune runs before letting other
             writes in.
+        @param private_history_limit: lines of private conversations kept
+            per account (0: keep everything), pruned with the room history.
         """
         self.path = os.path.abspath(path)
         self._reactor = reactor
         self.batch_interval = batch_interval
         self.history_limit = history_limit
+        self.private_history_limit = private_history_limit
         self.prune_interval = prune_interval
         self.max_offline = max_offline
         self.max_backlog = max_backlog or float("inf")
@@ -276,6 +290,7 @@ class ChatStore(RoomStore, AdminLookups, StoreLifecycle):
         self._exited = False
         self._pending: Dict[defer.Deferred, None] = {}
         self._dirty: Set[str] = set()  # rooms with new lines (writer thread)
+        self._private_dirty: Set[str] = set()  # accounts with new private lines (writer thread)
         self._prune_call = None
         self._refused = 0  # writes refused because the writer is behind or closed
         self._failing = False  # the last batch failed (writer thread)
@@ -338,6 +353,53 @@ class ChatStore(RoomStore, AdminLookups, StoreLifecycle):
 
         return d.addCallbacks(lambda _: True, lost)
 
+    def record_private(self, owner_key: str, peer_key: str, when: float, kind: str,
+                       sender: str, recipient: str, text: str, outgoing: bool) -> None:
+        """
+        Queue one line of a private conversation for the registered account
+        C{owner_key}: C{sender} sent C{text} to C{recipient} (names as
+        shown), C{outgoing} if the account sent it; the other side's name key
+        is C{peer_key}.  C{kind} is one of L{PRIVATE_KINDS}.  Fire-and-forget,
+        like L{record_line}; the account keeps its last
+        C{private_history_limit} lines.
+        """
+        self._write(queries.record_private,
+                    (owner_key, peer_key, when, kind, sender, recipient, text, bool(outgoing)),
+                    "record a private line")
+
+    def private_history(self, owner_key: str, peer_key: str, limit: int) -> defer.Deferred:
+        """
+        Fire with the last C{limit} lines of C{owner_key}'s private
+        conversation with C{peer_key} as L{PrivateLine}s, oldest first,
+        read on the reader thread once the lines queued before the call
+        are committed (as L{read_history}).
+        """
+        return self._read_after_writes(queries.private_history, owner_key, peer_key,
+                                       max(0, int(limit)))
+
+    def private_targets(self, owner_key: str, start: float, end: float,
+                        limit: int) -> defer.Deferred:
+        """
+        Fire with the L{PrivateTarget}s of C{owner_key}: the people with a
+        private line between C{start} and C{end} (inclusive), each with the
+        time of the last one, earliest first, at most C{limit}.
+        """
+        return self._read_after_writes(queries.private_targets, owner_key, start, end,
+                                       max(0, int(limit)))
+
+    def _read_after_writes(self, fn: Callable, *args) -> defer.Deferred:
+        # Wait (at most one batch window: the writer is not hurried) for
+        # what was queued before, then read it on the reader thread.
+        mark = self._submit(queries.nothing, (), "mark the history", urgent=False)
+
+        def unmarked(failure):
+            failure.trap(StoreError)
+            if not self._accepting:
+                return failure
+            return None
+
+        return mark.addErrback(unmarked).addCallback(lambda _: self._read(fn, *args))
+
     def record_login(self, key: str, when: float) -> None:
         """Queue the time the registered user C{key} logged in (C{last_seen})."""
         self._write(queries.record_login, (key, when), "record a login")
@@ -398,8 +460,8 @@ class ChatStore(RoomStore, AdminLookups, StoreLifecycle):
 
     def delete_account(self, key: str) -> defer.Deferred:
         """
-        Delete the account C{key} and its waiting offline messages; fire
-        with whether it existed.
+        Delete the account C{key}, its waiting offline messages and its
+        history of private conversations; fire with whether it existed.
         """
         d = self._submit(queries.delete_account, (key,), "delete an account")
         self.offline_waiting.pop(key, None)
@@ -487,8 +549,10 @@ class ChatStore(RoomStore, AdminLookups, StoreLifecycle):
     def prune(self) -> defer.Deferred:
         """
         Delete history beyond C{history_limit} lines in every room that got
-        new lines since the last prune (every room, the first time); fire
-        with the number of lines deleted.  Big prunes run in steps of
+        new lines since the last prune (every room, the first time), and
+        private history beyond C{private_history_limit} lines for every
+        account that got new private lines (every account, the first
+        time); fire with the number of lines deleted.  Big prunes run in steps of
         about C{prune_step_seconds} so that other writes get in between.
         """
         return self._submit(self._prune_step, (PruneState(False),), "prune the history")

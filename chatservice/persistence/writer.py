@@ -74,6 +74,7 @@ class WriterThread:
         path: str
         batch_interval: float
         history_limit: int
+        private_history_limit: int
         prune_chunk: int
         prune_step_seconds: float
         lines_written: int
@@ -89,6 +90,7 @@ class WriterThread:
         _urgent: threading.Event
         _stopping: bool
         _dirty: Set[str]
+        _private_dirty: Set[str]
 
         def _deliver(self, results: list, report: Optional["BatchReport"] = None) -> None: ...
         def _writer_exited(self, error: Optional[BaseException]) -> None: ...
@@ -241,6 +243,8 @@ class WriterThread:
                         f"the database {self.path} could not {item.what} ({e})"),
                         item.what))
                     continue
+                if item.fn is queries.record_private:
+                    self._private_dirty.add(item.args[0])
                 if value is AGAIN:
                     again.append(item)
                 elif item.deferred is not None:
@@ -279,43 +283,68 @@ class WriterThread:
         return bad
 
     def _prune_step(self, conn: sqlite3.Connection, state: "PruneState") -> Any:
-        limit = self.history_limit
-        if not limit:
-            self._dirty.clear()
-            return 0
-        if state.rooms is None and state.every_room:  # at start-up
-            state.rooms = []
-            row = conn.execute("SELECT min(room_key) FROM history").fetchone()
-            while row[0] is not None:  # one index seek per room
-                state.rooms.append(row[0])
-                row = conn.execute("SELECT min(room_key) FROM history WHERE room_key > ?",
-                                   (row[0],)).fetchone()
-            self._dirty.clear()
-        elif state.rooms is None:
-            state.rooms = sorted(self._dirty)
-            self._dirty.clear()
         deadline = time.monotonic() + self.prune_step_seconds
-        while state.rooms:
-            room_key = state.rooms[-1]
-            row = conn.execute("SELECT id FROM history WHERE room_key = ? ORDER BY id DESC"
-                               " LIMIT 1 OFFSET ?", (room_key, limit)).fetchone()
-            if row is None:  # nothing beyond the limit
-                state.rooms.pop()
-                continue
-            # Delete the oldest rows up to the newest one beyond the limit,
-            # at most prune_chunk at a time.
-            bound = conn.execute("SELECT id FROM history WHERE room_key = ? AND id <= ?"
-                                 " ORDER BY id LIMIT 1 OFFSET ?",
-                                 (room_key, row[0], self.prune_chunk - 1)).fetchone()
-            upto = row[0] if bound is None else bound[0]
-            state.deleted += conn.execute("DELETE FROM history WHERE room_key = ? AND id <= ?",
-                                          (room_key, upto)).rowcount
-            if time.monotonic() > deadline:
+        if state.rooms is None:
+            state.rooms = self._prune_keys(conn, state, "history", "room_key", self._dirty,
+                                           self.history_limit)
+        if state.owners is None:
+            state.owners = self._prune_keys(conn, state, "private_history", "owner_key",
+                                            self._private_dirty, self.private_history_limit)
+        for keys, table, column, limit in (
+                (state.rooms, "history", "room_key", self.history_limit),
+                (state.owners, "private_history", "owner_key", self.private_history_limit)):
+            if not self._prune_table(conn, state, keys, table, column, limit, deadline):
                 # More may remain: let the other writes in, then carry on
                 # (unless the store is closing: what is left waits for the
                 # next start).
                 return state.deleted if self._stopping else AGAIN
         return state.deleted
+
+    @staticmethod
+    def _prune_keys(conn: sqlite3.Connection, state: "PruneState", table: str, column: str,
+                    dirty: Set[str], limit: int) -> List[str]:
+        """The keys (rooms, accounts) of C{table} to prune: all at start-up, else C{dirty}'s."""
+        if not limit:
+            dirty.clear()
+            return []
+        if not state.every_room:
+            keys = sorted(dirty)
+            dirty.clear()
+            return keys
+        keys = []
+        row = conn.execute(f"SELECT min({column}) FROM {table}").fetchone()
+        while row[0] is not None:  # one index seek per key
+            keys.append(row[0])
+            row = conn.execute(f"SELECT min({column}) FROM {table} WHERE {column} > ?",
+                               (row[0],)).fetchone()
+        dirty.clear()
+        return keys
+
+    def _prune_table(self, conn: sqlite3.Connection, state: "PruneState", keys: List[str],
+                     table: str, column: str, limit: int, deadline: float) -> bool:
+        """
+        Delete the rows of C{table} beyond the newest C{limit} of each of
+        C{keys} (popped as they are done); return whether all are done
+        (false: the step's time is up).
+        """
+        while keys:
+            key = keys[-1]
+            row = conn.execute(f"SELECT id FROM {table} WHERE {column} = ? ORDER BY id DESC"
+                               " LIMIT 1 OFFSET ?", (key, limit)).fetchone()
+            if row is None:  # nothing beyond the limit
+                keys.pop()
+                continue
+            # Delete the oldest rows up to the newest one beyond the limit,
+            # at most prune_chunk at a time.
+            bound = conn.execute(f"SELECT id FROM {table} WHERE {column} = ? AND id <= ?"
+                                 " ORDER BY id LIMIT 1 OFFSET ?",
+                                 (key, row[0], self.prune_chunk - 1)).fetchone()
+            upto = row[0] if bound is None else bound[0]
+            state.deleted += conn.execute(f"DELETE FROM {table} WHERE {column} = ? AND id <= ?",
+                                          (key, upto)).rowcount
+            if time.monotonic() > deadline:
+                return False
+        return True
 
 
 class PruneState:
@@ -324,6 +353,7 @@ class PruneState:
     def __init__(self, every_room: bool) -> None:
         self.every_room = every_room
         self.rooms: Optional[List[str]] = None  # still to do; None: not started
+        self.owners: Optional[List[str]] = None  # accounts' private history, likewise
         self.deleted = 0
 
 

@@ -6,16 +6,18 @@ C{FAIL CHATHISTORY ...} standard replies.
 
 Messages are referred to by C{timestamp=} (server-time, to the
 millisecond) or C{msgid=} (L{chatservice.frontends.irc.wire.message_id}).
-Only room lines are kept by the store: a private conversation has no
-history (an empty batch).
+A nick target is the private conversation with that nick (online or not),
+as the store keeps it for the account the client is logged in to; a guest
+has none (an empty batch).  TARGETS lists the channels one is in and the
+nicks one has a conversation with, together, by the time of their last line.
 """
 
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from twisted.internet import defer
 
 from ...core import errors
-from ...core.text import name_key
+from ...core.text import check_name, name_key, normalize, sanitize
 from .base import ConnectionBase
 from .wire import format_time, message, millis, msgid_micros, parse_time
 
@@ -119,51 +121,85 @@ class ChatHistoryCommands(ConnectionBase):
             return
         limit = min(int(raw_limit), CHATHISTORY_MAX)
         if not target.startswith("#"):
-            if name_key(target) not in self.chat.users and not self.chat.is_registered(target):
-                self.fail("INVALID_TARGET", sub, target, "No such nick or channel")
-                return
-            self.send_history(target, [])  # private conversations are not kept
+            self.private_chathistory(target, sub, refs, limit)
             return
         room = self.find_channel(target)
         if room is None or self.user not in room:
             self.fail("INVALID_TARGET", sub, target,
                       "No such channel, or you are not in it: JOIN it first")
             return
-        self.read_history(room, target, lambda lines: select(
-            [line for line in lines if line.kind in MESSAGE_KINDS], sub, refs, limit), sub)
+        user = self.user
+        self.read_history(lambda: self.chat.history(room, CHATHISTORY_SCAN, user), target,
+                          lambda lines: select([line for line in lines
+                                                if line.kind in MESSAGE_KINDS],
+                                               sub, refs, limit), sub)
 
-    def read_history(self, room, target: str, pick: Callable[[list], list], sub: str) -> None:
-        """Read C{room}'s last lines, then send what C{pick} makes of them."""
+    def private_chathistory(self, target: str, sub: str, refs: List[Ref], limit: int) -> None:
+        """
+        The private conversation with the nick C{target}: read for a
+        logged-in user (whether the nick is online, registered or gone);
+        a guest's conversations are not kept (an empty batch).
+        """
+        user = self.user
+        if self.chat.account_of(user) is None:
+            if name_key(target) not in self.chat.users and not self.chat.is_registered(target):
+                self.fail("INVALID_TARGET", sub, target, "No such nick or channel")
+                return
+            self.send_history(target, [])
+            return
+        if check_name(normalize(sanitize(target))) is not None:
+            self.fail("INVALID_TARGET", sub, target, "No such nick or channel")
+            return
+        self.read_history(lambda: self.chat.private_history(user, target, CHATHISTORY_SCAN),
+                          target, lambda lines: select(lines, sub, refs, limit), sub,
+                          private=True)
+
+    def read_history(self, read: Callable[[], defer.Deferred], target: str,
+                     pick: Callable[[list], list], sub: str, private: bool = False) -> None:
+        """
+        Read stored lines with C{read} (a channel's, or with C{private} a
+        conversation's), then send what C{pick} makes of them; while it
+        reads, the connection's later commands wait.
+        """
         try:
-            d = self.chat.history(room, CHATHISTORY_SCAN, self.user)
+            d = read()
         except errors.Busy as e:
             self.fail("MESSAGE_ERROR", sub, target, str(e))
             return
         held = self.hold_input()
 
         def show(lines) -> None:
-            self.release_input(held, lambda: self.send_history(target, pick(lines)))
+            self.release_input(held, lambda: self.send_history(target, pick(lines), private))
 
         def failed(failure) -> None:
             self.release_input(held, lambda: self._check_failed(failure))
 
         d.addCallbacks(show, failed)
 
-    def send_history(self, target: str, lines: list) -> None:
-        """C{lines} as a C{chathistory} batch for C{target} (plain lines without C{batch})."""
+    def send_history(self, target: str, lines: list, private: bool = False) -> None:
+        """
+        C{lines} (of a channel, or with C{private} of a conversation) as a
+        C{chathistory} batch for C{target} (plain lines without C{batch}).
+        """
         renderer = self.renderer
+        render: Callable[[Any, Optional[str]], bytes] = (
+            renderer.private_history if private
+            else lambda line, batch: renderer.history(line, target, batch))
         if "batch" not in self.caps:
-            self.send_line(b"".join(renderer.history(line, target, None) for line in lines))
+            self.send_line(b"".join(render(line, None) for line in lines))
             return
         self.batches += 1
         ref = f"h{self.batches}"
         out = [message(self.server, "BATCH", f"+{ref}", "chathistory", target)]
-        out += [renderer.history(line, target, ref) for line in lines]
+        out += [render(line, ref) for line in lines]
         out.append(message(self.server, "BATCH", f"-{ref}"))
         self.send_line(b"".join(out))
 
     def history_targets(self, args: List[str]) -> None:
-        """CHATHISTORY TARGETS timestamp=a timestamp=b limit: your channels with lines between."""
+        """
+        CHATHISTORY TARGETS timestamp=a timestamp=b limit: your channels and
+        private conversations with lines between, by their last line's time.
+        """
         refs = [parse_ref(raw) for raw in args[:2]]
         if not all(valid and ref is not None and ref[0] == "ms" for valid, ref in refs) \
                 or not args[2].isdigit():
@@ -176,7 +212,21 @@ class ChatHistoryCommands(ConnectionBase):
         limit = min(int(args[2]) or CHATHISTORY_MAX, CHATHISTORY_MAX)
         rooms = list(self.user.rooms.values())
         found: List[Tuple[int, str]] = []
+        try:
+            # Both bounds widened by a millisecond: the times are compared in
+            # whole milliseconds below.
+            private = self.chat.private_targets(self.user, (start - 1) / 1000.0,
+                                                (end + 1) / 1000.0, CHATHISTORY_MAX)
+        except errors.Busy as e:
+            self.fail("MESSAGE_ERROR", "TARGETS", args[0], str(e))
+            return
         held = self.hold_input()
+
+        def conversations(targets) -> None:
+            for peer, when in targets:
+                stamp = millis(when)
+                if start < stamp < end:
+                    found.append((stamp, peer))
 
         def one(lines, room) -> None:
             stamps = [millis(line.when) for line in lines if line.kind in MESSAGE_KINDS]
@@ -199,6 +249,7 @@ class ChatHistoryCommands(ConnectionBase):
 
         reads = [self.chat.history(room, CHATHISTORY_SCAN).addCallback(one, room)
                  for room in rooms]
+        reads.append(private.addCallback(conversations))
         defer.gatherResults(reads, consumeErrors=True).addCallbacks(
             lambda _: self.release_input(held, answer), failed)
 

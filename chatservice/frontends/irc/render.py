@@ -225,6 +225,17 @@ class IRCRenderer:
             return message(self.server_name, "NOTICE", channel, said, tags=tags)
         return text_lines(source, "PRIVMSG", channel, stored.text, tags=tags)
 
+    def private_history(self, stored, batch: Optional[str]) -> bytes:
+        """
+        A stored line of a private conversation (a L{PrivateLine}) as the
+        live PRIVMSG was: from the sender's mask to the recipient, with its
+        time and msgid, inside the C{chathistory} batch C{batch} if one is open.
+        """
+        extra = {"batch": batch} if batch else None
+        tags = self.tags(stored.when, extra, sender=stored.sender, msgid=True)
+        return text_lines(self.source(stored.sender), "PRIVMSG", stored.recipient, stored.text,
+                          tags=tags, wrap=ACTION_FORMAT if stored.kind == "act" else "%s")
+
     def history_notice(self, stored, channel: str, now: float) -> bytes:
         """
         A stored room line as a NOTICE from the server to C{channel},

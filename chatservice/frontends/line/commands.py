@@ -130,6 +130,7 @@ class ChatCommands(ModerationCommands, RoomCommands):
         def refund(self, lines: int) -> None: ...
         address: Optional[str]
         def show_history(self, room: Room, count: int, asked: bool = False) -> None: ...
+        def show_private_history(self, raw_peer: str, count: int) -> None: ...
 
     # -- the table ----------------------------------------------------------
 
@@ -457,21 +458,30 @@ class ChatCommands(ModerationCommands, RoomCommands):
         self.chat.say(self.user, arg)
 
     def do_history(self, arg: str) -> None:
-        """[N]
+        """[NAME] [N]
         Show the last N lines said in your current room (default 50, at most
-        500), with their times. Every 50 lines count as one line against
-        flood control.
+        500), with their times; with NAME, your private conversation with
+        NAME instead (kept only for registered names: see /register). Every
+        50 lines count as one line against flood control.
         """
+        words = arg.split()
+        peer: Optional[str] = None
+        if words and not words[0].lstrip("+-").isnumeric():  # a number is N, not a NAME
+            peer = words.pop(0)
         count = HISTORY_LINES
-        if arg:
-            asked = parse_count(arg)
+        if words:
+            asked = parse_count(words[0]) if len(words) == 1 else None
             if asked is None or not 0 < asked <= MAX_HISTORY_LINES:
                 raise CommandUsageError(
-                    f"Usage: /history [N], where N is a number of lines from 1 to "
+                    f"Usage: /history [NAME] [N], where N is a number of lines from 1 to "
                     f"{MAX_HISTORY_LINES}. Type /help history for more.")
             count = asked
-        room = self.chat.current_room(self.user)
-        self._require_accounts("Room history is")
+        if peer is None:
+            room: Optional[Room] = self.chat.current_room(self.user)
+            self._require_accounts("Room history is")
+        else:
+            room = None
+            self.require_private_history()
         limits = self.chat.limits
         cost = min(-(-count // limits.history_lines_per_charge), limits.flood_burst)
         wait = self.charge(cost - 1)  # the line itself has paid for one
@@ -482,7 +492,11 @@ class ChatCommands(ModerationCommands, RoomCommands):
                 f"control. Try again in {_plural(seconds, 'second')}, or ask for fewer "
                 "lines.")
         try:
-            self.show_history(room, count, asked=True)
+            if room is not None:
+                self.show_history(room, count, asked=True)
+            else:
+                assert peer is not None
+                self.show_private_history(peer, count)
         except errors.Busy:
             self.refund(cost - 1)
             raise
@@ -516,6 +530,18 @@ class ChatCommands(ModerationCommands, RoomCommands):
         accounts = self._require_accounts("Changing passwords is")
         d = accounts.change_password(self.user.key, old, new, self.address, self)
         self.report(d.addCallback(lambda _: self.info("Your password has been changed.")))
+
+    def require_private_history(self) -> None:
+        """
+        Raise unless this user's private conversations are kept: there is
+        no store, or they are a guest (told how to register).
+        """
+        self._require_accounts("The history of private conversations is")
+        if self.chat.account_of(self.user) is None:
+            raise CommandUsageError(
+                "Private conversations are kept only for registered names, and you "
+                f"are a guest: type /register PASSWORD to register {self.user.name}; "
+                "your conversations are kept from then on.")
 
     def _require_accounts(self, what: str):
         accounts = self.chat.accounts

@@ -16,7 +16,7 @@ from zope.interface import implementer
 from ...core import counters, errors, events
 from ...core.interfaces import IChatClient
 from ...core.limits import MAX_LINE_LENGTH
-from ...core.text import name_key
+from ...core.text import name_key, sanitize
 from ..session import DROP, KICK, WARN, ChatSession
 from .commands import ChatCommands, CommandUsageError
 from .moderation import MODERATION_HINTS
@@ -432,6 +432,34 @@ class ChatProtocol(ChatSession, ChatCommands, LineReceiver):
             self.write(b"".join(out))
 
         d = self.chat.history(room, count, self.user if asked else None)
+        self.report(d.addCallback(show))
+
+    def show_private_history(self, raw_peer: str, count: int) -> None:
+        """
+        Show the last C{count} lines of this user's private conversation
+        with C{raw_peer}, marked C{[private TIME]} as offline messages are,
+        in one write (raises L{errors.Busy} as L{Chat.history} does).
+        """
+        peer = sanitize(raw_peer)
+
+        def show(lines):
+            if self.state == "closing":
+                return
+            if not lines:
+                self.info(f"You have no stored conversation with {peer}.")
+                return
+            today = time.localtime(self.clock.seconds())[:3]
+            count = len(lines)
+            out = [encode_line(f"{INFO}History of your conversation with {peer}, last "
+                               f"{count} line{'s' if count != 1 else ''}:")]
+            for line in lines:
+                out.append(encode_line(f"[private {day_stamp(line.when, today)}] "
+                                       + history_text(line)))
+            out.append(encode_line(f"{INFO}End of your conversation with {peer}."))
+            self.settle()
+            self.write(b"".join(out))
+
+        d = self.chat.private_history(self.user, raw_peer, count)
         self.report(d.addCallback(show))
 
     def welcome(self) -> None:

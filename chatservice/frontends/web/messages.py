@@ -60,6 +60,9 @@ class WebMessages:
         def unknown_command(self, name: str) -> None: ...
         def do_register(self, arg: str) -> None: ...
         def do_quit(self, arg: str) -> None: ...
+        def require_private_history(self) -> None: ...
+        def show_private_history(self, raw_peer: str, count: int,
+                                 request: Optional[str] = None) -> None: ...
 
     #: The messages accepted before logging in.
     BEFORE_LOGIN = ("login", "ping")
@@ -202,13 +205,18 @@ class WebMessages:
         C{before_id} (a line's C{id}, from an earlier answer), the N stored
         before it, read from the database however old; with C{before} (a
         time), the last N said before it among the room's last
-        L{MAX_HISTORY_LINES}.
+        L{MAX_HISTORY_LINES}.  C{{"type": "history", "with": NAME, "limit":
+        N}} instead: the last N lines of the user's private conversation
+        with NAME (registered users only).
         """
-        room = self._room(message)
         limit = message.get("limit", HISTORY_LINES)
         if type(limit) is not int or not 0 < limit <= MAX_HISTORY_LINES:
             raise CommandUsageError(f"\"limit\" must be a number of lines from 1 to "
                                     f"{MAX_HISTORY_LINES}.")
+        if "with" in message:
+            self.private_history(message, limit)
+            return
+        room = self._room(message)
         before, before_id = message.get("before"), message.get("before_id")
         if before is not None and type(before) not in (int, float):
             raise CommandUsageError("\"before\" must be a time in seconds (a line's \"when\").")
@@ -233,6 +241,24 @@ class WebMessages:
             return
         try:
             self.show_history(room, count, asked=True, before=before, request=tag, keep=limit)
+        except errors.Busy:
+            self.refund(cost - 1)
+            raise
+
+    def private_history(self, message: Dict[str, Any], limit: int) -> None:
+        """A C{history} message with C{with}: a private conversation's last lines."""
+        peer = _text(message, "with")
+        self.require_private_history()
+        cost = min(-(-limit // self.chat.limits.history_lines_per_charge),
+                   self.chat.limits.flood_burst)
+        wait = self.charge(cost - 1)  # the message itself paid for one
+        if wait:
+            raise CommandUsageError(f"Slow down: that history counts as {cost} messages "
+                                    f"against flood control. Try again in "
+                                    f"{math.ceil(wait)} s, or ask for fewer lines.")
+        request = message.get("request")
+        try:
+            self.show_private_history(peer, limit, request if isinstance(request, str) else None)
         except errors.Busy:
             self.refund(cost - 1)
             raise

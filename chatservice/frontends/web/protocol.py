@@ -25,13 +25,14 @@ from zope.interface import implementer
 
 from ...core import counters, errors, events
 from ...core.interfaces import IChatClient
-from ...core.text import name_key
+from ...core.text import name_key, sanitize
 from ..line.commands import ChatCommands, CommandUsageError
 from ..line.protocol import _HINTS
 from ..session import KICK, WARN, DROP, ChatSession
 from .frames import split_text_frames, text_frame
 from .messages import WebMessages
-from .render import PROTOCOL_VERSION, WEB_RENDERER, encode_message, event_message, history_line
+from .render import (PROTOCOL_VERSION, WEB_RENDERER, encode_message, event_message,
+                     history_line, private_line)
 
 #: The WebSocket close code of a normal close.
 CLOSE_NORMAL = 1000
@@ -283,6 +284,24 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
             if before is not None:
                 lines = [line for line in lines if line.when < before][-keep:]
             self.send_history(lines, room, request, asked)
+
+        self.report(read.addCallback(show))
+
+    def show_private_history(self, raw_peer: str, count: int,
+                             request: Optional[str] = None) -> None:
+        """
+        Send the last C{count} lines of this user's private conversation
+        with C{raw_peer} as one C{history} message (with C{with} instead of
+        C{room}); raises L{errors.Busy} as L{Chat.history} does.
+        """
+        peer = sanitize(raw_peer)
+        read = self.chat.private_history(self.user, raw_peer, count)
+
+        def show(lines) -> None:
+            if self.state != "closing":
+                self.message({"type": "history", "with": peer, "asked": True,
+                              "request": request,
+                              "lines": [private_line(line) for line in lines]})
 
         self.report(read.addCallback(show))
 

@@ -72,6 +72,12 @@ def history_line(stored) -> Dict[str, Any]:
             "sender": stored.sender, "text": stored.text}
 
 
+def private_line(stored) -> Dict[str, Any]:
+    """A stored line of a private conversation (a L{PrivateLine}) as a JSON object."""
+    return {"id": stored.id, "when": stored.when, "kind": stored.kind,
+            "sender": stored.sender, "recipient": stored.recipient, "text": stored.text}
+
+
 @implementer(IRenderer)
 class WebRenderer:
     """Room events as JSON objects; the same for every member (no focus)."""
