@@ -219,6 +219,10 @@ class Options(ConfigFileOptions, AdminOptions, usage.Options):
         ["irc-ping-timeout", None, PING_TIMEOUT,
          "Seconds a PINGed IRC client has to answer before it is "
          "disconnected.", _positive_float],
+        ["irc-password", None, None,
+         "A password IRC clients must send with PASS before they register "
+         "(a private IRC port); registered nicks then log in with SASL. "
+         "Telnet and web users are not asked for it. Off unless given."],
         ["irc-opers", None, None,
          "A password file of IRC operators (the format of --admin-passwd: "
          "python -m chatservice.passwords add FILE NAME). 'OPER NAME PASSWORD' "
@@ -367,12 +371,14 @@ class Options(ConfigFileOptions, AdminOptions, usage.Options):
                 "sends its own text lines to syslog instead. Drop one of them.")
 
     def _check_irc_opers(self) -> None:
+        for option in ("irc-opers", "irc-password"):
+            if self[option] and not self["irc-ports"]:
+                raise usage.UsageError(
+                    f"--{option} only makes sense with --irc-port (for example "
+                    "--irc-port tcp:6667)")
         path = self["irc-opers"]
         if not path:
             return
-        if not self["irc-ports"]:
-            raise usage.UsageError(
-                "--irc-opers only makes sense with --irc-port (for example --irc-port tcp:6667)")
         self["irc-opers"] = path = os.path.abspath(os.path.expanduser(path))
         try:
             read_password_file(path)
@@ -524,7 +530,8 @@ def makeService(options: Options, reactor=None) -> LoggingRoot:
                                  ping_timeout=options["irc-ping-timeout"],
                                  history_notices=bool(options["irc-history-notices"]),
                                  opers=PasswordFileChecker(options["irc-opers"], reactor)
-                                 if options.get("irc-opers") else None)
+                                 if options.get("irc-opers") else None,
+                                 server_password=options.get("irc-password") or None)
         top.irc_factory = irc_factory  # type: ignore[attr-defined]
         for description in options["irc-ports"]:
             endpoint = endpoints.serverFromString(

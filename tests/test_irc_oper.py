@@ -93,3 +93,33 @@ def test_irc_opers_option_reads_a_real_password_file(tmp_path):
     assert checker.path == str(path)
     assert checker._check("operuser", "operpassword") == (True, None)
     assert checker._check("operuser", "wrong") == (False, None)
+
+
+# -- the server password (--irc-password) ------------------------------------------
+
+
+def test_a_server_password_is_asked_before_registration(factory):
+    """RFC 1459's connection password: PASS first, then NICK and USER; else 464 and ERROR."""
+    ircf = irc_factory(factory, server_password="s3cret")
+    good = IRCFakeClient(ircf)
+    assert "001" in good.numerics(good.register("alice", "PASS s3cret"))
+    wrong = IRCFakeClient(ircf)
+    lines = wrong.register("bob", "PASS nope")
+    assert wrong.numerics(lines) == ["464"] and lines[-1].startswith("ERROR ")
+    assert wrong.closed and "bob" not in factory.chat.users
+    missing = IRCFakeClient(ircf)
+    lines = missing.register("carol")
+    assert missing.numerics(lines) == ["464"] and "send PASS" in lines[0]
+    assert missing.closed
+    telnet = FakeClient(factory)  # telnet users are not asked for it
+    telnet.send("dave")
+    assert "dave" in factory.chat.users
+
+
+def test_irc_password_option(tmp_path):
+    with pytest.raises(usage.UsageError, match="--irc-password only makes sense"):
+        Options().parseOptions(["--irc-password", "x"])
+    options = Options()
+    options.parseOptions(["--no-database", "--data-dir", str(tmp_path),
+                          "--irc-port", "tcp:6667", "--irc-password", "s3cret"])
+    assert makeService(options, task.Clock()).irc_factory.server_password == "s3cret"

@@ -36,14 +36,17 @@ class IRCFactory(ServerFactory):
     @ivar history_notices: whether clients without C{batch} get the replay
         on JOIN as NOTICEs (C{--irc-history-notices}).
     @ivar opers: see C{--irc-opers}.
+    @ivar server_password: see C{--irc-password}.
     """
 
     protocol = IRCProtocol
 
     def __init__(self, chat: Chat, ping_interval: float = PING_INTERVAL,
                  ping_timeout: float = PING_TIMEOUT, history_notices: bool = False,
-                 opers=None) -> None:
+                 opers=None, server_password: Optional[str] = None) -> None:
         self.chat = chat
+        #: what PASS must give before registration (C{--irc-password}), or None
+        self.server_password = server_password
         #: who may become an IRC operator with OPER: a twisted.cred checker
         #: of user names and passwords, or None (no operators)
         self.opers = opers

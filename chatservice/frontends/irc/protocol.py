@@ -9,6 +9,7 @@ control and the output cap are the L{ChatSession}'s, as for the line
 protocol.
 """
 
+import hmac
 from typing import Callable, Optional
 
 from twisted.internet.protocol import Protocol
@@ -396,6 +397,8 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
             return
         nick = self.nick
         chat = self.chat
+        if self.factory.server_password is not None and not self._server_password_given():
+            return
         if self.sasl_account is not None:
             # Logged in with SASL: the account is who they are.
             self._log_in(self.sasl_account, authenticated=True)
@@ -409,6 +412,22 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
             return
         self._log_in(nick, authenticated=False)
 
+    def _server_password_given(self) -> bool:
+        """
+        With C{--irc-password}, whether PASS gave it (it is then not taken
+        for the nick's password): if not, 464 and ERROR, and the connection
+        closes, as RFC 1459 has it.
+        """
+        given, self.password = self.password, None
+        expected = self.factory.server_password.encode("utf-8")
+        if given is not None and hmac.compare_digest(given.encode("utf-8"), expected):
+            return True
+        self.log.info("{peer}: wrong or no server password", peer=self.peer)
+        self.reply(irc.ERR_PASSWDMISMATCH, "Password incorrect" if given is not None else
+                   "This server needs a password: send PASS <password> before NICK and USER")
+        self.close_with_error("Closing link: bad server password")
+        return False
+
     def _log_in(self, nick: str, authenticated: bool) -> None:
         try:
             self.user = self.chat.login(self, nick, authenticated=authenticated,
@@ -416,8 +435,10 @@ class IRCProtocol(ChatSession, IRCCommands, Protocol):
         except errors.NeedsPassword:
             self.nick = None
             self.reply(irc.ERR_NICKNAMEINUSE, nick, "Nickname is registered")
-            self.notice(f"The nick {nick} is registered: send PASS <password> and then "
-                        f"NICK {nick} to log in with it, or choose another nick.")
+            how = ("log in with SASL PLAIN (this server's PASS is its own password)"
+                   if self.factory.server_password is not None else
+                   f"send PASS <password> and then NICK {nick} to log in with it")
+            self.notice(f"The nick {nick} is registered: {how}, or choose another nick.")
             return
         except errors.NameTaken as e:
             self.nick = None

@@ -42,7 +42,10 @@ class RegistrationCommands(ConnectionBase):
             self.reply(ERR_INVALIDCAPCMD, msg.params[0], "Invalid CAP command")
 
     def irc_PASS(self, msg) -> None:
-        """PASS password: the password of a registered nick, sent before NICK and USER."""
+        """
+        PASS password, sent before NICK and USER: the server's password
+        with C{--irc-password}, else the password of a registered nick.
+        """
         if self.user is not None:
             self.reply(irc.ERR_ALREADYREGISTRED, "You may not reregister")
             return
