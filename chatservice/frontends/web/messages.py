@@ -226,13 +226,7 @@ class WebMessages:
             raise errors.Unavailable("Room history is not available: this server keeps no "
                                      "accounts or history.")
         count = limit if before is None or before_id is not None else MAX_HISTORY_LINES
-        limits = self.chat.limits
-        cost = min(-(-count // limits.history_lines_per_charge), limits.flood_burst)
-        wait = self.charge(cost - 1)  # the message itself paid for one
-        if wait:
-            raise CommandUsageError(f"Slow down: that history counts as {cost} messages "
-                                    f"against flood control. Try again in "
-                                    f"{math.ceil(wait)} s, or ask for fewer lines.")
+        cost = self._charge_history(count)
         request = message.get("request")
         tag = request if isinstance(request, str) else None
         if before_id is not None:
@@ -245,17 +239,25 @@ class WebMessages:
             self.refund(cost - 1)
             raise
 
-    def private_history(self, message: Dict[str, Any], limit: int) -> None:
-        """A C{history} message with C{with}: a private conversation's last lines."""
-        peer = _text(message, "with")
-        self.require_private_history()
-        cost = min(-(-limit // self.chat.limits.history_lines_per_charge),
-                   self.chat.limits.flood_burst)
-        wait = self.charge(cost - 1)  # the message itself paid for one
+    def _charge_history(self, lines: int) -> int:
+        """
+        Charge flood control for a history read of C{lines} (the message
+        itself paid for one); return the cost, or refuse if it must wait.
+        """
+        limits = self.chat.limits
+        cost = min(-(-lines // limits.history_lines_per_charge), limits.flood_burst)
+        wait = self.charge(cost - 1)
         if wait:
             raise CommandUsageError(f"Slow down: that history counts as {cost} messages "
                                     f"against flood control. Try again in "
                                     f"{math.ceil(wait)} s, or ask for fewer lines.")
+        return cost
+
+    def private_history(self, message: Dict[str, Any], limit: int) -> None:
+        """A C{history} message with C{with}: a private conversation's last lines."""
+        peer = _text(message, "with")
+        self.require_private_history()
+        cost = self._charge_history(limit)
         request = message.get("request")
         try:
             self.show_private_history(peer, limit, request if isinstance(request, str) else None)
