@@ -11,9 +11,10 @@ import struct
 import pytest
 from twisted.internet import task
 
+from chatservice.core.limits import Limits
 from chatservice.frontends.web.factory import WebChatFactory
 from chatservice.frontends.web.frames import (
-    frame_payload, split_text_frames, text_frame, unmask)
+    frame_payload, partial_text_frame, split_text_frames, text_frame, unmask)
 from conftest import FakeClient, make_factory
 from webclient import CLOSE, PING, PONG, TEXT, FakeWebClient, client_frame
 
@@ -59,6 +60,24 @@ def test_lengths_of_every_size_and_only_the_shortest_encoding():
     assert split_text_frames(long_for_short, 0) == ([], 0)
 
 
+def test_a_plain_frame_cut_short_is_recognised_at_every_cut():
+    for payload in (b"x" * 5, b"y" * 300, b"z" * 70000):
+        frame = client_frame(payload)
+        for cut in sorted({1, 2, 3, 4, 5, 6, 9, 10, 13, 14, len(frame) - 1}):
+            if cut >= len(frame):
+                continue
+            assert partial_text_frame(frame[:cut], 0), (len(payload), cut)
+        assert not partial_text_frame(frame, 0)  # whole: not a start
+        assert not partial_text_frame(frame[:-1], len(payload) - 1)  # over the cap
+    # not a plain masked text frame: left to autobahn
+    assert not partial_text_frame(b"", 0)
+    assert not partial_text_frame(client_frame(b"p", PING)[:3], 0)
+    assert not partial_text_frame(fragment(b"abc", TEXT, False)[:3], 0)
+    assert not partial_text_frame(b"\x81\x05hel", 0)  # unmasked
+    long_for_short = b"\x81\xfe\x00\x05"
+    assert not partial_text_frame(long_for_short, 0)
+
+
 def logged_in(factory, name):
     client = FakeWebClient(factory)
     client.send({"type": "login", "name": name})
@@ -101,6 +120,52 @@ def test_a_message_split_over_reads_and_a_fragmented_one(clock):
     alice.protocol.dataReceived(fragment(text[:10], TEXT, False) + fragment(text[10:], 0, True))
     assert [line for line in bob.take() if line.startswith("<alice>")] == [
         "<alice> split", "<alice> next", "<alice> in pieces"]
+
+
+def test_reads_that_end_inside_frames_keep_every_message_on_the_fast_path(clock):
+    """
+    A sender's reads end anywhere: the start of a frame waits for the next
+    read here (autobahn never gets a frame to finish, so it never takes
+    over), and every message arrives once, in order, at every cut.
+    """
+    line = make_factory(clock, limits=Limits(flood_rate=0))
+    factory = WebChatFactory(line.chat)
+    alice = logged_in(factory, "alice")
+    bob = FakeClient(line)
+    bob.send("bob")
+    bob.take()
+    stream = b"".join(client_frame(json.dumps({"type": "input", "text": f"m{i}"}).encode())
+                      for i in range(40))
+    cuts = [0, 1, 2, 3, 7, 8, 30, 31, 64, 100, 101, 102, 200, 333, 600, len(stream)]
+    for start, stop in zip(cuts, cuts[1:]):
+        alice.protocol.dataReceived(stream[start:stop])
+        assert alice.protocol.current_frame is None and not alice.protocol.data
+    assert [line for line in bob.take() if line.startswith("<alice>")] == [
+        f"<alice> m{i}" for i in range(40)]
+    # one byte at a time
+    for byte in range(len(stream)):
+        alice.protocol.dataReceived(stream[byte:byte + 1])
+    assert [line for line in bob.take() if line.startswith("<alice>")] == [
+        f"<alice> m{i}" for i in range(40)]
+
+
+def test_a_held_frame_start_then_a_control_frame_goes_to_autobahn_in_order(clock):
+    line = make_factory(clock)
+    factory = WebChatFactory(line.chat)
+    alice = logged_in(factory, "alice")
+    bob = FakeClient(line)
+    bob.send("bob")
+    bob.take()
+    frame = client_frame(b'{"type":"input","text":"held"}')
+    ping = client_frame(b"p", PING)
+    alice.protocol.dataReceived(frame[:9])
+    alice.protocol.dataReceived(frame[9:] + ping[:3])
+    alice.protocol.dataReceived(ping[3:] + client_frame(
+        b'{"type":"input","text":"after"}'))
+    assert [line for line in bob.take() if line.startswith("<alice>")] == [
+        "<alice> held", "<alice> after"]
+    alice._collect()
+    assert (PONG, b"p") in alice.frames
 
 
 def test_bad_utf8_after_good_frames_closes_with_1007_after_them(clock):

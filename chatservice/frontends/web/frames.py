@@ -106,3 +106,40 @@ def split_text_frames(data: bytes, max_payload: int) -> Tuple[List[str], int]:
         texts.append(text)
         offset = stop
     return texts, offset
+
+
+def partial_text_frame(rest: bytes, max_payload: int) -> bool:
+    """
+    Whether C{rest} (what L{split_text_frames} left) is the start of a frame
+    it would have taken had the rest of the frame been there: the front end
+    keeps such a start for its next read instead of handing it to
+    autobahn, which would then read every later frame itself (a sender's
+    reads often end inside a frame).
+    """
+    have = len(rest)
+    if not have or rest[0] != _FINAL_TEXT:
+        return False
+    if have < 2:
+        return True
+    size = rest[1]
+    if not size & 0x80:
+        return False
+    size &= 0x7F
+    head = 2
+    if size == 126:
+        if have < 4:
+            return True
+        size = _UNPACK_SHORT(rest, 2)[0]
+        if size < 126:
+            return False
+        head = 4
+    elif size == 127:
+        if have < 10:
+            return True
+        size = _UNPACK_LONG(rest, 2)[0]
+        if size < 65536:
+            return False
+        head = 10
+    if max_payload and size > max_payload:
+        return False
+    return have < head + 4 + size

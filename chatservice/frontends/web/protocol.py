@@ -29,7 +29,7 @@ from ...core.text import name_key, sanitize
 from ..line.commands import ChatCommands, CommandUsageError
 from ..line.protocol import _HINTS
 from ..session import KICK, WARN, DROP, ChatSession
-from .frames import split_text_frames, text_frame
+from .frames import partial_text_frame, split_text_frames, text_frame
 from .messages import WebMessages
 from .render import (PROTOCOL_VERSION, WEB_RENDERER, encode_message, event_message,
                      history_line, private_line)
@@ -64,6 +64,8 @@ class WebSocketChat(WebSocketServerProtocol):
     # (autobahn's own txaio logger stays: it drops autobahn's debug messages,
     # one per frame, which a twisted.logger Logger would write to the log)
     session: Optional["WebSession"] = None
+    #: The start of a plain frame that the last read ended inside.
+    _held_frame = b""
 
     def dataReceived(self, data: bytes) -> None:
         """
@@ -74,12 +76,17 @@ class WebSocketChat(WebSocketServerProtocol):
         if session is None:
             super().dataReceived(data)
             return
+        held = self._held_frame
+        if held:
+            self._held_frame = b""
+            data = held + data
         with session.chat.outbox.batch():
             if (self.state == WebSocketProtocol.STATE_OPEN and self.current_frame is None
                     and not self.inside_message and not self.data
                     and self._perMessageCompress is None):
                 # The plain frames are read here; the rest goes to autobahn.
-                texts, used = split_text_frames(data, self.maxMessagePayloadSize)
+                limit = self.maxMessagePayloadSize
+                texts, used = split_text_frames(data, limit)
                 if used:
                     self.trafficStats.incomingOctetsWireLevel += used
                     if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
@@ -87,8 +94,11 @@ class WebSocketChat(WebSocketServerProtocol):
                     for text in texts:
                         session.text_received(text)
                     data = data[used:]
-                    if not data:
-                        return
+                if not data:
+                    return
+                if partial_text_frame(data, limit) and self.state == WebSocketProtocol.STATE_OPEN:
+                    self._held_frame = data  # the rest of it comes with the next read
+                    return
             super().dataReceived(data)
 
     def onConnect(self, request) -> None:
