@@ -7,6 +7,7 @@ parsed here, so that the tests run on a L{task.Clock} without sockets.
 import json
 import os
 import struct
+import zlib
 from typing import Any, List, Optional, Tuple
 
 from twisted.internet.address import IPv4Address
@@ -48,7 +49,10 @@ def server_frames(data: bytes) -> Tuple[List[Tuple[int, bytes]], bytes]:
             size, offset = struct.unpack("!Q", data[2:10])[0], 10
         if len(data) < offset + size:
             break
-        frames.append((opcode, data[offset:offset + size]))
+        payload = data[offset:offset + size]
+        if data[0] & 0x40:  # RSV1: permessage-deflate, each message on its own
+            payload = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+        frames.append((opcode, payload))
         data = data[offset + size:]
     return frames, data
 
@@ -72,7 +76,7 @@ class FakeWebClient:
     _next_port = 50000
 
     def __init__(self, factory: WebChatFactory, origin: Optional[str] = "http://chat.test",
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", extensions: Optional[str] = None) -> None:
         FakeWebClient._next_port += 1
         self.transport = TCPLikeTransport(
             peerAddress=IPv4Address("TCP", host, FakeWebClient._next_port))
@@ -83,10 +87,13 @@ class FakeWebClient:
                    b"Sec-WebSocket-Version: 13"]
         if origin is not None:
             headers.append(b"Origin: " + origin.encode())
+        if extensions is not None:
+            headers.append(b"Sec-WebSocket-Extensions: " + extensions.encode())
         self.protocol.dataReceived(b"\r\n".join(headers) + b"\r\n\r\n")
         raw = self.transport.value()
         head, _, self._rest = raw.partition(b"\r\n\r\n")
         self.status = head.split(b"\r\n", 1)[0].decode()
+        self.handshake = head.decode()
         self.transport.clear()
         self.frames: List[Tuple[int, bytes]] = []
         self._read = 0

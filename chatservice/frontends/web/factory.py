@@ -8,6 +8,7 @@ from typing import Iterable
 from autobahn.twisted.websocket import WebSocketServerFactory
 
 from ...core.chat import Chat
+from .deflate import accept_offer
 from .protocol import WebSocketChat
 from ..turnwrites import TurnWrites
 
@@ -55,4 +56,7 @@ class WebChatFactory(WebSocketServerFactory):
             # a refused message is answered with a close frame saying why
             # (1009: too big, 1007: not UTF-8) before the connection closes
             failByDrop=False,
+            # browsers offer permessage-deflate: a room's frames are
+            # compressed once for all its members (see deflate.py)
+            perMessageCompressionAccept=lambda offers: accept_offer(offers, max_frame),
         )

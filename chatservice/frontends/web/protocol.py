@@ -29,6 +29,7 @@ from ...core.text import name_key, sanitize
 from ..line.commands import ChatCommands, CommandUsageError
 from ..line.protocol import _HINTS
 from ..session import KICK, WARN, DROP, ChatSession
+from .deflate import deflate_frame, window_bits
 from .frames import partial_text_frame, split_text_frames, text_frame
 from .messages import WebMessages
 from .render import (PROTOCOL_VERSION, WEB_RENDERER, encode_message, event_message,
@@ -66,6 +67,8 @@ class WebSocketChat(WebSocketServerProtocol):
     session: Optional["WebSession"] = None
     #: The start of a plain frame that the last read ended inside.
     _held_frame = b""
+    #: autobahn's, from the factory's C{--web-max-frame} (0: no limit).
+    maxMessagePayloadSize: int
 
     def dataReceived(self, data: bytes) -> None:
         """
@@ -117,8 +120,22 @@ class WebSocketChat(WebSocketServerProtocol):
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         """One message from the client."""
+        limit = self.maxMessagePayloadSize
+        if limit and len(payload) > limit:
+            # inflated past the limit (autobahn 24 cuts a compressed one
+            # short at the limit plus one byte instead of refusing it)
+            self._max_message_size_exceeded(len(payload), limit, "message too big")
+            return
         if self.session is not None:
             self.session.message_received(payload, isBinary)
+
+    def _max_message_size_exceeded(self, msg_size: int, max_msg_size: int, reason: str) -> None:
+        # autobahn's refusal (1009) can leave it inside the refused frame,
+        # unable to read the client's answer to its close frame: the
+        # connection closes once the close frame is sent.
+        super()._max_message_size_exceeded(msg_size, max_msg_size, reason)
+        if self.transport is not None:
+            self.transport.loseConnection()
 
     def sendCloseFrame(self, code: Optional[int] = None, reasonUtf8: Optional[bytes] = None,
                        isReply: bool = False) -> None:
@@ -170,6 +187,14 @@ class WebSession(ChatSession, WebMessages, ChatCommands):
             transport.unregisterProducer()
         if not self.open_session():
             return
+        pmce = self.ws._perMessageCompress
+        if pmce is not None:  # permessage-deflate: the client's frames are autobahn's
+            direct, bits = self._direct_write, window_bits(pmce)
+
+            def write(frame: bytes) -> None:
+                direct(deflate_frame(frame, bits))
+
+            self.write = self._direct_write = write
         self.clock = self.chat.clock
         timeout = self.chat.limits.login_timeout
         if timeout:
