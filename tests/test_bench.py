@@ -137,29 +137,60 @@ def test_target_port_must_be_ascii_digits(target):
     assert str(exit.value) == "--target wants HOST:PORT, for example 127.0.0.1:8123"
 
 
-def test_quick_run_of_websocket_clients_loses_nothing(tmp_path):
+@pytest.mark.parametrize("server", ["chatservice-web", "chatservice-webz"])
+def test_quick_run_of_websocket_clients_loses_nothing(tmp_path, server):
     """
-    chatservice-web: the same server's --web-port, with WebSocket clients;
-    every message reaches every receiver, and senders see their own lines
-    too (the page echoes them).
+    chatservice-web: the same server's --web-port, with WebSocket clients
+    (chatservice-webz: with permessage-deflate, as browsers); every message
+    reaches every receiver, and senders see their own lines too (the page
+    echoes them).
     """
     report_path = tmp_path / "bench.json"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     done = subprocess.run(
-        [sys.executable, "-m", "chatservice.bench", "--quick", "--servers", "chatservice-web",
+        [sys.executable, "-m", "chatservice.bench", "--quick", "--servers", server,
          "--workloads", "fanout,latency", "--clients", "8", "--senders", "2",
          "--messages", "20", "--latency-clients", "8", "--rate", "500", "--duration", "1",
          "--procs", "1", "--json", str(report_path)],
         capture_output=True, text=True, timeout=120, cwd=str(tmp_path), env=env)
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-2000:]
     [(label, results)] = json.loads(report_path.read_text())["results"].items()
-    assert label.startswith("chatservice-web"), label
+    assert label.startswith(server), label
     for workload, result in results.items():
         assert "error" not in result and result["lost"] == 0, (workload, result)
     fanout = results["fanout"]
     assert fanout["deliveries"] == fanout["deliveries_expected"] == 2 * 20 * 6
     assert fanout["sender_copies"] == 2 * 20 * 2
     assert fanout["latency_samples"] > 0
+
+
+def test_the_deflate_dialect_reads_frames_cut_anywhere_and_answers_pings():
+    """webz: compressed and plain frames inflated in order at every cut; pings answered."""
+    from chatservice.bench.dialects import WebDeflateDialect
+    from chatservice.frontends.web.deflate import deflate_frame
+    from chatservice.frontends.web.frames import text_frame
+
+    class Client:
+        partial_frame = b""
+
+        class transport:
+            written = []
+
+            @classmethod
+            def write(cls, data):
+                cls.written.append(data)
+
+    texts = [b'{"type":"said","text":"%s %d"}' % (MARK + b"x" * 200, i) for i in range(4)]
+    stream = (deflate_frame(text_frame(texts[0])) + text_frame(texts[1]) + b"\x89\x04ping"
+              + deflate_frame(text_frame(texts[2])) + deflate_frame(text_frame(texts[3])))
+    assert stream.count(MARK) == 1  # only the plain one shows its marker uncompressed
+    for step in (1, 5, 64, len(stream)):
+        client, out = Client(), []
+        Client.transport.written = []
+        for start in range(0, len(stream), step):
+            out.append(WebDeflateDialect.decode(client, stream[start:start + step]))
+        assert b"".join(out) == b"".join(texts) and client.partial_frame == b""
+        assert Client.transport.written == [b"\x8a\x84\0\0\0\0ping"]
 
 
 def test_websocket_messages_are_masked_frames_of_input():

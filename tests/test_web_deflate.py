@@ -73,11 +73,17 @@ def test_short_messages_go_uncompressed(web):
     assert alice.transport.value()[0] == 0x81 and len(frames[0][1]) < MIN_DEFLATE
 
 
-def test_a_compressed_message_from_the_client_is_read(web):
+def test_compressed_and_plain_messages_from_the_client_are_read_in_order(web):
+    """Plain frames (RSV1 clear) are uncompressed messages, read on the fast path."""
     alice, bob = logged_in(web, "alice"), logged_in(web, "bob")
-    alice.protocol.dataReceived(compressed_client_frame(
-        b'{"type":"input","text":"squeezed"}'))
-    assert [m["text"] for m in bob.take("said")] == ["squeezed"]
+    squeezed = [compressed_client_frame(b'{"type":"input","text":"squeezed %d"}' % i)
+                for i in range(3)]
+    plain = [client_frame(b'{"type":"input","text":"plain %d"}' % i) for i in range(3)]
+    stream = b"".join(x for pair in zip(squeezed, plain) for x in pair)
+    for start in range(0, len(stream), 7):  # reads that end anywhere
+        alice.protocol.dataReceived(stream[start:start + 7])
+    assert [m["text"] for m in bob.take("said")] == [
+        f"{kind} {i}" for i in range(3) for kind in ("squeezed", "plain")]
 
 
 def test_a_message_that_inflates_past_the_limit_closes_with_1009(web):

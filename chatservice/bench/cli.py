@@ -46,11 +46,13 @@ ALL_SERVERS = ("chatservice", "words", "ngircd")
 VARIANTS = {"chatservice-nodb": ("chatservice", ["--no-database"]),
             "chatservice-metrics": ("chatservice", ["--metrics-port", "tcp:0"]),
             "chatservice-web": ("chatservice", ["--web-port", "tcp:0:interface=127.0.0.1"]),
+            "chatservice-webz": ("chatservice", ["--web-port", "tcp:0:interface=127.0.0.1"]),
             "chatservice-irc": ("chatservice", ["--irc-port", "tcp:0:interface=127.0.0.1"])}
 #: The dialect a variant's clients speak, when it is not its kind's:
 #: chatservice-web's are WebSocket clients of its --web-port, chatservice-irc's
 #: IRC clients of its --irc-port.
-VARIANT_DIALECTS = {"chatservice-web": "web", "chatservice-irc": "irc"}
+VARIANT_DIALECTS = {"chatservice-web": "web", "chatservice-webz": "webz",
+                    "chatservice-irc": "irc"}
 ALL_WORKLOADS = ("fanout", "latency", "capacity", "storm")
 #: Workloads that can be named in --workloads but are not run by default.
 EXTRA_WORKLOADS = ("rooms", "bigroom")
@@ -73,7 +75,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         "ngircd, chatservice-nodb (chatservice with --no-database, to "
                         "compare persistence off with on), chatservice-metrics "
                         "(with --metrics-port tcp:0), chatservice-web (its "
-                        "--web-port, with WebSocket clients) and chatservice-irc "
+                        "--web-port, with WebSocket clients), chatservice-webz (the same, "
+                        "with permessage-deflate, as browsers) and chatservice-irc "
                         "(its IRC front end, --irc-port, in the IRC dialect); NAME=PYTHON runs a Python server "
                         "under that interpreter (e.g. chatservice=/opt/pypy-venv/bin/python) "
                         "[%(default)s]")

@@ -44,6 +44,8 @@ def make_client_classes():
             self.got = 0
             self.connector = None
             self.producer = None
+            self.decode = getattr(worker.dialect, "decode", None)
+            self.partial_frame = b""
 
         def connectionMade(self) -> None:
             """Send the login (and the request that confirms it)."""
@@ -69,6 +71,8 @@ def make_client_classes():
             """Count the markers in C{data}; sample, and watch for a token, if asked."""
             w = self.w
             w.nbytes += len(data)
+            if self.decode is not None and self.state != "handshake":
+                data = self.decode(self, data)
             n = data.count(MARK)
             if self.tail:
                 n += (self.tail + data[:MARK_TAIL]).count(MARK)
@@ -89,6 +93,8 @@ def make_client_classes():
                     self.wait = None
                     self.scan = b""
                     if self.state == "handshake":
+                        if self.decode is not None:  # frames may follow in this read
+                            self.partial_frame = buf.split(self.w.dialect.handshake_done, 1)[1]
                         self.state = "login"
                         self.wait = w.dialect.ready_token
                         self.transport.write(w.dialect.login(self.name, self.room))

@@ -6,7 +6,8 @@ each carrying L{MARK}.
 
 import struct
 import time
-from typing import Optional
+import zlib
+from typing import Dict, Optional
 
 #: What every benchmark message carries, so receivers count copies with
 #: C{bytes.count} (no name or host in either protocol contains braces).
@@ -172,7 +173,78 @@ class WebDialect:
         return b"".join(out)
 
 
-DIALECTS = {"chat": ChatDialect, "irc": IrcDialect, "web": WebDialect}
+class WebDeflateDialect(WebDialect):
+    """
+    L{WebDialect} with permessage-deflate, as browsers speak it: the server
+    compresses its messages (each on its own), and this client reads its
+    frames and inflates them before counting (its own messages go
+    uncompressed, which RFC 7692 allows).  A room's frame is the same bytes
+    for every member, so each generator process inflates it once
+    (L{_INFLATED}).
+    """
+
+    name = "webz"
+
+    @staticmethod
+    def handshake(host: str, port: int) -> bytes:
+        """The upgrade, offering permessage-deflate."""
+        return WebDialect.handshake(host, port).replace(
+            b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+
+    @staticmethod
+    def decode(client, data: bytes) -> bytes:
+        """
+        The text of the whole frames in C{client}'s input so far (inflated
+        where compressed, one after another); a partial frame waits for the
+        next read, and pings are answered.
+        """
+        if client.partial_frame:
+            data = client.partial_frame + data
+        out = []
+        offset, end = 0, len(data)
+        while end - offset >= 2:
+            first, size = data[offset], data[offset + 1] & 0x7F
+            head = offset + 2
+            if size == 126:
+                if end - head < 2:
+                    break
+                size = _UNPACK_SHORT(data, head)[0]
+                head += 2
+            elif size == 127:
+                if end - head < 8:
+                    break
+                size = _UNPACK_LONG(data, head)[0]
+                head += 8
+            stop = head + size
+            if stop > end:
+                break
+            payload = data[head:stop]
+            opcode = first & 0x0F
+            if opcode == 9:
+                client.transport.write(b"\x8a" + bytes([0x80 | size]) + b"\0\0\0\0" + payload)
+            elif opcode <= 2:
+                if first & 0x40:
+                    text = _INFLATED.get(payload)
+                    if text is None:
+                        if len(_INFLATED) > 4096:
+                            _INFLATED.clear()
+                        text = _INFLATED[payload] = zlib.decompressobj(-15).decompress(
+                            payload + b"\0\0\xff\xff")
+                    payload = text
+                out.append(payload)
+            offset = stop
+        client.partial_frame = data[offset:]
+        return b"".join(out)
+
+
+#: Compressed payloads already inflated in this process, and their text.
+_INFLATED: Dict[bytes, bytes] = {}
+_UNPACK_SHORT = struct.Struct("!H").unpack_from
+_UNPACK_LONG = struct.Struct("!Q").unpack_from
+
+
+DIALECTS = {"chat": ChatDialect, "irc": IrcDialect, "web": WebDialect,
+            "webz": WebDeflateDialect}
 
 
 def message_lines(dialect, count: int, first_seq: int, size: int,

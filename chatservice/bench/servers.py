@@ -227,7 +227,7 @@ class Server:
                 text = f.read().decode("utf-8", "replace")
         except OSError:
             return None
-        pattern = {"web": WEB_LISTENING, "irc": IRC_LISTENING}.get(self.dialect, LISTENING)
+        pattern = {"web": WEB_LISTENING, "webz": WEB_LISTENING, "irc": IRC_LISTENING}.get(self.dialect, LISTENING)
         found = pattern.search(text)
         return int(found.group(1)) if found else None
 

@@ -85,9 +85,11 @@ class WebSocketChat(WebSocketServerProtocol):
             data = held + data
         with session.chat.outbox.batch():
             if (self.state == WebSocketProtocol.STATE_OPEN and self.current_frame is None
-                    and not self.inside_message and not self.data
-                    and self._perMessageCompress is None):
-                # The plain frames are read here; the rest goes to autobahn.
+                    and not self.inside_message and not self.data):
+                # The plain frames are read here; the rest goes to autobahn
+                # (compressed ones too: with permessage-deflate, a frame
+                # without RSV1 is an uncompressed message, outside the
+                # inflater's window).
                 limit = self.maxMessagePayloadSize
                 texts, used = split_text_frames(data, limit)
                 if used:
