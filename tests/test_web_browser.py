@@ -129,6 +129,37 @@ def test_two_browser_users_and_a_netcat_user_chat_in_one_room(page_for, server):
         expect(ben.locator("#log")).to_contain_text("<cat> psst from netcat")
 
 
+#: A WebSocket opened by the page's own browser: the extensions it agreed
+#: on, and the text of a long line it said, as the server sent it back.
+PAGE_WEBSOCKET = """async (text) => {
+    const ws = new WebSocket(`ws://${location.host}/ws`);
+    const said = new Promise((resolve, reject) => {
+        ws.onerror = () => reject(new Error("WebSocket error"));
+        ws.onmessage = (event) => {
+            for (const m of [].concat(JSON.parse(event.data))) {
+                if (m.type === "state") ws.send(JSON.stringify({type: "input", text}));
+                if (m.type === "said") resolve(m.text);
+            }
+        };
+    });
+    await new Promise((resolve) => { ws.onopen = resolve; });
+    ws.send(JSON.stringify({type: "login", name: "zed"}));
+    const back = await said;
+    ws.close();
+    return {extensions: ws.extensions, back};
+}"""
+
+
+def test_the_browser_gets_compressed_frames(page_for):
+    """Chromium offers permessage-deflate: agreed, and a long line comes back intact."""
+    page = page_for()
+    text = "compressible " * 40
+    answer = page.evaluate(PAGE_WEBSOCKET, text)
+    assert answer["extensions"].startswith("permessage-deflate")
+    assert "server_no_context_takeover" in answer["extensions"]
+    assert answer["back"] == text.strip()
+
+
 def test_joining_a_room_shows_its_history(page_for, server):
     """Lines said before the page joined a room are shown when it does."""
     with server.connect() as cat:
