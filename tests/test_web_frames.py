@@ -85,14 +85,19 @@ def logged_in(factory, name):
     return client
 
 
-def test_many_messages_in_one_read_with_a_ping_between_stay_in_order(clock):
-    """Frames read here and a ping left to autobahn: answered in the order sent."""
-    line = make_factory(clock)
-    factory = WebChatFactory(line.chat)
-    alice = logged_in(factory, "alice")
+def web_and_line_users(clock, **options):
+    """alice on the web and bob on telnet, in the lobby, their greetings read."""
+    line = make_factory(clock, **options)
+    alice = logged_in(WebChatFactory(line.chat), "alice")
     bob = FakeClient(line)
     bob.send("bob")
     bob.take()
+    return alice, bob
+
+
+def test_many_messages_in_one_read_with_a_ping_between_stay_in_order(clock):
+    """Frames read here and a ping left to autobahn: answered in the order sent."""
+    alice, bob = web_and_line_users(clock)
     frames = [client_frame(json.dumps({"type": "input", "text": f"line {i}"}).encode())
               for i in range(5)]
     alice.protocol.dataReceived(b"".join(frames[:2]) + client_frame(b"p", PING)
@@ -107,12 +112,7 @@ def test_many_messages_in_one_read_with_a_ping_between_stay_in_order(clock):
 
 def test_a_message_split_over_reads_and_a_fragmented_one(clock):
     """What this module does not read whole goes to autobahn, which joins the pieces."""
-    line = make_factory(clock)
-    factory = WebChatFactory(line.chat)
-    alice = logged_in(factory, "alice")
-    bob = FakeClient(line)
-    bob.send("bob")
-    bob.take()
+    alice, bob = web_and_line_users(clock)
     frame = client_frame(json.dumps({"type": "input", "text": "split"}).encode())
     alice.protocol.dataReceived(frame[:5])
     alice.protocol.dataReceived(frame[5:] + client_frame(b'{"type":"input","text":"next"}'))
@@ -128,12 +128,7 @@ def test_reads_that_end_inside_frames_keep_every_message_on_the_fast_path(clock)
     read here (autobahn never gets a frame to finish, so it never takes
     over), and every message arrives once, in order, at every cut.
     """
-    line = make_factory(clock, limits=Limits(flood_rate=0))
-    factory = WebChatFactory(line.chat)
-    alice = logged_in(factory, "alice")
-    bob = FakeClient(line)
-    bob.send("bob")
-    bob.take()
+    alice, bob = web_and_line_users(clock, limits=Limits(flood_rate=0))
     stream = b"".join(client_frame(json.dumps({"type": "input", "text": f"m{i}"}).encode())
                       for i in range(40))
     cuts = [0, 1, 2, 3, 7, 8, 30, 31, 64, 100, 101, 102, 200, 333, 600, len(stream)]
@@ -150,12 +145,7 @@ def test_reads_that_end_inside_frames_keep_every_message_on_the_fast_path(clock)
 
 
 def test_a_held_frame_start_then_a_control_frame_goes_to_autobahn_in_order(clock):
-    line = make_factory(clock)
-    factory = WebChatFactory(line.chat)
-    alice = logged_in(factory, "alice")
-    bob = FakeClient(line)
-    bob.send("bob")
-    bob.take()
+    alice, bob = web_and_line_users(clock)
     frame = client_frame(b'{"type":"input","text":"held"}')
     ping = client_frame(b"p", PING)
     alice.protocol.dataReceived(frame[:9])

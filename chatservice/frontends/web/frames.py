@@ -61,6 +61,40 @@ def unmask(masked: bytes, key: bytes) -> bytes:
             ^ int.from_bytes(pad[:size], "little")).to_bytes(size, "little")
 
 
+#: What L{_plain_header} says when it cannot tell yet, or the frame is not one to read here.
+_MORE, _NOT_PLAIN = -1, -2
+
+
+def _plain_header(data: bytes, offset: int, max_payload: int) -> Tuple[int, int]:
+    """
+    Where the mask key of the frame at C{offset} starts and its payload's
+    size, if it is a final masked text frame of at most C{max_payload}
+    bytes with its length in the shortest encoding (what autobahn
+    accepts); C{(_MORE, 0)} if its header (mask key included) is not all
+    there yet, C{(_NOT_PLAIN, 0)} if it is another kind of frame.
+    """
+    end = len(data)
+    if end - offset < 2:
+        return (_MORE if end == offset or data[offset] == _FINAL_TEXT else _NOT_PLAIN), 0
+    if data[offset] != _FINAL_TEXT or not data[offset + 1] & 0x80:
+        return _NOT_PLAIN, 0  # not a final text frame, or unmasked (autobahn refuses it)
+    size = data[offset + 1] & 0x7F
+    head = offset + 2
+    if size >= 126:
+        width, smallest = (2, 126) if size == 126 else (8, 65536)
+        if end - head < width:
+            return _MORE, 0
+        size = (_UNPACK_SHORT if width == 2 else _UNPACK_LONG)(data, head)[0]
+        if size < smallest:
+            return _NOT_PLAIN, 0  # not the shortest length encoding: autobahn refuses it
+        head += width
+    if max_payload and size > max_payload:
+        return _NOT_PLAIN, 0
+    if end - head < 4:
+        return _MORE, 0
+    return head, size
+
+
 def split_text_frames(data: bytes, max_payload: int) -> Tuple[List[str], int]:
     """
     The texts of the whole, final, masked, valid UTF-8 text frames of at
@@ -71,29 +105,9 @@ def split_text_frames(data: bytes, max_payload: int) -> Tuple[List[str], int]:
     texts: List[str] = []
     offset = 0
     end = len(data)
-    while end - offset >= 6:
-        if data[offset] != _FINAL_TEXT:
-            break
-        size = data[offset + 1]
-        if not size & 0x80:
-            break  # unmasked: autobahn refuses it
-        size &= 0x7F
-        head = offset + 2
-        if size == 126:
-            if end - head < 2:
-                break
-            size = _UNPACK_SHORT(data, head)[0]
-            if size < 126:
-                break  # not the shortest length encoding: autobahn refuses it
-            head += 2
-        elif size == 127:
-            if end - head < 8:
-                break
-            size = _UNPACK_LONG(data, head)[0]
-            if size < 65536:
-                break
-            head += 8
-        if max_payload and size > max_payload:
+    while offset < end:
+        head, size = _plain_header(data, offset, max_payload)
+        if head < 0:
             break
         start = head + 4
         stop = start + size
@@ -116,30 +130,9 @@ def partial_text_frame(rest: bytes, max_payload: int) -> bool:
     autobahn, which would then read every later frame itself (a sender's
     reads often end inside a frame).
     """
-    have = len(rest)
-    if not have or rest[0] != _FINAL_TEXT:
+    if not rest:
         return False
-    if have < 2:
+    head, size = _plain_header(rest, 0, max_payload)
+    if head == _MORE:
         return True
-    size = rest[1]
-    if not size & 0x80:
-        return False
-    size &= 0x7F
-    head = 2
-    if size == 126:
-        if have < 4:
-            return True
-        size = _UNPACK_SHORT(rest, 2)[0]
-        if size < 126:
-            return False
-        head = 4
-    elif size == 127:
-        if have < 10:
-            return True
-        size = _UNPACK_LONG(rest, 2)[0]
-        if size < 65536:
-            return False
-        head = 10
-    if max_payload and size > max_payload:
-        return False
-    return have < head + 4 + size
+    return head >= 0 and len(rest) < head + 4 + size
