@@ -143,6 +143,22 @@ class RoomRegistry:
         return [room for room in self.chat.rooms.values()
                 if room.registration is not None and room.registration.founder_key == key]
 
+    def forget_account(self, key: str) -> None:
+        """
+        The account C{key} is gone: the rooms that kept it as an operator
+        forget it (whoever registers the name next gets nothing of it),
+        and the rooms it founded lose their registration.
+        """
+        for room in list(self.chat.rooms.values()):
+            registration = room.registration
+            if registration is None:
+                continue
+            if registration.founder_key == key:
+                self.drop(room, None)
+            elif key in registration.operators:
+                registration.operators.discard(key)
+                self.save(room)
+
     # -- joining ------------------------------------------------------------------
 
     def check_join(self, room: "Room", user: "User", key: Optional[str]) -> None:

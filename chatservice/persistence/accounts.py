@@ -241,6 +241,25 @@ class Accounts:
             raise errors.WrongPassword("That is not your current password.")
         yield self.reset_password(key, new)
 
+    def unregister(self, key: str, password: str, address: Optional[str] = None,
+                   owner: Optional[Hashable] = None) -> defer.Deferred:
+        """
+        Delete the account C{key} (its offline messages and private
+        history with it) if C{password} is right; fail with
+        L{errors.WrongPassword} if it is not.
+        """
+        if not self.is_registered(key):
+            return defer.fail(errors.NotRegistered("Your name is not registered."))
+        return self.checks.submit(lambda: self._unregister(key, password), address, owner)
+
+    @defer.inlineCallbacks
+    def _unregister(self, key: str, password: str):
+        ok = yield self._authenticate(key, password)
+        if ok is None:
+            raise errors.WrongPassword("That is not your password.")
+        yield self.store.delete_account(key)
+        self.log.info("unregistered {key}", key=key)
+
     @defer.inlineCallbacks
     def reset_password(self, key: str, new: str):
         """Set the password of C{key} without the old one (for operators)."""

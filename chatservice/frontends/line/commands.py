@@ -531,6 +531,38 @@ class ChatCommands(ModerationCommands, RoomCommands):
         d = accounts.change_password(self.user.key, old, new, self.address, self)
         self.report(d.addCallback(lambda _: self.info("Your password has been changed.")))
 
+    def do_unregister(self, arg: str) -> None:
+        """PASSWORD
+        Give up your registered name: its password, the private messages
+        waiting for it and the history of your private conversations are
+        deleted, and you stay here as a guest. A founder of registered
+        rooms hands them on first (/room transfer NAME, or /room drop).
+        """
+        if not arg or " " in arg:
+            raise self._usage("unregister")
+        accounts = self._require_accounts("Registering names is")
+        user = self.user
+        registry = self.chat.registry
+        if registry.account(user) is None:
+            raise errors.NotRegistered(
+                f"The name {user.name} is not registered, so there is nothing to give up.")
+        founded = registry.founded_by(user.key)
+        if founded:
+            raise CommandUsageError(
+                f"You are the founder of {', '.join(room.display for room in founded)}: "
+                "hand each on with /room transfer NAME, or end its registration with "
+                "/room drop, then /unregister.")
+        key, name = user.key, user.name
+
+        def done(_):
+            if user.key == key:
+                user.registered = False
+            registry.forget_account(key)  # and a room registered meanwhile
+            self.info(f"The name {name} is no longer registered: you are a guest now, "
+                      "and anyone may take it once you leave.")
+
+        self.report(accounts.unregister(key, arg, self.address, self).addCallback(done))
+
     def require_private_history(self) -> None:
         """
         Raise unless this user's private conversations are kept: there is
