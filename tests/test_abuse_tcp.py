@@ -69,8 +69,8 @@ def test_flooder_throttled_then_dropped(chat):
 def test_connection_limits(chat):
     """Over --max-connections and --max-per-address a newcomer is told why and closed."""
     server = yield chat("--max-connections", "3", "--max-per-address", "2")
-    first = yield server.connect()
-    second = yield server.connect()
+    _first = yield server.connect()
+    _second = yield server.connect()
     third = yield connect_client(server.port, expect_prompt=False)
     line = yield third.expect("Too many connections")
     assert line == "-- Too many connections from your address (2 at most). Close one and try again."
@@ -82,7 +82,7 @@ def test_connection_limits(chat):
 def test_server_full(chat):
     """Past --max-connections the next connection gets 'server is full'."""
     server = yield chat("--max-connections", "1", "--max-per-address", "0")
-    first = yield server.connect()
+    _first = yield server.connect()
     second = yield connect_client(server.port, expect_prompt=False)
     line = yield second.expect("full")
     assert line == "-- The server is full (1 connections). Please try again later."

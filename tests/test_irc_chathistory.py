@@ -4,7 +4,7 @@ subcommand with timestamp= and msgid= references, the FAIL replies, and
 the order of answers read from the store (later commands wait for them).
 """
 
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import pytest
 from twisted.internet import defer

@@ -70,7 +70,7 @@ def test_member_joining_mid_read_sees_only_later_lines(connect, factory):
 
 def test_bytes_relayed_counts_batched_writes(connect, factory):
     """The bytes_relayed statistic counts what gathered writes sent."""
-    alice, bob, carol = connect("alice"), connect("bob"), connect("carol")
+    _alice, bob, _carol = connect("alice"), connect("bob"), connect("carol")
     before = factory.chat.stats()["bytes_relayed"]
     bob.feed(b"one\ntwo\n")
     assert factory.chat.stats()["bytes_relayed"] - before == 2 * len(b"<bob> one\r\n<bob> two\r\n")

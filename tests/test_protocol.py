@@ -591,7 +591,7 @@ def test_server_error_at_login_reported(factory, monkeypatch):
 
 def test_error_in_one_read_keeps_later_lines(connect, factory, monkeypatch):
     """Replies to the lines after a failing one in the same read are still sent."""
-    alice, bob = connect("alice"), connect("bob")
+    _alice, bob = connect("alice"), connect("bob")
     calls = []
 
     def flaky(user, text, action=False):

@@ -141,7 +141,7 @@ def test_broadcast_encodes_once_per_group_and_shares_bytes():
 def test_broadcast_counts_bytes_relayed():
     """The outbox counts the bytes handed to writers (the excluded member's not counted)."""
     room = Room("r")
-    alice, bob = member(room, "alice"), member(room, "bob")
+    alice, _bob = member(room, "alice"), member(room, "bob")
     member(room, "carol", focus=False)
     room.broadcast(said(room, alice, "hello"), exclude=alice)
     assert room.outbox.bytes_relayed == len(b"F:hello") + len(b"U:hello")
@@ -276,7 +276,7 @@ def test_outbox_batch_shares_bytes_per_group():
 def test_membership_change_flushes_waiting_events_first(change):
     """Events waiting for a room go to its members as they were before the change."""
     room, other = Room("r"), Room("other", outbox=None)
-    alice, bob = member(room, "alice"), member(room, "bob")
+    _alice, bob = member(room, "alice"), member(room, "bob")
     room.outbox.gathering = True
     room.broadcast(said(room, None, "before"))
     if change == "add":

@@ -19,7 +19,7 @@ from chatservice.core.registry import RoomRecord
 from chatservice.frontends.line.commands import ChatCommands
 from chatservice.persistence.store import ChatStore
 from dbfile import query
-from netclient import TIMEOUT, wait, wait_until
+from netclient import wait, wait_until
 
 PASSWORD = "Zebra-Quartz-417"
 REGISTERED = ("#games is now registered to you: its operators, bans, modes and topic are "

@@ -11,7 +11,6 @@ failure.
 import os
 import platform
 import signal
-import subprocess
 
 import pytest
 
