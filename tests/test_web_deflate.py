@@ -33,9 +33,9 @@ def logged_in(factory, name, extensions=OFFER):
     return client
 
 
-def compressed_client_frame(payload: bytes) -> bytes:
-    """A masked text frame from a client that compresses (RSV1)."""
-    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+def compressed_client_frame(payload: bytes, bits: int = 15) -> bytes:
+    """A masked text frame from a client that compresses (RSV1) with a 2**bits window."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -bits)
     data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
     frame = client_frame(data[:-4])
     return bytes([0xC1]) + frame[1:]
@@ -47,6 +47,18 @@ def test_the_offer_is_accepted_and_each_server_message_stands_alone(web):
     assert "server_no_context_takeover" in client.handshake
     plain = FakeWebClient(web)
     assert "Sec-WebSocket-Extensions" not in plain.handshake
+    # a browser's offer (client_max_window_bits): asked for a small window
+    assert "client_max_window_bits=11" in client.handshake
+    bare = FakeWebClient(web, extensions="permessage-deflate")
+    assert "client_max_window_bits" not in bare.handshake
+
+
+def test_a_message_compressed_in_the_small_window_is_read(web):
+    alice, bob = logged_in(web, "alice"), logged_in(web, "bob")
+    text = " ".join(f"word{i % 37}" for i in range(80))
+    alice.protocol.dataReceived(compressed_client_frame(
+        json.dumps({"type": "input", "text": text}).encode(), bits=11))
+    assert [m["text"] for m in bob.take("said")] == [text]
 
 
 def test_a_rooms_lines_are_compressed_once_and_read_the_same_as_plain_ones(web):

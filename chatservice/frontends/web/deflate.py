@@ -27,6 +27,8 @@ MIN_DEFLATE = 100
 DEFLATE_LEVEL = 6
 #: The LZ77 window, in bits, when the client does not ask for a smaller one.
 MAX_WINDOW_BITS = 15
+#: The window a client that offers C{client_max_window_bits} is asked to use.
+CLIENT_WINDOW_BITS = 11
 #: What ends every flushed deflate block, and which RFC 7692 leaves out.
 _TAIL = b"\x00\x00\xff\xff"
 #: FIN + RSV1 (compressed) + text.
@@ -45,8 +47,13 @@ def accept_offer(offers: list, max_frame: int) -> Optional[PerMessageDeflateOffe
     for offer in offers:
         if isinstance(offer, PerMessageDeflateOffer):
             bits = offer.request_max_window_bits or None
-            # one byte past the limit, so that a message over it is seen to be
-            return _Accept(offer, no_context_takeover=True, window_bits=bits,
+            # A client that allows it compresses into a small window, so
+            # that its inflater here is small too (about 9 KiB instead of
+            # 44: a page sends short lines).  One byte past the limit, so
+            # that a message over it is seen to be.
+            client_bits = CLIENT_WINDOW_BITS if offer.accept_max_window_bits else 0
+            return _Accept(offer, request_max_window_bits=client_bits,
+                           no_context_takeover=True, window_bits=bits,
                            max_message_size=max_frame + 1 if max_frame else None)
     return None
 
