@@ -48,9 +48,10 @@ def accept_offer(offers: list, max_frame: int) -> Optional[PerMessageDeflateOffe
         if isinstance(offer, PerMessageDeflateOffer):
             bits = offer.request_max_window_bits or None
             # A client that allows it compresses into a small window, so
-            # that its inflater here is small too (about 9 KiB instead of
-            # 44: a page sends short lines).  One byte past the limit, so
-            # that a message over it is seen to be.
+            # that its inflater here stays small too (zlib's state and the
+            # window: at most about 9 KiB instead of 39 once the window has
+            # filled; a page sends short lines).  One byte past the limit,
+            # so that a message over it is seen to be.
             client_bits = CLIENT_WINDOW_BITS if offer.accept_max_window_bits else 0
             return _Accept(offer, request_max_window_bits=client_bits,
                            no_context_takeover=True, window_bits=bits,
