@@ -74,3 +74,36 @@ def test_bytes_relayed_counts_batched_writes(connect, factory):
     before = factory.chat.stats()["bytes_relayed"]
     bob.feed(b"one\ntwo\n")
     assert factory.chat.stats()["bytes_relayed"] - before == 2 * len(b"<bob> one\r\n<bob> two\r\n")
+
+
+def test_nested_batches_deliver_once_at_the_outermost_end_even_after_an_error():
+    from chatservice.core.delivery import Outbox
+
+    class Plan:
+        def __init__(self):
+            self.batches = []
+
+        def deliver(self, batch):
+            self.batches.append([event for event, _, _ in batch])
+            return 0, 0
+
+    class Room:
+        plan = Plan()
+
+    outbox, room = Outbox(), Room()
+    with outbox.batch():
+        outbox.post(room, "one", None)
+        with outbox.batch():
+            outbox.post(room, "two", None)
+        assert room.plan.batches == [] and outbox.gathering
+        outbox.post(room, "three", None)
+    assert room.plan.batches == [["one", "two", "three"]] and not outbox.gathering
+    try:
+        with outbox.batch():
+            outbox.post(room, "four", None)
+            raise ValueError("a bug in a command")
+    except ValueError:
+        pass
+    assert room.plan.batches[-1] == ["four"] and not outbox.gathering
+    outbox.post(room, "five", None)  # outside a batch: at once
+    assert room.plan.batches[-1] == ["five"]
