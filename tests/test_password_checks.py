@@ -91,8 +91,8 @@ def test_checks_are_bounded_per_connection_per_address_and_in_all():
     assert refused(queue.submit(lambda: hold, "A", owner="conn3")) == TOO_MANY_CHECKS
     queue.submit(lambda: hold, "B")
     queue.submit(lambda: hold, "C")
-    queue.submit(lambda: hold, "D")
-    assert queue.waiting == 3
+    assert queue.waiting == 3  # conn2's, B's and C's
+    assert refused(queue.submit(lambda: hold, "D")) == TOO_MANY_CHECKS
     assert refused(queue.submit(lambda: hold, "E")) == TOO_MANY_CHECKS
     assert queue.waiting == 3 and queue.most_waiting == 3
 
