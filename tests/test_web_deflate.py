@@ -117,3 +117,13 @@ def test_deflate_frame_round_trips_and_passes_others_through():
     assert deflate_frame(frame, 10) is not squeezed  # another window: compressed again
     close = b"\x88\x02\x03\xe8"
     assert deflate_frame(close) is close
+
+
+def test_corrupt_compressed_data_closes_with_1007_and_others_go_on(web):
+    alice = logged_in(web, "alice")
+    frame = client_frame(b"\xff\xfe\xfd not deflate at all")
+    alice.protocol.dataReceived(bytes([0xC1]) + frame[1:])
+    assert alice.close_code() == 1007
+    bob = logged_in(web, "bob")
+    bob.send({"type": "ping", "token": "t"})
+    assert bob.take("pong")

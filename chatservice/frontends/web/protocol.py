@@ -14,6 +14,7 @@ C{WEBSOCKET.md}.
 """
 
 import json
+import zlib
 from typing import Any, Dict, List, Optional
 
 from autobahn.twisted.websocket import WebSocketServerProtocol
@@ -77,7 +78,7 @@ class WebSocketChat(WebSocketServerProtocol):
         """
         session = self.session
         if session is None:
-            super().dataReceived(data)
+            self._autobahn_reads(data)
             return
         held = self._held_frame
         if held:
@@ -104,7 +105,18 @@ class WebSocketChat(WebSocketServerProtocol):
                 if partial_text_frame(data, limit) and self.state == WebSocketProtocol.STATE_OPEN:
                     self._held_frame = data  # the rest of it comes with the next read
                     return
+            self._autobahn_reads(data)
+
+    def _autobahn_reads(self, data: bytes) -> None:
+        try:
             super().dataReceived(data)
+        except zlib.error:
+            # autobahn 24 (PyPy) lets a corrupt compressed message's error
+            # out; autobahn 26 closes with 1007 itself
+            self._fail_connection(WebSocketProtocol.CLOSE_STATUS_CODE_INVALID_PAYLOAD,
+                                  "invalid compressed data")
+            if self.transport is not None:
+                self.transport.loseConnection()
 
     def onConnect(self, request) -> None:
         """Refuse a handshake from a page of another site (cross-site WebSocket hijacking)."""
