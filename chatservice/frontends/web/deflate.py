@@ -13,11 +13,12 @@ in turn).  Frames from the client are left to autobahn, which inflates
 them under the same size limit as plain ones.
 """
 
-import struct
 import zlib
 from typing import Any, List, Optional
 
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+
+from .frames import frame_payload, server_frame
 
 #: Payloads shorter than this go uncompressed (RFC 7692 allows it message by
 #: message): deflate would save a few bytes at best on a ping's answer.
@@ -85,22 +86,14 @@ def deflate_frame(frame: bytes, bits: int = MAX_WINDOW_BITS) -> bytes:
         return _last[2]
     if frame[0] != 0x81:
         return frame
-    size = frame[1]
-    payload = frame[2:] if size < 126 else frame[4:] if size == 126 else frame[10:]
+    payload = frame_payload(frame)
     if len(payload) < MIN_DEFLATE:
         return frame
     compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -bits)
     data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
     if data.endswith(_TAIL):
         data = data[:-4]
-    size = len(data)
-    if size < 126:
-        head = struct.pack("!BB", _DEFLATED_TEXT, size)
-    elif size < 65536:
-        head = struct.pack("!BBH", _DEFLATED_TEXT, 126, size)
-    else:
-        head = struct.pack("!BBQ", _DEFLATED_TEXT, 127, size)
-    out = head + data
+    out = server_frame(_DEFLATED_TEXT, data)
     _last[:] = [frame, bits, out]
     return out
 

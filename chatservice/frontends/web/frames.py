@@ -29,18 +29,23 @@ _UNPACK_LONG = struct.Struct("!Q").unpack_from
 _last_framed: List[bytes] = [b"", b"\x81\x00"]
 
 
+def server_frame(first: int, payload: bytes) -> bytes:
+    """C{payload} in an unmasked frame whose first byte (FIN, RSV bits, opcode) is C{first}."""
+    size = len(payload)
+    if size < 126:
+        head = struct.pack("!BB", first, size)
+    elif size < 65536:
+        head = struct.pack("!BBH", first, 126, size)
+    else:
+        head = struct.pack("!BBQ", first, 127, size)
+    return head + payload
+
+
 def text_frame(payload: bytes) -> bytes:
     """C{payload} as one final, unmasked WebSocket text frame (from the server)."""
     if payload is _last_framed[0]:
         return _last_framed[1]
-    size = len(payload)
-    if size < 126:
-        head = struct.pack("!BB", 0x81, size)
-    elif size < 65536:
-        head = struct.pack("!BBH", 0x81, 126, size)
-    else:
-        head = struct.pack("!BBQ", 0x81, 127, size)
-    frame = head + payload
+    frame = server_frame(_FINAL_TEXT, payload)
     _last_framed[:] = [payload, frame]
     return frame
 
